@@ -1,0 +1,228 @@
+/**
+ * The one typed configuration of ecomstream.
+ *
+ * Layering, lowest first: `defaults()` below -> environment variables (`ECOMSTREAM_*`, `DATABASE_URL`)
+ * -> command-line flags (applied by the CLI through `withOverrides`). The result is deeply frozen, so
+ * nothing downstream can change a setting behind another module's back.
+ *
+ * Every field documents its default here and nowhere else; the diagram generator and the dashboard read
+ * their facts (ports, paths, trigger) from this module too, so they cannot drift from the running system.
+ */
+import path from 'node:path';
+
+export type TriggerSpec =
+  | { kind: 'interval'; seconds: number }
+  | { kind: 'on-arrival' }
+  | { kind: 'once' }
+  | { kind: 'available-now' };
+
+export type CleanSource = 'off' | 'archive' | 'delete';
+
+export interface GeneratorConfig {
+  /** Events per CSV file. Default 10 (spec section 2). */
+  eventsPerFile: number;
+  /** Seconds between files. Default 5 (spec section 2). */
+  intervalSeconds: number;
+  /** Number of files to write; 0 = unlimited. Default 20 (spec section 2). */
+  files: number;
+  /** Seed for reproducible content; undefined = random. Default undefined. */
+  seed: number | undefined;
+  /** Fraction of rows replaced by bad rows of every kind the engine rejects. Default 0. */
+  invalidRate: number;
+  /** Pace by events per second instead of intervalSeconds; 0 = not paced. Default 0. */
+  rate: number;
+  /** Share of purchases among events. Default 0.15 (spec: view 85 %, purchase 15 %). */
+  purchaseShare: number;
+}
+
+export interface EngineConfig {
+  /** Landing folder watched for published `*.csv` files. Default `data/input`. */
+  inputDir: string;
+  /** Checkpoint folder (metadata, offsets/, commits/, sources/). Default `data/checkpoints`. */
+  checkpointDir: string;
+  /** Where `--clean-source archive` moves processed files. Default `data/archive`. */
+  archiveDir: string;
+  /** Progress records, one JSON line per batch. Default `data/logs/progress.jsonl`. */
+  progressFile: string;
+  /**
+   * Trigger. Default `on-arrival`: the spec's 10 s interval with 1 file per trigger falls behind its
+   * own generator (one file every 5 s), so the default wakes on each published file instead.
+   */
+  trigger: TriggerSpec;
+  /** Files per batch at most; 0 = no limit. Default 1000 (spec: 1, which falls behind; see README). */
+  maxFilesPerTrigger: number;
+  /** What happens to a file after its batch committed. Default `off`. */
+  cleanSource: CleanSource;
+  /** Events older than this before the batch timestamp are rejected. Default 24 h (spec section 4). */
+  maxEventAgeHours: number;
+  /** Tolerated clock skew for events "in the future" of the batch timestamp. Default 5 minutes. */
+  futureToleranceSeconds: number;
+  /** Poll period backing up fs.watch for `on-arrival` (watch events can be lost). Default 1000 ms. */
+  pollMillis: number;
+  /** Warn when this many published files wait after planning a batch. Default 20. */
+  backlogWarnFiles: number;
+  /** A `N.compact` entry of the seen-files log every this many batches (Spark: 10). Default 10. */
+  compactInterval: number;
+  /** Offsets/commits files kept for inspection after compaction (Spark: 100). Default 100. */
+  minBatchesToRetain: number;
+  /** Retry backoff for lost database connections: first delay, cap (ms). Default 250 ms, 5000 ms. */
+  retryInitialMillis: number;
+  retryMaxMillis: number;
+}
+
+export interface DatabaseConfig {
+  /** Use this PostgreSQL and start nothing. Default: unset (embedded server). Env `DATABASE_URL`. */
+  url: string | undefined;
+  /** Embedded server data folder. Default `data/postgres`. */
+  embeddedDir: string;
+  /** Preferred embedded port; the next free port is taken if busy. Default 5432 (spec section 5). */
+  port: number;
+  /** Database, user and password (spec section 5 development values). */
+  database: string;
+  user: string;
+  password: string;
+  /** Read-only role the dashboard connects with. Default `dashboard_reader`. */
+  readonlyUser: string;
+  readonlyPassword: string;
+}
+
+export interface DashboardConfig {
+  /** Default 127.0.0.1: the dashboard is not exposed unless asked. */
+  host: string;
+  /** Default 3000. */
+  port: number;
+}
+
+/** Facts of the Docker Compose deployment (spec sections 1-6), shared with the diagram generator. */
+export interface DeploymentConfig {
+  sparkTriggerSeconds: number;
+  sparkMaxFilesPerTrigger: number;
+  shufflePartitions: number;
+  jdbcBatchSize: number;
+}
+
+export interface Config {
+  generator: GeneratorConfig;
+  engine: EngineConfig;
+  db: DatabaseConfig;
+  dashboard: DashboardConfig;
+  deployment: DeploymentConfig;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** All defaults, in one place. `root` is the project folder that `data/` lives in. */
+export function defaults(root: string = process.cwd()): Config {
+  const data = path.join(root, 'data');
+  return {
+    generator: {
+      eventsPerFile: 10,
+      intervalSeconds: 5,
+      files: 20,
+      seed: undefined,
+      invalidRate: 0,
+      rate: 0,
+      purchaseShare: 0.15,
+    },
+    engine: {
+      inputDir: path.join(data, 'input'),
+      checkpointDir: path.join(data, 'checkpoints'),
+      archiveDir: path.join(data, 'archive'),
+      progressFile: path.join(data, 'logs', 'progress.jsonl'),
+      trigger: { kind: 'on-arrival' },
+      maxFilesPerTrigger: 1000,
+      cleanSource: 'off',
+      maxEventAgeHours: 24,
+      futureToleranceSeconds: 300,
+      pollMillis: 1000,
+      backlogWarnFiles: 20,
+      compactInterval: 10,
+      minBatchesToRetain: 100,
+      retryInitialMillis: 250,
+      retryMaxMillis: 5000,
+    },
+    db: {
+      url: undefined,
+      embeddedDir: path.join(data, 'postgres'),
+      port: 5432,
+      database: 'ecommerce_events',
+      user: 'sparkuser',
+      password: 'sparkpass123',
+      readonlyUser: 'dashboard_reader',
+      readonlyPassword: 'dashboard_reader',
+    },
+    dashboard: { host: '127.0.0.1', port: 3000 },
+    deployment: {
+      sparkTriggerSeconds: 10,
+      sparkMaxFilesPerTrigger: 1000,
+      shufflePartitions: 8,
+      jdbcBatchSize: 1000,
+    },
+  };
+}
+
+/** Environment layer: only variables that are set override anything. */
+export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Config> {
+  const out: DeepPartial<Config> = {};
+  if (env.DATABASE_URL) out.db = { url: env.DATABASE_URL };
+  if (env.ECOMSTREAM_DASHBOARD_PORT) {
+    out.dashboard = { port: parsePort(env.ECOMSTREAM_DASHBOARD_PORT, 'ECOMSTREAM_DASHBOARD_PORT') };
+  }
+  if (env.ECOMSTREAM_DASHBOARD_HOST) out.dashboard = { ...out.dashboard, host: env.ECOMSTREAM_DASHBOARD_HOST };
+  if (env.ECOMSTREAM_PG_PORT) out.db = { ...out.db, port: parsePort(env.ECOMSTREAM_PG_PORT, 'ECOMSTREAM_PG_PORT') };
+  return out;
+}
+
+function parsePort(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new Error(`${name}=${JSON.stringify(value)} is not a port (an integer from 1 to 65535)`);
+  }
+  return n;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge<T>(base: T, over: DeepPartial<T> | undefined): T {
+  if (!over) return base;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    // A trigger is a tagged union: replace it whole rather than merging fields of two variants.
+    out[k] = isPlainObject(cur) && isPlainObject(v) && k !== 'trigger' ? merge(cur, v as never) : v;
+  }
+  return out as T;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (isPlainObject(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** defaults -> env -> overrides (flags), frozen. */
+export function loadConfig(overrides: DeepPartial<Config> = {}, root?: string, env = process.env): Readonly<Config> {
+  return deepFreeze(merge(merge(defaults(root), fromEnv(env)), overrides));
+}
+
+/** Layer further overrides onto an already loaded config (returns a new frozen config). */
+export function withOverrides(config: Readonly<Config>, overrides: DeepPartial<Config>): Readonly<Config> {
+  return deepFreeze(merge(structuredClone(config) as Config, overrides));
+}
+
+/** `10s` -> interval, or one of the named triggers. Throws a message naming the flag. */
+export function parseTrigger(value: string): TriggerSpec {
+  if (value === 'on-arrival' || value === 'once' || value === 'available-now') return { kind: value };
+  const m = /^(\d+(?:\.\d+)?)s$/.exec(value);
+  if (m && Number(m[1]) > 0) return { kind: 'interval', seconds: Number(m[1]) };
+  throw new Error(`--trigger ${JSON.stringify(value)}: allowed are available-now, once, on-arrival or <N>s (e.g. 10s)`);
+}
+
+export function formatTrigger(t: TriggerSpec): string {
+  return t.kind === 'interval' ? `${t.seconds}s` : t.kind;
+}
