@@ -1,0 +1,43 @@
+/** Helpers shared by the subcommand files: option parsers that name their flag, and the console logger. */
+import { InvalidArgumentError } from 'commander';
+import type { Logger } from '../log.js';
+
+export function intOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag} takes an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+}
+
+export function numberOption(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag} takes a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+}
+
+export function choiceOption<T extends string>(flag: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!(choices as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+    }
+    return value as T;
+  };
+}
+
+function stamp(): string {
+  return new Date().toISOString().slice(11, 23);
+}
+
+/** Console lines with a time prefix; warnings and errors go to stderr. */
+export const consoleLogger: Logger = {
+  info: (m) => process.stdout.write(`${stamp()} ${m}\n`),
+  warn: (m) => process.stderr.write(`${stamp()} WARN ${m}\n`),
+  error: (m) => process.stderr.write(`${stamp()} ERROR ${m}\n`),
+};

@@ -1,0 +1,43 @@
+/**
+ * `ecomstream` entry point. One file per subcommand, each exporting `register(program)`; this file only
+ * wires them up and turns any failure into a one-line reason and a non-zero exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { register as registerUp } from './up.js';
+import { register as registerGenerate } from './generate.js';
+import { register as registerProcess } from './process.js';
+import { register as registerQuery } from './query.js';
+import { register as registerContract } from './contract.js';
+import { register as registerMigrate } from './migrate.js';
+
+export function buildProgram(): Command {
+  const program = new Command('ecomstream')
+    .description('Real-time e-commerce event pipeline: generator -> landing folder -> exactly-once engine -> PostgreSQL')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerUp(program);
+  registerGenerate(program);
+  registerProcess(program);
+  registerQuery(program);
+  registerContract(program);
+  registerMigrate(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      process.exitCode = err.exitCode;
+      return;
+    }
+    const e = err as Error;
+    process.stderr.write(`ecomstream: ${e.message}${e.cause ? ` (cause: ${(e.cause as Error).message ?? e.cause})` : ''}\n`);
+    if (process.env.ECOMSTREAM_DEBUG) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,6 @@
+/** Placeholder until the query subcommand lands (kept so main.ts compiles while work is in progress). */
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  void program;
+}

@@ -1,0 +1,73 @@
+/**
+ * Which PostgreSQL a command talks to: `DATABASE_URL` when set (start nothing), else the embedded server
+ * in `data/postgres`, started on demand and migrated.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { startEmbedded, type EmbeddedServer } from './embedded.js';
+import { migrate } from './migrate.js';
+
+export interface Database {
+  url: string;
+  /** Set when this process started the embedded server (and so must stop it). */
+  embedded: EmbeddedServer | undefined;
+  close(): Promise<void>;
+}
+
+/** Written next to the embedded data so other commands (query, dashboard) find the running server. */
+export const EMBEDDED_URL_FILE = 'ecomstream-url';
+
+export async function openDatabase(config: Readonly<Config>, log: Logger, opts: { migrate?: boolean } = {}): Promise<Database> {
+  if (config.db.url) {
+    if (opts.migrate !== false) await migrate(config.db.url);
+    return { url: config.db.url, embedded: undefined, close: async () => undefined };
+  }
+  // A running `ecomstream up` has the server already: connect to it instead of starting a second one.
+  const running = runningEmbeddedUrl(config);
+  if (running) return { url: running, embedded: undefined, close: async () => undefined };
+
+  const server = await startEmbedded({
+    dataDir: config.db.embeddedDir,
+    port: config.db.port,
+    user: config.db.user,
+    password: config.db.password,
+    database: config.db.database,
+  });
+  log.info(`embedded PostgreSQL 15 started on port ${server.port} (data in ${path.relative(process.cwd(), server.dataDir) || '.'})`);
+  const urlFile = path.join(config.db.embeddedDir, '..', `${path.basename(config.db.embeddedDir)}.${EMBEDDED_URL_FILE}`);
+  fs.writeFileSync(urlFile, `${server.pid} ${server.url}\n`);
+  try {
+    if (opts.migrate !== false) await migrate(server.url);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return {
+    url: server.url,
+    embedded: server,
+    async close() {
+      await server.stop();
+      fs.rmSync(urlFile, { force: true });
+    },
+  };
+}
+
+/** The URL of an embedded server another ecomstream process runs on this data folder, if alive. */
+export function runningEmbeddedUrl(config: Readonly<Config>): string | undefined {
+  const urlFile = path.join(config.db.embeddedDir, '..', `${path.basename(config.db.embeddedDir)}.${EMBEDDED_URL_FILE}`);
+  let text: string;
+  try {
+    text = fs.readFileSync(urlFile, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const [pidText, url] = text.split(' ');
+  try {
+    process.kill(Number(pidText), 0);
+    return url;
+  } catch {
+    return undefined;
+  }
+}

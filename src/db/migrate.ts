@@ -1,0 +1,24 @@
+/** Applies `postgres/init.sql` (idempotent) — the same script Docker Compose mounts. */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+/** The project folder: two levels above this module in both src/ (tsx) and dist/ (compiled). */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const INIT_SQL = path.join(PACKAGE_ROOT, 'postgres', 'init.sql');
+
+export async function migrate(url: string, file: string = INIT_SQL): Promise<void> {
+  const sql = await fsp.readFile(file, 'utf8');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // One advisory lock so two processes starting at once do not race on CREATE ... IF NOT EXISTS.
+    await client.query('SELECT pg_advisory_lock(727274)');
+    await client.query(sql);
+  } catch (cause) {
+    throw new Error(`applying ${file} failed: ${(cause as Error).message}`, { cause });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
