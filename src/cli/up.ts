@@ -1,6 +1,113 @@
-/** Placeholder until the up subcommand lands (kept so main.ts compiles while work is in progress). */
+/**
+ * `ecomstream up` (what `npm start` runs): embedded PostgreSQL + schema + stream engine + generator
+ * (+ dashboard), one line per batch. Ctrl-C: finish the batch in flight, commit, stop the server.
+ * Ctrl-C again: abort (the batch is replayed on the next start).
+ */
 import type { Command } from 'commander';
+import { loadConfig, formatTrigger, type Config } from '../config.js';
+import { openDatabase } from '../db/connect.js';
+import { StreamEngine } from '../engine/stream.js';
+import { formatProgress } from '../engine/progress.js';
+import { runGenerator } from '../generator/run.js';
+import { consoleLogger, intOption, numberOption } from './common.js';
+import { onInterrupt } from './signals.js';
+import type { Logger } from '../log.js';
+
+interface UpOptions {
+  files: number;
+  eventsPerFile: number;
+  interval: number;
+  dashboard: boolean;
+  dashboardPort: number;
+}
+
+/** The dashboard is optional at build time: `up` runs without it if the module is absent. */
+async function maybeStartDashboard(config: Readonly<Config>, url: string, log: Logger): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  let mod: { startDashboard?: (o: { config: Readonly<Config>; databaseUrl: string; log: Logger }) => Promise<{ url: string; close(): Promise<void> }> };
+  try {
+    mod = (await import('../dashboard/server.js')) as typeof mod;
+  } catch {
+    return undefined;
+  }
+  if (!mod.startDashboard) return undefined;
+  try {
+    return await mod.startDashboard({ config, databaseUrl: url, log });
+  } catch (err) {
+    log.warn(`dashboard not started: ${(err as Error).message}`);
+    return undefined;
+  }
+}
 
 export function register(program: Command): void {
-  void program;
+  const d = loadConfig();
+  program
+    .command('up')
+    .description('run everything on this machine: embedded PostgreSQL, stream engine, generator and dashboard')
+    .option('--files <n>', 'files the generator writes (0 = unlimited)', intOption('--files', 0), d.generator.files)
+    .option('--events-per-file <n>', 'events per file', intOption('--events-per-file', 1), d.generator.eventsPerFile)
+    .option('--interval <seconds>', 'seconds between files', numberOption('--interval', 0, 86_400), d.generator.intervalSeconds)
+    .option('--no-dashboard', 'do not serve the dashboard')
+    .option('--dashboard-port <n>', 'dashboard port', intOption('--dashboard-port', 1, 65_535), d.dashboard.port)
+    .addHelpText('after', '\nWith DATABASE_URL set, that PostgreSQL is used and no server is started.')
+    .action(async (opts: UpOptions) => {
+      const t0 = performance.now();
+      const log = consoleLogger;
+      const config = loadConfig({
+        generator: { files: opts.files, eventsPerFile: opts.eventsPerFile, intervalSeconds: opts.interval },
+        dashboard: { port: opts.dashboardPort },
+      });
+      const db = await openDatabase(config, log);
+      const stop = new AbortController();
+      const release = onInterrupt(
+        () => {
+          log.info('stopping: generator stops, the batch in flight commits, then the server stops (Ctrl-C again to abort)');
+          stop.abort();
+        },
+        () => {
+          log.warn('aborted: the batch in flight is replayed on the next start');
+          process.exit(130);
+        },
+      );
+      let firstBatchLogged = false;
+      const dashboard = opts.dashboard ? await maybeStartDashboard(config, db.url, log) : undefined;
+      try {
+        if (db.embedded) {
+          const u = new URL(db.url);
+          log.info(`connect with: psql "postgresql://${config.db.user}:${config.db.password}@127.0.0.1:${u.port}/${config.db.database}"`);
+        }
+        if (dashboard) log.info(`dashboard: ${dashboard.url}`);
+        log.info(
+          `generator: ${config.generator.files || 'unlimited'} files of ${config.generator.eventsPerFile} events every ${config.generator.intervalSeconds} s into ${config.engine.inputDir}; ` +
+            `engine trigger ${formatTrigger(config.engine.trigger)}. Ctrl-C to stop.`,
+        );
+        const engine = new StreamEngine({
+          engine: config.engine,
+          databaseUrl: db.url,
+          log,
+          signal: stop.signal,
+          onProgress: (p) => {
+            log.info(formatProgress(p));
+            if (!firstBatchLogged) {
+              firstBatchLogged = true;
+              log.info(`first batch committed ${Math.round(performance.now() - t0)} ms after start`);
+            }
+          },
+        });
+        const engineRun = engine.run();
+        const generatorRun = runGenerator({ outDir: config.engine.inputDir, config: config.generator, signal: stop.signal }).then(
+          (r) => log.info(`generator finished: ${r.files} files, ${r.events} events (the engine keeps watching; Ctrl-C to stop)`),
+          (err: Error) => log.error(`generator failed: ${err.message}`),
+        );
+        const summary = await engineRun;
+        stop.abort();
+        await generatorRun;
+        log.info(`stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`);
+      } finally {
+        stop.abort(); // also when the engine failed: the generator must not run on alone
+        release();
+        await dashboard?.close().catch(() => undefined);
+        await db.close();
+        if (db.embedded) log.info('embedded PostgreSQL stopped');
+      }
+    });
 }

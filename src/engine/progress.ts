@@ -1,0 +1,55 @@
+/**
+ * Progress records: one JSON line per committed batch in `data/logs/progress.jsonl`, shaped like Spark's
+ * StreamingQueryProgress so the Spark job writes the same shape and the dashboard reads either.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+
+export interface ProgressRecord {
+  engine: 'typescript' | 'spark';
+  streamId: string;
+  batchId: number;
+  batchTimestamp: string;
+  committedAt: string;
+  /** Run again from the offsets log after a restart. */
+  replay: boolean;
+  /** The database already had the batch (crash between database commit and commits/N): nothing written. */
+  alreadyCommitted: boolean;
+  files: string[];
+  numInputRows: number;
+  insertedRows: number;
+  duplicateRows: number;
+  rejectedRows: number;
+  qualityScore: number | null;
+  processedRowsPerSecond: number;
+  durationMs: { plan: number; read: number; write: number; commit: number; total: number };
+  /** File publish (mtime) to commit, over the batch's files. */
+  latencyMs: { p50: number; max: number };
+  backlogFiles: number;
+  usedFallback: boolean;
+}
+
+export class ProgressLog {
+  private ready = false;
+  constructor(readonly file: string) {}
+
+  async append(record: ProgressRecord): Promise<void> {
+    if (!this.ready) {
+      await fsp.mkdir(path.dirname(this.file), { recursive: true });
+      this.ready = true;
+    }
+    await fsp.appendFile(this.file, `${JSON.stringify(record)}\n`);
+  }
+}
+
+/** The console line for a batch. */
+export function formatProgress(p: ProgressRecord): string {
+  const tag = p.alreadyCommitted ? ' (already committed, skipped)' : p.replay ? ' (replayed)' : '';
+  const files = p.files.length === 1 ? p.files[0] : `${p.files.length} files`;
+  return (
+    `batch ${p.batchId}${tag}: ${files}: ${p.numInputRows} rows -> ${p.insertedRows} inserted, ` +
+    `${p.duplicateRows} duplicate, ${p.rejectedRows} rejected in ${p.durationMs.total} ms ` +
+    `(${p.processedRowsPerSecond.toLocaleString('en-US')} rows/s, latency ${p.latencyMs.max} ms` +
+    `${p.backlogFiles ? `, backlog ${p.backlogFiles} files` : ''})`
+  );
+}

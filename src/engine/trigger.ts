@@ -1,0 +1,78 @@
+/**
+ * When the next micro-batch may start. `interval` fires on a fixed schedule (Spark's ProcessingTime:
+ * a slow batch does not shift later ticks); `on-arrival` wakes when a file appears in the input folder,
+ * backed by a poll because fs.watch can miss events (network filesystems, overflow).
+ */
+import fs from 'node:fs';
+import type { TriggerSpec } from '../config.js';
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class Trigger {
+  private watcher: fs.FSWatcher | undefined;
+  private pending = true; // the first wait returns at once
+  private wake: (() => void) | undefined;
+  private nextTick = 0;
+
+  constructor(private readonly spec: TriggerSpec, private readonly inputDir: string, private readonly pollMillis: number) {
+    if (spec.kind === 'on-arrival') {
+      fs.mkdirSync(inputDir, { recursive: true });
+      try {
+        this.watcher = fs.watch(inputDir, (_event, name) => {
+          if (name && !String(name).endsWith('.csv')) return;
+          this.pending = true;
+          this.wake?.();
+        });
+        this.watcher.on('error', () => this.watcher?.close()); // fall back to polling alone
+      } catch {
+        this.watcher = undefined;
+      }
+    }
+  }
+
+  /** Resolves when the next batch should be planned (or at once when `signal` aborts). */
+  async wait(signal?: AbortSignal): Promise<void> {
+    if (this.spec.kind === 'interval') {
+      const period = this.spec.seconds * 1000;
+      const now = Date.now();
+      if (this.nextTick === 0) this.nextTick = now;
+      const delay = Math.max(0, this.nextTick - now);
+      // Skip missed ticks rather than firing a burst of batches after a slow one.
+      this.nextTick += period * Math.max(1, Math.ceil((now - this.nextTick) / period + 1e-9));
+      if (delay > 0) await sleep(delay, signal);
+      return;
+    }
+    if (this.spec.kind !== 'on-arrival') return;
+    if (this.pending) {
+      this.pending = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.pollMillis);
+      this.wake = done;
+      signal?.addEventListener('abort', done, { once: true });
+    });
+    this.pending = false;
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
+}
