@@ -59,7 +59,8 @@ export function register(program: Command): void {
       try {
         const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, signal: stop.signal, onProgress: (p) => log.info(formatProgress(p)) });
         const s = await engine.run();
-        log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected`);
+        const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
+        log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`);
       } finally {
         release();
         await db.close();

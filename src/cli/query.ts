@@ -26,7 +26,9 @@ export function register(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (name: QueryName, opts: { json?: boolean }) => {
       const db = await openDatabase(loadConfig(), quietLog);
-      const client = new pg.Client({ connectionString: db.url });
+      // Counts (int8) and sums (numeric) as JSON numbers: these values stay far below 2^53.
+      const types = { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
+      const client = new pg.Client({ connectionString: db.url, ...(opts.json ? { types: types as pg.CustomTypesConfig } : {}) });
       try {
         await client.connect();
         const res = await client.query(NAMED_QUERIES[name].sql);

@@ -39,7 +39,8 @@ export function row(o: RowOverrides = {}): string {
     device_type: 'mobile',
     ...o,
   };
-  return [v.event_id, v.user_id, v.event_type, v.product_id, v.product_name, v.product_category, v.price, v.event_timestamp, v.session_id, v.device_type].join(',');
+  const q = (x: string): string => (/[",]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
+  return [v.event_id, v.user_id, v.event_type, v.product_id, v.product_name, v.product_category, v.price, v.event_timestamp, v.session_id, v.device_type].map(q).join(',');
 }
 
 export async function tempDir(prefix = 'ecomstream-test-'): Promise<string> {

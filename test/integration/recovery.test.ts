@@ -1,0 +1,212 @@
+/**
+ * Exactly-once under failure, with the CLI run as a subprocess: SIGKILL at each point of the batch
+ * protocol, PostgreSQL stopped mid-run, two engines on one checkpoint, and the CLI's error handling.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
+import { startEmbedded } from '../../src/db/embedded.js';
+import { StreamEngine } from '../../src/engine/stream.js';
+import { silentLogger } from '../../src/log.js';
+import { PACKAGE_ROOT } from '../../src/db/migrate.js';
+import { startTestDb, type TestDb } from '../support/pg.js';
+import { csv, publish, row, tempDir } from '../support/files.js';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js');
+
+let db: TestDb;
+before(async () => {
+  db = await startTestDb();
+});
+after(async () => {
+  await db?.close();
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+async function q(url: string, sql: string): Promise<pg.QueryResultRow[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function sixFiles(input: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (let f = 0; f < 6; f++) {
+    const rows = Array.from({ length: 50 }, () => row());
+    for (const r of rows) ids.add(r.slice(0, 36));
+    await publish(input, `events_${f}.csv`, csv(...rows));
+  }
+  return ids;
+}
+
+describe('exactly-once after SIGKILL', () => {
+  for (const [point, expectReplayTag] of [
+    ['after-offsets', 'replay'],
+    ['during-copy', 'replay'],
+    ['after-db-commit', 'alreadyCommitted'],
+  ] as const) {
+    test(`killed ${point} of batch 1, then restarted: every row exactly once`, async () => {
+      const url = await db.freshDatabase();
+      const dir = await tempDir();
+      const input = path.join(dir, 'in');
+      const ids = await sixFiles(input);
+      const args = ['process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--max-files-per-trigger', '2', '--progress-file', path.join(dir, 'progress.jsonl')];
+      const crashed = await cli(args, { DATABASE_URL: url, ECOMSTREAM_FAILPOINT: `${point}:1` });
+      assert.equal(crashed.signal, 'SIGKILL', `the failpoint killed the engine (stderr: ${crashed.stderr})`);
+      const mid = await q(url, 'SELECT COUNT(*)::int n FROM user_events');
+      assert.equal(mid[0]!.n, point === 'after-db-commit' ? 200 : 100);
+
+      const resumed = await cli(args, { DATABASE_URL: url });
+      assert.equal(resumed.code, 0, resumed.stderr);
+      const rows = await q(url, 'SELECT event_id FROM user_events');
+      assert.equal(rows.length, 300);
+      assert.deepEqual(new Set(rows.map((r) => r.event_id)), ids);
+      const batches = await q(url, 'SELECT batch_id FROM stream_batches ORDER BY batch_id');
+      assert.deepEqual(batches.map((b) => Number(b.batch_id)), [0, 1, 2]);
+      assert.equal((await q(url, 'SELECT COUNT(*)::int n FROM rejected_events'))[0]!.n, 0);
+      assert.deepEqual((await fsp.readdir(path.join(dir, 'ck', 'commits'))).sort(), ['0', '1', '2']);
+      const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      const replayed = progress.find((p) => p.batchId === 1 && p.replay);
+      assert.ok(replayed, 'batch 1 was replayed from the offsets log');
+      if (expectReplayTag === 'alreadyCommitted') assert.equal(replayed.alreadyCommitted, true);
+      else assert.equal(replayed.insertedRows, 100);
+    });
+  }
+});
+
+describe('PostgreSQL stopped during a run', () => {
+  test('the engine retries, keeps the batch uncommitted, and resumes when the server is back', async () => {
+    const own = await startTestDb();
+    const server = own.server;
+    if (!server) return; // TEST_DATABASE_URL: we cannot stop that server
+    const dir = await tempDir();
+    const input = path.join(dir, 'in');
+    await publish(input, 'events_0.csv', csv(row()));
+    const config = loadConfig({
+      engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, pollMillis: 100, retryInitialMillis: 100, retryMaxMillis: 400 },
+    });
+    const warnings: string[] = [];
+    const stop = new AbortController();
+    const committed: number[] = [];
+    const engine = new StreamEngine({
+      engine: config.engine,
+      databaseUrl: own.url,
+      log: { ...silentLogger, warn: (m) => warnings.push(m) },
+      signal: stop.signal,
+      onProgress: (p) => committed.push(p.batchId),
+    });
+    const running = engine.run();
+    const until = async (cond: () => boolean, ms = 20_000) => {
+      const end = Date.now() + ms;
+      while (!cond()) {
+        if (Date.now() > end) throw new Error('timed out');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until(() => committed.length === 1);
+    await server.stop();
+    await publish(input, 'events_1.csv', csv(row(), row()));
+    await until(() => warnings.some((w) => /database unavailable.*retry/.test(w)));
+    assert.equal(committed.length, 1, 'nothing commits while the server is down');
+    const again = await startEmbedded({ dataDir: server.dataDir, port: server.port, user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' });
+    assert.equal(again.port, server.port);
+    await until(() => committed.length === 2);
+    stop.abort();
+    await running;
+    assert.equal((await q(own.url, 'SELECT COUNT(*)::int n FROM user_events'))[0]!.n, 3);
+    await again.stop();
+    await own.close();
+  });
+});
+
+describe('the CLI', () => {
+  test('a second engine on the same checkpoint refuses to start with a clear message', async () => {
+    const url = await db.freshDatabase();
+    const dir = await tempDir();
+    const input = path.join(dir, 'in');
+    await fsp.mkdir(input, { recursive: true });
+    const config = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' } } });
+    const stop = new AbortController();
+    const first = new StreamEngine({ engine: config.engine, databaseUrl: url, log: silentLogger, signal: stop.signal }).run();
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await cli(['process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now'], { DATABASE_URL: url });
+    stop.abort();
+    await first;
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /another engine \(pid \d+\) is using the checkpoint/);
+    assert.equal(second.stderr.trim().split('\n').length, 1, 'one line');
+  });
+
+  test('--help exits 0 on every command; wrong values name the flag and what is allowed', async () => {
+    for (const cmd of [[], ['up'], ['process'], ['generate'], ['query'], ['contract']]) {
+      const r = await cli([...cmd, '--help']);
+      assert.equal(r.code, 0, `${cmd.join(' ')} --help`);
+      assert.match(r.stdout, /Usage: ecomstream/);
+    }
+    const badTrigger = await cli(['process', '--trigger', 'sometimes']);
+    assert.notEqual(badTrigger.code, 0);
+    assert.match(badTrigger.stderr, /--trigger "sometimes": allowed are available-now, once, on-arrival or <N>s/);
+    const badMax = await cli(['process', '--max-files-per-trigger', '-1']);
+    assert.notEqual(badMax.code, 0);
+    assert.match(badMax.stderr, /--max-files-per-trigger takes an integer from 0/);
+    const badClean = await cli(['process', '--clean-source', 'shred']);
+    assert.match(badClean.stderr, /--clean-source must be one of off, archive, delete/);
+    const badQuery = await cli(['query', 'everything']);
+    assert.notEqual(badQuery.code, 0);
+    assert.match(badQuery.stderr, /events-by-type, revenue-by-category, latency, summary/);
+    const unknown = await cli(['process', '--frobnicate']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /unknown option '--frobnicate'/);
+  });
+
+  test('process then query, as a user would, against DATABASE_URL', async () => {
+    const url = await db.freshDatabase();
+    const dir = await tempDir();
+    const input = path.join(dir, 'in');
+    await publish(input, 'events_1.csv', csv(row({ event_type: 'purchase', product_category: 'Books', price: '10.00' }), row({ event_type: 'purchase', product_category: 'Books', price: '5.50' }), row()));
+    const p = await cli(['process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--progress-file', path.join(dir, 'p.jsonl')], { DATABASE_URL: url });
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /batch 0: events_1\.csv: 3 rows -> 3 inserted, 0 duplicate, 0 rejected/);
+    const byType = await cli(['query', 'events-by-type', '--json'], { DATABASE_URL: url });
+    assert.equal(byType.code, 0, byType.stderr);
+    assert.deepEqual(JSON.parse(byType.stdout), [{ event_type: 'purchase', count: 2 }, { event_type: 'view', count: 1 }]);
+    const revenue = await cli(['query', 'revenue-by-category'], { DATABASE_URL: url });
+    assert.match(revenue.stdout, /Books\s+15\.50/);
+    for (const name of ['latency', 'summary']) {
+      const r = await cli(['query', name], { DATABASE_URL: url });
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+
+  test('a database that cannot be reached is a one-line error, not a stack trace', async () => {
+    const r = await cli(['query', 'summary'], { DATABASE_URL: 'postgresql://nobody:x@127.0.0.1:1/none' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^ecomstream: /);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
