@@ -137,7 +137,7 @@ export class StreamEngine {
     summary.duplicateRows += result.duplicateRows;
     summary.rejectedRows += result.rejectedRows;
 
-    const latencies = entry.files.map((f) => committedAt - f.mtimeMs).sort((a, b) => a - b);
+    const latencies = entry.files.map((f) => Math.round(committedAt - f.mtimeMs)).sort((a, b) => a - b);
     const totalMs = performance.now() - tPlan;
     const record: ProgressRecord = {
       engine: 'typescript',

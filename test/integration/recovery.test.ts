@@ -209,4 +209,39 @@ describe('the CLI', () => {
     assert.match(r.stderr, /^ecomstream: /);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
+
+  test('up: embedded server + generator + engine; Ctrl-C commits and stops cleanly; a second run resumes', async () => {
+    const cwd = await tempDir('ecomstream-up-');
+    await fsp.chmod(cwd, 0o755);
+    const env = { ...process.env, DATABASE_URL: undefined, ECOMSTREAM_PG_PORT: String(26000 + Math.floor(Math.random() * 1000)) };
+    const upOnce = (waitFor: RegExp) =>
+      new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'up', '--files', '3', '--interval', '0.2', '--no-dashboard'], { cwd, env });
+        let stdout = '';
+        let stderr = '';
+        let sent = false;
+        child.stdout.on('data', (d) => {
+          stdout += d;
+          if (!sent && waitFor.test(stdout)) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        });
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+        setTimeout(() => child.kill('SIGKILL'), 60_000);
+      });
+    const first = await upOnce(/generator finished: 3 files/);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /connect with: psql "postgresql:\/\/sparkuser:sparkpass123@127\.0\.0\.1:\d+\/ecommerce_events"/);
+    assert.match(first.stdout, /first batch committed \d+ ms after start/);
+    assert.match(first.stdout, /embedded PostgreSQL stopped/);
+    const second = await upOnce(/watching /);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /[1-9]\d* files already seen/, 'the second run resumes from the checkpoint');
+    const progress = (await fsp.readFile(path.join(cwd, 'data', 'logs', 'progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const ids = progress.map((p) => p.batchId);
+    assert.deepEqual(ids, [...new Set(ids)].sort((a, b) => a - b), 'batch ids are never reused');
+    await fsp.rm(cwd, { recursive: true, force: true });
+  });
 });
