@@ -1,0 +1,410 @@
+/**
+ * The seeded event factory: turns (seed, now) into the bytes of one CSV file.
+ *
+ * Terminology
+ * - session:  a run of events of one user on one device (`S` + 16 hex digits). A pool of sessions is open at
+ *             any time; each event goes to a random open session, so sessions interleave within a file and
+ *             continue across files. A session ends after a few events and a new one takes its place.
+ * - now:      the time the caller says the file is made. Every valid event_timestamp lies in
+ *             [now - 3 min, now]: never in the future, and per session never earlier than the one before.
+ * - bad row:  a row replaced, with probability `invalidRate`, by a row that the engine must reject with one
+ *             known reason. Kinds are taken in turn from INJECTED_REASONS so a small sample covers them all.
+ *             `GeneratedFile.expected` lists each bad row's line and reason. Two kinds bend the draw:
+ *             `malformed_csv` (an unterminated quote, which swallows the lines after it) always goes on the
+ *             file's last line, and `duplicate_event_id` repeats a recent *valid* id of the run, so when
+ *             none exists yet one valid row is written first (with invalidRate 1: one valid row per run).
+ * - debt:     a purchase drawn for a session that has not viewed anything yet becomes a view; the next view
+ *             drawn while another session has something to buy becomes a purchase instead, so the purchase
+ *             share stays at `purchaseShare` and every purchase is of a product its session viewed.
+ *
+ * The same seed and the same sequence of `now` values give byte-identical files. The hot loop only
+ * concatenates a few strings per row and writes it straight into one growing Buffer: product fields are
+ * pre-quoted (catalog.ts), UUIDs come from a 64K hex table, and timestamps are formatted from a per-minute
+ * prefix cache instead of a Date per row.
+ */
+import { DEVICE_TYPES, HEADER_LINE, type Reason } from '../contract/event.js';
+import { CATALOG, CSV_PRODUCT_PREFIX, POPULARITY_TABLE, PRODUCTS_BY_CATEGORY } from './catalog.js';
+import { csvRecord } from './csv.js';
+import { Prng, randomSeed } from './prng.js';
+
+/** Every row-level reason the engine rejects, in the order the factory injects them. */
+export const INJECTED_REASONS = [
+  'missing_required',
+  'invalid_event_type',
+  'invalid_device_type',
+  'invalid_price',
+  'negative_price',
+  'invalid_timestamp',
+  'stale_timestamp',
+  'future_timestamp',
+  'field_too_long',
+  'wrong_column_count',
+  'malformed_csv',
+  'invalid_encoding',
+  'duplicate_event_id',
+] as const satisfies readonly Reason[];
+export type InjectedReason = (typeof INJECTED_REASONS)[number];
+
+export interface ExpectedRejection {
+  /** 1-based line number in the file: the header is line 1, the first event is line 2. */
+  line: number;
+  reason: InjectedReason;
+  /**
+   * The event_id written in the line's first field: '' when the defect is an empty event_id; for
+   * `duplicate_event_id` the id of an earlier valid event of the same run; for `malformed_csv` the id is
+   * written but a CSV reader cannot recover it.
+   */
+  eventId: string;
+}
+
+export interface GeneratedFile {
+  /** The whole file, header included. A Buffer because `invalid_encoding` rows hold non-UTF-8 bytes. */
+  content: Buffer;
+  /** Event lines (valid and bad), not counting the header. */
+  events: number;
+  /** The bad rows of this file, in line order; empty when invalidRate is 0. */
+  expected: ExpectedRejection[];
+}
+
+export interface EventFactoryOptions {
+  /** Undefined: a random seed (read it back from `factory.seed` to reproduce the run). */
+  seed?: number | undefined;
+  /** Share of purchases among valid events, 0..1. Default 0.15. */
+  purchaseShare?: number;
+  /** Probability that a row is replaced by a bad row, 0..1. Default 0. */
+  invalidRate?: number;
+  /** Sessions open at once. Default 24. */
+  concurrentSessions?: number;
+  /** Distinct users (`U000001`...). Default 20,000. */
+  users?: number;
+}
+
+/** Valid timestamps lie within this much before `now`. */
+export const MAX_EVENT_LAG_MS = 180_000;
+const DEFAULT_SESSIONS = 24;
+const DEFAULT_USERS = 20_000;
+/** Products a session remembers as viewed (purchases pick among them). */
+const VIEWED_MEMORY = 8;
+/** Valid event ids of the run kept for `duplicate_event_id` rows. */
+const DUPLICATE_MEMORY = 64;
+const HOUR_MS = 3_600_000;
+
+const HEX4: readonly string[] = Array.from({ length: 0x10000 }, (_, i) => i.toString(16).padStart(4, '0'));
+const PAD2: readonly string[] = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+const CATEGORY_PRODUCTS: readonly (readonly number[])[] = CATALOG.map(
+  (p) => PRODUCTS_BY_CATEGORY.get(p.category) as readonly number[],
+);
+const [MOBILE, DESKTOP, TABLET] = DEVICE_TYPES;
+const MISSING_FIELDS = [0, 1, 2, 3, 7] as const; // event_id, user_id, event_type, product_id, event_timestamp
+
+/** `2026-11-25T17:03:04.123Z` for epoch milliseconds, with a small per-minute cache of the date part. */
+export class TimestampFormatter {
+  private readonly minutes = new Float64Array(8).fill(NaN);
+  private readonly prefixes: string[] = new Array<string>(8).fill('');
+
+  format(ms: number): string {
+    const t = Math.floor(ms);
+    const minute = Math.floor(t / 60_000);
+    const slot = minute & 7;
+    if (this.minutes[slot] !== minute) {
+      this.minutes[slot] = minute;
+      this.prefixes[slot] = new Date(minute * 60_000).toISOString().slice(0, 17);
+    }
+    const rest = t - minute * 60_000;
+    const sec = (rest / 1000) | 0;
+    return `${this.prefixes[slot]}${PAD2[sec]}.${PAD3[rest - sec * 1000]}Z`;
+  }
+}
+
+const sharedFormatter = new TimestampFormatter();
+export function formatTimestamp(ms: number): string {
+  return sharedFormatter.format(ms);
+}
+
+interface Session {
+  id: string;
+  user: string;
+  device: string;
+  /** `,U000123,` : what follows the event_id. */
+  userField: string;
+  /** `,S...,mobile\n` : what follows the timestamp. */
+  tail: string;
+  left: number;
+  clock: number;
+  viewed: number[];
+  viewedCount: number;
+}
+
+export class EventFactory {
+  readonly seed: number;
+  private readonly rng: Prng;
+  private readonly purchaseShare: number;
+  private readonly invalidRate: number;
+  private readonly sessionCount: number;
+  private readonly users: number;
+  private readonly ts = new TimestampFormatter();
+  private sessions: Session[] = [];
+  private debt = 0;
+  private readonly recentIds: string[] = [];
+  private recentPos = 0;
+  private kindCursor = 0;
+  private missingCursor = 0;
+  private columnCursor = 0;
+  private duplicatePending = false;
+
+  constructor(opts: EventFactoryOptions = {}) {
+    this.seed = opts.seed ?? randomSeed();
+    this.rng = new Prng(this.seed);
+    this.purchaseShare = opts.purchaseShare ?? 0.15;
+    this.invalidRate = opts.invalidRate ?? 0;
+    this.sessionCount = opts.concurrentSessions ?? DEFAULT_SESSIONS;
+    this.users = opts.users ?? DEFAULT_USERS;
+    for (const [name, v, lo, hi] of [
+      ['purchaseShare', this.purchaseShare, 0, 1],
+      ['invalidRate', this.invalidRate, 0, 1],
+      ['concurrentSessions', this.sessionCount, 1, 1e6],
+      ['users', this.users, 1, 999_999],
+    ] as const) {
+      if (!Number.isFinite(v) || v < lo || v > hi) throw new RangeError(`EventFactory: ${name} must be from ${lo} to ${hi}, got ${v}`);
+    }
+  }
+
+  /** One file of `events` event lines (plus the header), as of `nowMs` (epoch milliseconds). */
+  generateFile(events: number, nowMs: number): GeneratedFile {
+    if (!Number.isSafeInteger(events) || events < 1) throw new RangeError(`EventFactory: events per file must be an integer >= 1, got ${events}`);
+    const now = Math.floor(nowMs);
+    if (this.sessions.length === 0) {
+      for (let i = 0; i < this.sessionCount; i++) this.sessions.push(this.newSession(now));
+    }
+    const rng = this.rng;
+    const invalidRate = this.invalidRate;
+    const expected: ExpectedRejection[] = [];
+    let malformedPending = false;
+    let buf = Buffer.allocUnsafe(256 + events * 160);
+    let off = buf.write(`${HEADER_LINE}\n`, 0, 'utf8');
+    for (let i = 0; i < events; i++) {
+      const line = i + 2;
+      const last = i === events - 1;
+      let kind: InjectedReason | undefined;
+      const bad = invalidRate > 0 && rng.float() < invalidRate;
+      if (last && malformedPending) {
+        kind = 'malformed_csv';
+      } else if (bad) {
+        kind = this.nextKind();
+        if (kind === 'malformed_csv' && !last) {
+          // An unterminated quote swallows every following line in an RFC 4180 reader, so the file's last
+          // line takes it (that line becomes bad even if it was not drawn; at most one per file).
+          malformedPending = true;
+          kind = this.nextKind();
+        }
+      }
+      if (kind === 'duplicate_event_id' && this.recentIds.length === 0) {
+        // Nothing valid to repeat yet: write a valid row (its id becomes the original) and duplicate it later.
+        this.duplicatePending = true;
+        kind = undefined;
+      }
+      let text: string;
+      // Latin-1 for the invalid_encoding row only: its é becomes the single byte 0xE9, not valid UTF-8.
+      let encoding: 'utf8' | 'latin1' = 'utf8';
+      if (kind === undefined) {
+        text = this.validRow(now);
+      } else {
+        const row = this.badRow(kind, now);
+        text = row.text;
+        if (kind === 'invalid_encoding') encoding = 'latin1';
+        expected.push({ line, reason: kind, eventId: row.eventId });
+      }
+      if (buf.length - off < text.length * 3) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2 + text.length * 3);
+        buf.copy(bigger, 0, 0, off);
+        buf = bigger;
+      }
+      off += buf.write(text, off, encoding);
+    }
+    return { content: buf.subarray(0, off), events, expected };
+  }
+
+  private nextKind(): InjectedReason {
+    if (this.duplicatePending && this.recentIds.length > 0) {
+      this.duplicatePending = false;
+      return 'duplicate_event_id';
+    }
+    let kind = INJECTED_REASONS[this.kindCursor++ % INJECTED_REASONS.length] as InjectedReason;
+    // A pending duplicate is already owed; do not owe a second one.
+    if (kind === 'duplicate_event_id' && this.duplicatePending) kind = INJECTED_REASONS[this.kindCursor++ % INJECTED_REASONS.length] as InjectedReason;
+    return kind;
+  }
+
+  private uuid(): string {
+    const rng = this.rng;
+    const a = rng.next();
+    const b = rng.next();
+    const c = rng.next();
+    const d = rng.next();
+    // Version 4 (bits 12-15 of the third group) and RFC 4122 variant (10xx in the fourth group).
+    return `${HEX4[a >>> 16]}${HEX4[a & 0xffff]}-${HEX4[b >>> 16]}-${HEX4[0x4000 | (b & 0x0fff)]}-${HEX4[0x8000 | ((c >>> 16) & 0x3fff)]}-${HEX4[c & 0xffff]}${HEX4[d >>> 16]}${HEX4[d & 0xffff]}`;
+  }
+
+  private device(): string {
+    const r = this.rng.int(100); // mobile 55, desktop 35, tablet 10
+    return (r < 55 ? MOBILE : r < 90 ? DESKTOP : TABLET) as string;
+  }
+
+  private userId(): string {
+    return `U${String(1 + this.rng.int(this.users)).padStart(6, '0')}`;
+  }
+
+  private sessionId(): string {
+    const rng = this.rng;
+    const a = rng.next();
+    const b = rng.next();
+    return `S${HEX4[a >>> 16]}${HEX4[a & 0xffff]}${HEX4[b >>> 16]}${HEX4[b & 0xffff]}`;
+  }
+
+  private newSession(now: number): Session {
+    const rng = this.rng;
+    const id = this.sessionId();
+    const user = this.userId();
+    const device = this.device();
+    // 1..30 events, mean about 6: most sessions are short, a few browse for long.
+    const left = Math.min(30, 1 + Math.floor(-Math.log(1 - rng.float()) * 5));
+    return {
+      id,
+      user,
+      device,
+      userField: `,${user},`,
+      tail: `,${id},${device}\n`,
+      left,
+      clock: now - 5_000 - rng.int(115_000),
+      viewed: [],
+      viewedCount: 0,
+    };
+  }
+
+  private validRow(now: number): string {
+    const rng = this.rng;
+    const sessions = this.sessions;
+    let si = rng.int(sessions.length);
+    let s = sessions[si] as Session;
+    let purchase = rng.float() < this.purchaseShare;
+    if (!purchase && this.debt > 0) {
+      purchase = true;
+      this.debt--;
+    }
+    if (purchase && s.viewedCount === 0) {
+      let found = -1;
+      for (let j = 1; j < sessions.length; j++) {
+        const k = (si + j) % sessions.length;
+        if ((sessions[k] as Session).viewedCount > 0) {
+          found = k;
+          break;
+        }
+      }
+      if (found === -1) {
+        purchase = false;
+        this.debt++;
+      } else {
+        si = found;
+        s = sessions[si] as Session;
+      }
+    }
+
+    let product: number;
+    const remembered = s.viewedCount < VIEWED_MEMORY ? s.viewedCount : VIEWED_MEMORY;
+    if (purchase) {
+      product = s.viewed[rng.int(remembered)] as number;
+    } else {
+      if (remembered > 0 && rng.float() < 0.3) {
+        // Browsing: another product of the category last looked at.
+        const same = CATEGORY_PRODUCTS[s.viewed[(s.viewedCount - 1) % VIEWED_MEMORY] as number] as readonly number[];
+        product = same[rng.int(same.length)] as number;
+      } else {
+        product = POPULARITY_TABLE[rng.next() >>> 20] as number;
+      }
+      s.viewed[s.viewedCount % VIEWED_MEMORY] = product;
+      s.viewedCount++;
+    }
+
+    // Session clock: forward by a dwell time, never past now, restarted if it fell too far behind.
+    if (s.clock < now - MAX_EVENT_LAG_MS + 30_000) s.clock = now - 2_000 - rng.int(58_000);
+    let t = s.clock + 300 + rng.int(purchase ? 20_000 : 8_000);
+    if (t > now) t = now;
+    s.clock = t;
+
+    const id = this.uuid();
+    const row = id + s.userField + (purchase ? 'purchase,' : 'view,') + CSV_PRODUCT_PREFIX[product] + this.ts.format(t) + s.tail;
+    this.remember(id);
+    if (--s.left === 0) sessions[si] = this.newSession(now);
+    return row;
+  }
+
+  private remember(id: string): void {
+    if (this.recentIds.length < DUPLICATE_MEMORY) this.recentIds.push(id);
+    else this.recentIds[this.recentPos++ % DUPLICATE_MEMORY] = id;
+  }
+
+  /** A row with exactly one defect; it touches no session, so valid purchases never refer to it. */
+  private badRow(kind: InjectedReason, now: number): { text: string; eventId: string } {
+    const rng = this.rng;
+    const p = CATALOG[POPULARITY_TABLE[rng.next() >>> 20] as number]!;
+    const f: string[] = [
+      this.uuid(),
+      this.userId(),
+      'view',
+      p.id,
+      p.name,
+      p.category,
+      p.price,
+      this.ts.format(now - 1_000 - rng.int(60_000)),
+      this.sessionId(),
+      this.device(),
+    ];
+    switch (kind) {
+      case 'missing_required':
+        f[MISSING_FIELDS[this.missingCursor++ % MISSING_FIELDS.length] as number] = '';
+        break;
+      case 'invalid_event_type':
+        f[2] = 'click';
+        break;
+      case 'invalid_device_type':
+        f[9] = 'smartwatch';
+        break;
+      case 'invalid_price':
+        f[6] = 'abc';
+        break;
+      case 'negative_price':
+        f[6] = '-5.00';
+        break;
+      case 'invalid_timestamp':
+        f[7] = 'not-a-time';
+        break;
+      case 'stale_timestamp':
+        f[7] = this.ts.format(now - 48 * HOUR_MS);
+        break;
+      case 'future_timestamp':
+        f[7] = this.ts.format(now + 2 * HOUR_MS);
+        break;
+      case 'field_too_long':
+        f[4] = `${p.name} - Collector's Limited Edition Bundle `.repeat(10).slice(0, 250);
+        break;
+      case 'wrong_column_count':
+        if (this.columnCursor++ % 2 === 0) f.pop();
+        else f.push('extra');
+        break;
+      case 'malformed_csv': {
+        // The quote opened in product_name is never closed; it runs to the end of the file.
+        const text = `${f[0]},${f[1]},${f[2]},${f[3]},"${p.name.replace(/"/g, '')},${csvRecord(f.slice(5))}\n`;
+        return { text, eventId: f[0] as string };
+      }
+      case 'invalid_encoding':
+        // Written as Latin-1 (see generateFile): catalogue names are ASCII, so only the é changes.
+        f[4] = `Caf\u00e9 ${p.name}`;
+        break;
+      case 'duplicate_event_id':
+        f[0] = this.recentIds[rng.int(this.recentIds.length)] as string;
+        break;
+    }
+    return { text: `${csvRecord(f)}\n`, eventId: f[0] as string };
+  }
+}
