@@ -79,8 +79,19 @@ async function main(): Promise<void> {
       await bc.query('COMMIT');
     });
     const boundCount = Number((await bc.query('SELECT COUNT(*) n FROM bound')).rows[0].n);
-    await bc.end();
     say(`bound: plain COPY of ${boundCount} rows in ${Math.round(boundMs)} ms (${Math.round(ROWS / (boundMs / 1000)).toLocaleString('en-US')} rows/s)`);
+    // 1b. The same plain COPY into user_events itself, whose dashboard triggers (issue 5) fold every
+    // insert into the aggregates in the same transaction: the like-for-like reference for the engine.
+    await bc.query('CHECKPOINT');
+    const [, boundTrigMs] = await timed(async () => {
+      await bc.query('BEGIN');
+      for (const f of files) {
+        await pipeline(fs.createReadStream(path.join(input, f)), bc.query(copyFrom('COPY user_events (event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type) FROM STDIN (FORMAT csv, HEADER true)')));
+      }
+      await bc.query('COMMIT');
+    });
+    await bc.end();
+    say(`bound with triggers: plain COPY into user_events in ${Math.round(boundTrigMs)} ms (${Math.round(ROWS / (boundTrigMs / 1000)).toLocaleString('en-US')} rows/s)`);
 
     // 2. The engine on the same files, available-now, into user_events (with its triggers).
     const engineUrl = await freshDb(admin, server.url, 'bench_engine');
@@ -93,7 +104,8 @@ async function main(): Promise<void> {
     await ec.end();
     if (engineCount !== ROWS || summary.insertedRows !== ROWS) throw new Error(`engine stored ${engineCount} rows, expected ${ROWS}`);
     const ratio = boundMs / engineMs;
-    say(`engine: ${engineCount} rows in ${Math.round(engineMs)} ms (${Math.round(ROWS / (engineMs / 1000)).toLocaleString('en-US')} rows/s) = ${(ratio * 100).toFixed(1)} % of the bound (target >= 80 %)`);
+    const ratioTrig = boundTrigMs / engineMs;
+    say(`engine: ${engineCount} rows in ${Math.round(engineMs)} ms (${Math.round(ROWS / (engineMs / 1000)).toLocaleString('en-US')} rows/s) = ${(ratio * 100).toFixed(1)} % of the bound, ${(ratioTrig * 100).toFixed(1)} % of the bound with triggers (target >= 80 %)`);
 
     // 3. Peak memory on one file of ROWS rows, in a subprocess so the figure is the engine's alone.
     const single = path.join(work, 'single');
@@ -161,6 +173,8 @@ async function main(): Promise<void> {
       rowsPerSecond: Math.round(ROWS / (engineMs / 1000)),
       copyBoundRowsPerSecond: Math.round(ROWS / (boundMs / 1000)),
       ratio: Math.round(ratio * 1000) / 1000,
+      copyBoundWithTriggersRowsPerSecond: Math.round(ROWS / (boundTrigMs / 1000)),
+      ratioWithTriggers: Math.round(ratioTrig * 1000) / 1000,
       engineMs: Math.round(engineMs),
       boundMs: Math.round(boundMs),
       firstBatchMs: warm,
@@ -177,7 +191,7 @@ async function main(): Promise<void> {
     await fsp.writeFile(path.join(OUT, "latency.svg"), await histogram(lats, `Publish -> commit latency, on-arrival, 1,000 events/s (${lats.length} files)`, 'ms'));
     await fsp.writeFile(
       path.join(OUT, "throughput.svg"),
-      await barChart([['plain COPY (bound)', Math.round(ROWS / (boundMs / 1000))], ['ecomstream engine', Math.round(ROWS / (engineMs / 1000))]], `Rows per second, ${ROWS.toLocaleString('en-US')} rows in ${FILES} files`),
+      await barChart([['plain COPY (bound)', Math.round(ROWS / (boundMs / 1000))], ['plain COPY into user_events (triggers)', Math.round(ROWS / (boundTrigMs / 1000))], ['ecomstream engine', Math.round(ROWS / (engineMs / 1000))]], `Rows per second, ${ROWS.toLocaleString('en-US')} rows in ${FILES} files`),
     );
     say(`wrote ${path.relative(PACKAGE_ROOT, OUT)}/latest.json, latency.svg, throughput.svg`);
   } finally {
