@@ -9,6 +9,8 @@ import { register as registerProcess } from './process.js';
 import { register as registerQuery } from './query.js';
 import { register as registerContract } from './contract.js';
 import { register as registerMigrate } from './migrate.js';
+import { register as registerDiagram } from './diagram.js';
+import { register as registerDashboard } from './dashboard.js';
 
 export function buildProgram(): Command {
   const program = new Command('ecomstream')
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerQuery(program);
   registerContract(program);
   registerMigrate(program);
+  registerDiagram(program);
+  registerDashboard(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
