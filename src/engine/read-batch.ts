@@ -114,9 +114,11 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
   const handleLine = (line: string): void => {
     lineNo++;
     if (line.length !== 0 && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    // A BOM the byte-level check missed (the first read ended before any newline) — strip it before the
+    // blank-line check, or a BOM-only file reads as one empty data row.
+    if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     if (line.length === 0) return; // blank lines are not rows
     if (header === undefined) {
-      if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
       header = classifyHeader(line);
       if (header === 'ok') return;
       if (header === 'bad') return void notice('bad_header', `header ${JSON.stringify(line.slice(0, 300))} does not match ${EXPECTED_HEADER}; every row of the file is rejected`);

@@ -30,6 +30,8 @@ export async function listNewFiles(inputDir: string, seen: ReadonlyMap<string, n
       // Vanished between readdir and stat: it was never published for us.
     }
   }
-  out.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Whole milliseconds, ties by name: the order Spark's file source sees (it has ms mtimes), so both
+  // engines decide "first occurrence wins" between files the same way.
+  out.sort((a, b) => Math.floor(a.mtimeMs) - Math.floor(b.mtimeMs) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return out;
 }

@@ -181,4 +181,18 @@ describe('engine', () => {
     assert.equal(s.inputRows, 1);
     assert.equal(await count(url, 'SELECT COUNT(*) n FROM stream_batches'), 2);
   });
+
+  // Regression (found by the Spark differential test): a file holding only a UTF-8 BOM read as one
+  // empty data row (missing_header + wrong_column_count) instead of an empty file.
+  test('regression: a BOM-only file is empty_file, also when the BOM arrives in a read of its own', async () => {
+    const url = await db.freshDatabase();
+    const dir = await tempDir();
+    const input = path.join(dir, 'in');
+    await publish(input, 'bom_only.csv', Buffer.from([0xef, 0xbb, 0xbf]));
+    await publish(input, 'bom_crlf.csv', Buffer.from([0xef, 0xbb, 0xbf, 0x0d, 0x0a]));
+    const s = await runEngine(url, input, path.join(dir, 'ck'));
+    assert.equal(s.inputRows, 0);
+    assert.equal(await count(url, "SELECT COUNT(*) n FROM rejected_events WHERE reason = 'empty_file' AND line_number = 0"), 2);
+    assert.equal(await count(url, 'SELECT COUNT(*) n FROM rejected_events'), 2);
+  });
 });

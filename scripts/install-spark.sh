@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the PySpark job needs to run in local mode, idempotently (a second run changes nothing):
+#   - a Python virtual environment in spark/.venv with PySpark 3.5 and pytest (spark/requirements.txt),
+#   - the PostgreSQL JDBC driver from Maven Central in spark/jars/.
+# Java 11 or 17 must already be installed (Spark 3.5 runs on both). Both folders are gitignored.
+#
+# Environment: PYTHON (default python3, must be >= 3.8), SPARK_VENV (default spark/.venv).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+VENV="${SPARK_VENV:-$ROOT/spark/.venv}"
+JARS="$ROOT/spark/jars"
+# Keep in step with docker-compose.yml (spark-submit --packages); test/unit/compose.test.ts checks it.
+PG_JDBC_VERSION="42.7.7"
+PG_JDBC_JAR="$JARS/postgresql-$PG_JDBC_VERSION.jar"
+
+say() { printf 'install-spark: %s\n' "$*"; }
+
+command -v java >/dev/null || { say "java is not installed (Spark 3.5 needs Java 11 or 17)"; exit 1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+want_pyspark="$(sed -n 's/^pyspark==//p' "$ROOT/spark/requirements.txt")"
+have_pyspark="$("$VENV/bin/python" -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null || true)"
+have_pytest="$("$VENV/bin/python" -c 'import pytest; print(pytest.__version__)' 2>/dev/null || true)"
+if [ "$have_pyspark" != "$want_pyspark" ] || [ -z "$have_pytest" ]; then
+  say "installing spark/requirements.txt (pyspark $want_pyspark) from PyPI"
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/spark/requirements.txt"
+else
+  say "pyspark $have_pyspark and pytest $have_pytest already installed"
+fi
+
+if [ ! -s "$PG_JDBC_JAR" ]; then
+  mkdir -p "$JARS"
+  say "downloading org.postgresql:postgresql:$PG_JDBC_VERSION from Maven Central"
+  if command -v mvn >/dev/null; then
+    mvn -q -B dependency:copy "-Dartifact=org.postgresql:postgresql:$PG_JDBC_VERSION" "-DoutputDirectory=$JARS" \
+      -Dmdep.overWriteIfNewer=false
+  else
+    # No Maven: fetch the same artifact directly from Maven Central and check its published SHA-1.
+    url="https://repo1.maven.org/maven2/org/postgresql/postgresql/$PG_JDBC_VERSION/postgresql-$PG_JDBC_VERSION.jar"
+    curl -fsSL -o "$PG_JDBC_JAR.tmp" "$url"
+    sha="$(curl -fsSL "$url.sha1" | cut -c1-40)"
+    echo "$sha  $PG_JDBC_JAR.tmp" | sha1sum -c --quiet -
+    mv "$PG_JDBC_JAR.tmp" "$PG_JDBC_JAR"
+  fi
+else
+  say "JDBC driver already present: ${PG_JDBC_JAR#$ROOT/}"
+fi
+
+say "ready: $VENV/bin/python, ${PG_JDBC_JAR#$ROOT/}"

@@ -1,0 +1,591 @@
+"""The Spark Structured Streaming query and its foreachBatch function.
+
+Terminology (the same as the TypeScript engine's, src/engine/stream.ts)
+- batch N:          the files Spark planned together under id N (its offsets/N, written before N runs).
+- batch timestamp:  "now" for the 24-hour rule. It is `current_timestamp()` of the streaming query, which
+                    Spark replaces by the batchTimestampMs recorded in offsets/N — so a replay of N
+                    decides exactly as the first run did.
+- committed:        PostgreSQL recorded N in stream_batches, in the same transaction as its rows. Spark
+                    writes commits/N only after foreachBatch returns.
+- replay:           on restart Spark re-runs the newest offsets/N without commits/N with the same files
+                    and timestamp; the sink skips it when PostgreSQL already has N.
+
+Pipeline of one batch (spec section 4, "Processing Steps"):
+  1 readStream of published *.csv files (binaryFile source: whole files, see rows.py for why)
+  2 parse every file with the contract's fixed schema, no inference          (executors, rows.py)
+  3 validate; malformed lines and rule violations become rejected rows        (executors, rows.py)
+  4 drop duplicates by event_id inside the batch: first in file, line order   (Spark window)
+  5 add the data-quality score, aggregate it for the batch metrics, drop it   (Spark columns)
+  6 JDBC write (batch size 1000, READ_COMMITTED) to staging tables            (executors)
+  7 one PostgreSQL transaction: ON CONFLICT insert, rejects, batch record      (driver, sink.py)
+  8 Spark writes commits/N
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import posixpath
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import unquote
+
+from .contract import Contract
+from .failpoint import failpoint
+from .progress import append as append_progress, format_line, make_record
+from .rows import Rules, scan_file
+from .settings import Settings
+from .sink import (
+    PgConnection, SinkError, StageTables, USER_EVENT_COLUMNS, batch_recorded, commit_batch, create_stage_tables,
+    drop_stale_stage_tables, drop_tables, is_connection_error,
+)
+
+KEY_COLUMN = "event_id"
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+SPARK_DIR = os.path.dirname(PACKAGE_DIR)
+RETRY_INITIAL_S = 0.25
+RETRY_MAX_S = 5.0
+
+
+def log(message: str) -> None:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    sys.stdout.write("%s %s\n" % (stamp, message))
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    sys.stderr.write("%s WARN %s\n" % (stamp, message))
+    sys.stderr.flush()
+
+
+def iso_ms(ms: Optional[int]) -> Optional[str]:
+    if ms is None:
+        return None
+    return _dt.datetime.fromtimestamp(ms / 1000.0, _dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def file_name(path: str) -> str:
+    return posixpath.basename(unquote(path).rstrip("/"))
+
+
+def _records(path: str, content: Optional[bytes], rank: Dict[str, int], rules: Rules, batch_ts_ms: int, ncol: int) -> Iterator[Tuple[Any, ...]]:
+    """Executor side: one file's records as rows of PARSED_SCHEMA."""
+    name = file_name(path)
+    r = rank[path]
+    empty = (None,) * ncol
+    for line_no, raw, reason, detail, values in scan_file(name, content, rules, batch_ts_ms):
+        yield (r, name, line_no, raw, reason, detail) + (tuple(values) if values is not None else empty)
+
+
+def _package_zip() -> str:
+    """The job's package as a zip for SparkContext.addPyFile: executors import the driver's exact code."""
+    fd, path = tempfile.mkstemp(prefix="ecomstream_spark-", suffix=".zip")
+    os.close(fd)
+    with zipfile.ZipFile(path, "w") as z:
+        for name in sorted(os.listdir(PACKAGE_DIR)):
+            if name.endswith(".py"):
+                z.write(os.path.join(PACKAGE_DIR, name), "ecomstream_spark/" + name)
+    return path
+
+
+def launched_by_spark_submit() -> bool:
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def local_jdbc_jars() -> List[str]:
+    jars_dir = os.path.join(SPARK_DIR, "jars")
+    if not os.path.isdir(jars_dir):
+        return []
+    return sorted(os.path.join(jars_dir, f) for f in os.listdir(jars_dir) if f.startswith("postgresql-") and f.endswith(".jar"))
+
+
+def build_session(settings: Settings) -> Any:
+    """The SparkSession. Under spark-submit the cluster settings come from it; run as a plain Python
+    program (npm run spark:local) the job starts Spark in local mode with the JDBC driver of spark/jars."""
+    # Executors of local mode are children of this process: let their Python find the package.
+    os.environ["PYTHONPATH"] = os.pathsep.join([SPARK_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(settings.app_name)
+    if not launched_by_spark_submit():
+        builder = builder.master(settings.master or "local[2]")
+        jars = local_jdbc_jars()
+        if not jars and not os.environ.get("ECOMSTREAM_SPARK_JARS"):
+            raise SinkError("no PostgreSQL JDBC driver in %s: run scripts/install-spark.sh" % os.path.join(SPARK_DIR, "jars"))
+        builder = builder.config("spark.jars", os.environ.get("ECOMSTREAM_SPARK_JARS") or ",".join(jars))
+        builder = builder.config("spark.driver.memory", os.environ.get("ECOMSTREAM_SPARK_DRIVER_MEMORY", "1g"))
+        builder = builder.config("spark.ui.enabled", os.environ.get("ECOMSTREAM_SPARK_UI", "false"))
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+    elif settings.master:
+        builder = builder.master(settings.master)
+    builder = (
+        builder.config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        # The spec: adaptive query execution on (Spark turns it off inside streaming plans by itself;
+        # the batch DataFrames of foreachBatch do use it).
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        # A planned file that vanished (or cannot be read) must become a file_missing / file_unreadable
+        # record, not a failed batch replayed forever.
+        .config("spark.sql.files.ignoreMissingFiles", "true")
+        .config("spark.sql.files.ignoreCorruptFiles", "true")
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("ECOMSTREAM_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.addPyFile(_package_zip())
+    return spark
+
+
+class StreamingJob(object):
+    def __init__(self, spark: Any, settings: Settings, contract: Contract) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.contract = contract
+        self.rules = Rules(contract, KEY_COLUMN)
+        self._stream_id: Optional[str] = None
+        self._stream_id_ready = threading.Event()
+        self._conn: Optional[PgConnection] = None
+        self._replay_batch: Optional[int] = None
+        self._stop_requested = False
+        self.failures: List[BaseException] = []
+        self.batches = 0
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def parsed_schema(self) -> Any:
+        from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+        return StructType(
+            [
+                StructField("file_rank", IntegerType(), False),
+                StructField("source_file", StringType(), False),
+                StructField("line_number", IntegerType(), False),
+                StructField("raw_line", StringType(), True),
+                StructField("reason", StringType(), True),
+                StructField("detail", StringType(), True),
+            ]
+            # The contract's columns, all as text: each was validated in rows.py and PostgreSQL casts
+            # price and event_timestamp exactly as it does for the TypeScript engine's COPY.
+            + [StructField(name, StringType(), True) for name in self.contract.column_names]
+        )
+
+    # -- database ---------------------------------------------------------------------------------
+
+    def connection(self) -> PgConnection:
+        if self._conn is None:
+            s = self.settings
+            self._conn = PgConnection(self.spark.sparkContext._jvm, s.jdbc_url, s.jdbc_user, s.jdbc_password)
+        return self._conn
+
+    def reset_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def stream_id(self) -> str:
+        if not self._stream_id_ready.wait(120):
+            raise SinkError("the streaming query did not report its id")
+        assert self._stream_id is not None
+        return self._stream_id
+
+    # -- checkpoint -------------------------------------------------------------------------------
+
+    def _hadoop_fs(self, path: str) -> Tuple[Any, Any]:
+        jvm = self.spark.sparkContext._jvm
+        p = jvm.org.apache.hadoop.fs.Path(path)
+        return p, p.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+
+    def _batch_ids(self, sub: str) -> List[int]:
+        p, fs = self._hadoop_fs(self.settings.checkpoint.rstrip("/") + "/" + sub)
+        if not fs.exists(p):
+            return []
+        return sorted(int(st.getPath().getName()) for st in fs.listStatus(p) if st.getPath().getName().isdigit())
+
+    def find_replay_batch(self) -> Optional[int]:
+        """The newest planned batch without a commit: Spark will run it again first."""
+        offsets, commits = self._batch_ids("offsets"), self._batch_ids("commits")
+        if offsets and (not commits or commits[-1] < offsets[-1]):
+            return offsets[-1]
+        return None
+
+    def offsets_timestamp_ms(self, batch_id: int) -> int:
+        """batchTimestampMs of offsets/N (for a batch whose files all vanished, so no row carries it)."""
+        p, fs = self._hadoop_fs("%s/offsets/%d" % (self.settings.checkpoint.rstrip("/"), batch_id))
+        stream = fs.open(p)
+        try:
+            jvm = self.spark.sparkContext._jvm
+            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            reader.readLine()  # version line
+            return int(json.loads(reader.readLine())["batchTimestampMs"])
+        finally:
+            stream.close()
+
+    def planned_files(self, batch_id: int) -> List[Tuple[str, str, int]]:
+        """(name, path, mtime ms) of the files FileStreamSource planned for batch N, from sources/0/N
+        (or N.compact, which every 10th batch writes instead and which holds earlier batches too)."""
+        base = "%s/sources/0/%d" % (self.settings.checkpoint.rstrip("/"), batch_id)
+        jvm = self.spark.sparkContext._jvm
+        for candidate in (base, base + ".compact"):
+            p, fs = self._hadoop_fs(candidate)
+            if not fs.exists(p):
+                continue
+            stream = fs.open(p)
+            try:
+                reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+                reader.readLine()  # version line
+                out = []
+                while True:
+                    line = reader.readLine()
+                    if line is None:
+                        break
+                    if not line.strip():
+                        continue
+                    entry = json.loads(line)
+                    if int(entry.get("batchId", -1)) == batch_id:
+                        out.append((file_name(entry["path"]), entry["path"], int(entry["timestamp"])))
+                return out
+            finally:
+                stream.close()
+        warn("batch %d: no sources/0/%d in the checkpoint; empty or vanished files of this batch go unrecorded" % (batch_id, batch_id))
+        return []
+
+    def check_checkpoint_folder(self) -> None:
+        """Refuse the TypeScript engine's checkpoint: the two engines' logs are not interchangeable."""
+        cp = self.settings.checkpoint
+        if "://" in cp and not cp.startswith("file:"):
+            return
+        local = cp[5:] if cp.startswith("file:") else cp
+        meta = os.path.join(local, "metadata")
+        try:
+            with open(meta, "r", encoding="utf-8") as f:
+                data = json.loads(f.readline() or "{}")
+        except (OSError, ValueError):
+            return
+        if "createdAtMs" in data or os.path.exists(os.path.join(local, "lock")):
+            raise SinkError(
+                "%s is the TypeScript engine's checkpoint; give the Spark job its own --checkpoint folder" % cp
+            )
+
+    # -- the batch --------------------------------------------------------------------------------
+
+    def process_batch(self, df: Any, batch_id: int) -> None:
+        """foreachBatch: raises on any failure, so a batch that did not commit is never marked done."""
+        try:
+            self._process_batch(df, batch_id)
+        except BaseException as e:
+            self.failures.append(e)
+            raise
+
+    def _process_batch(self, df: Any, batch_id: int) -> None:
+        t0 = time.time()
+        s = self.settings
+        failpoint(s.failpoint, "after-offsets", batch_id)
+        stream_id = self.stream_id()
+        replay = batch_id == self._replay_batch
+        delay = RETRY_INITIAL_S
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if batch_recorded(self.connection(), stream_id, batch_id):
+                    self._report_already_committed(df, stream_id, batch_id, replay, t0)
+                    return
+                self._run(df, batch_id, stream_id, replay, t0)
+                return
+            except Exception as e:  # noqa: BLE001 - classified below, re-raised unless transient
+                if not is_connection_error(e) or self._stop_requested:
+                    raise
+                self.reset_connection()
+                warn("batch %d: database unavailable (%s); retry %d in %d ms, the batch stays uncommitted"
+                     % (batch_id, str(e).splitlines()[0][:300], attempt, int(delay * 1000)))
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _report_already_committed(self, df: Any, stream_id: str, batch_id: int, replay: bool, t0: float) -> None:
+        names = [name for name, _, _ in sorted(self.planned_files(batch_id), key=lambda f: (f[2], f[0]))]
+        now = int(time.time() * 1000)
+        record = make_record(
+            stream_id=stream_id, batch_id=batch_id, batch_timestamp_iso=iso_ms(self._batch_ts_or_offsets(df, batch_id)) or "",
+            committed_at_iso=iso_ms(now) or "", replay=replay, already_committed=True, files=names, num_input_rows=0,
+            inserted_rows=0, duplicate_rows=0, rejected_rows=0, quality_score=None,
+            durations_ms={"total": int((time.time() - t0) * 1000)}, latencies_ms=[],
+        )
+        append_progress(self.settings.progress_file, record)
+        log(format_line(record))
+
+    def _batch_ts_or_offsets(self, df: Any, batch_id: int) -> int:
+        from pyspark.sql import functions as F
+
+        row = df.select(F.unix_millis("batch_ts").alias("ts")).limit(1).collect()
+        return int(row[0]["ts"]) if row else self.offsets_timestamp_ms(batch_id)
+
+    def _run(self, df: Any, batch_id: int, stream_id: str, replay: bool, t0: float) -> None:
+        from pyspark import StorageLevel
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        s = self.settings
+        c = self.contract
+        # Plan: the batch's files and its timestamp. Spark's FileStreamSource recorded the planned files
+        # in sources/0/N; the batch DataFrame only has rows for files it could read and that are not
+        # empty (Spark skips zero-byte files), so each planned file without a row is looked at here.
+        meta = df.select(
+            "path", F.unix_millis("modificationTime").alias("mtime_ms"), "length", F.unix_millis("batch_ts").alias("batch_ts_ms")
+        ).collect()
+        batch_ts_ms = int(meta[0]["batch_ts_ms"]) if meta else self.offsets_timestamp_ms(batch_id)
+        files: Dict[str, Dict[str, Any]] = {}
+        for r in meta:
+            files[file_name(r["path"])] = {"path": r["path"], "mtime": int(r["mtime_ms"]), "size": int(r["length"]), "state": "read"}
+        for name, uri, mtime in self.planned_files(batch_id):
+            if name not in files:
+                state, size = self._unread_file_state(uri)
+                files[name] = {"path": uri, "mtime": mtime, "size": size, "state": state}
+        order = sorted(files, key=lambda n: (files[n]["mtime"], n))
+        rank = {files[n]["path"]: i for i, n in enumerate(order) if files[n]["state"] == "read"}
+        files_json = [{"name": n, "size": files[n]["size"], "mtimeMs": files[n]["mtime"]} for n in order]
+        t_plan = time.time()
+
+        # Read + validate (executors), then in-batch dedup and the quality score (Spark).
+        rules, ncol = self.rules, len(c.column_names)
+        rdd = df.select("path", "content").rdd.flatMap(lambda r: _records(r["path"], r["content"], rank, rules, batch_ts_ms, ncol))
+        parsed = self.spark.createDataFrame(rdd, self.parsed_schema(), verifySchema=False)
+        unread: List[Tuple[Any, ...]] = []
+        for i, n in enumerate(order):
+            state = files[n]["state"]
+            if state == "empty":
+                unread.extend(_records(n, b"", {n: i}, rules, batch_ts_ms, ncol))
+            elif state in ("file_missing", "file_unreadable"):
+                what = "vanished before it was read" if state == "file_missing" else "could not be read"
+                unread.append((i, n, 0, None, state, "%s %s" % (n, what)) + (None,) * ncol)
+        if unread:
+            parsed = parsed.unionByName(self.spark.createDataFrame(unread, self.parsed_schema()))
+        # One pass over the batch, cached for the counts and both writes: the first occurrence of an
+        # event_id among valid rows (file, line order) keeps reason NULL, later ones become duplicates;
+        # valid rows get their data-quality score (spec step 5), dropped before the write (step 6).
+        valid = F.col("reason").isNull()
+        first_wins = Window.partitionBy(F.col(KEY_COLUMN), valid).orderBy("file_rank", "line_number")
+        occurrence = F.when(valid, F.row_number().over(first_wins))
+        missing = sum(F.when(F.col(name).isNull(), 1).otherwise(0) for name in c.optional)
+        annotated = (
+            parsed.withColumn("_occurrence", occurrence)
+            .withColumn("_duplicate", F.coalesce(F.col("_occurrence") > 1, F.lit(False)))
+            .withColumn("reason", F.when(F.col("_duplicate"), F.lit("duplicate_event_id")).otherwise(F.col("reason")))
+            .withColumn(
+                "detail",
+                F.when(F.col("_duplicate"), F.concat(F.lit("event_id "), F.col(KEY_COLUMN), F.lit(" appears earlier in this batch")))
+                .otherwise(F.col("detail")),
+            )
+            .withColumn(
+                "quality_score",
+                F.when(F.col("reason").isNull(),
+                       F.when(missing == 0, F.lit(c.quality_all_present))
+                       .when(missing == 1, F.lit(c.quality_one_missing))
+                       .otherwise(F.lit(c.quality_more_missing))),
+            )
+            .drop("_occurrence")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        try:
+            counts = annotated.agg(
+                F.count(F.when(F.col("line_number") > 0, 1)).alias("input"),
+                F.count(F.when((F.col("line_number") > 0) & F.col("reason").isNotNull() & ~F.col("_duplicate"), 1)).alias("rejected"),
+                F.count(F.when(F.col("reason").isNotNull(), 1)).alias("reject_records"),
+                F.count(F.when(F.col("reason").isNull(), 1)).alias("unique"),
+                F.count(F.when(F.col("_duplicate"), 1)).alias("dups"),
+                F.avg("quality_score").alias("quality"),
+            ).collect()[0]
+            t_read = time.time()
+
+            unique = annotated.where(F.col("reason").isNull()).drop("quality_score", "_duplicate")  # spec step 6
+            rejected = annotated.where(F.col("reason").isNotNull()).select(
+                "file_rank", "source_file", "line_number", "raw_line", "reason", "detail"
+            )
+
+            conn = self.connection()
+            stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
+            create_stage_tables(conn, stage)
+            try:
+                if counts["unique"]:
+                    self._jdbc_append(unique.select(["file_rank", "source_file", "line_number", "raw_line"] + list(USER_EVENT_COLUMNS)), stage.events)
+                if counts["reject_records"]:
+                    self._jdbc_append(rejected, stage.rejects)
+                t_write = time.time()
+                failpoint(s.failpoint, "during-copy", batch_id)
+                quality = None if counts["quality"] is None else round(float(counts["quality"]), 3)
+                mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
+                record = {
+                    "files": files_json,
+                    "batch_timestamp": iso_ms(batch_ts_ms),
+                    "input_rows": int(counts["input"]),
+                    "valid_rows": int(counts["unique"]),
+                    "duplicate_rows": int(counts["dups"]),
+                    "rejected_rows": int(counts["rejected"]),
+                    "quality_score": quality,
+                    "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
+                    "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
+                    "durations_ms": {
+                        "plan": int((t_plan - t0) * 1000),
+                        "read": int((t_read - t_plan) * 1000),
+                        "write": int((t_write - t_read) * 1000),
+                    },
+                }
+                result = commit_batch(conn, stage, stream_id, batch_id, record)
+            finally:
+                try:
+                    drop_tables(conn, [stage.events, stage.rejects])
+                except Exception:  # noqa: BLE001 - dropped inside the transaction already, or left for the next start
+                    pass
+            t_commit = time.time()
+            if result is None:
+                self._report_already_committed(df, stream_id, batch_id, replay, t0)
+                return
+            failpoint(s.failpoint, "after-db-commit", batch_id)
+            committed_ms = int(t_commit * 1000)
+            self.batches += 1
+            progress = make_record(
+                stream_id=stream_id,
+                batch_id=batch_id,
+                batch_timestamp_iso=iso_ms(batch_ts_ms) or "",
+                committed_at_iso=iso_ms(committed_ms) or "",
+                replay=replay,
+                already_committed=False,
+                files=[f["name"] for f in files_json],
+                num_input_rows=record["input_rows"],
+                inserted_rows=result["inserted"],
+                duplicate_rows=record["duplicate_rows"] + result["stored_duplicates"],
+                rejected_rows=record["rejected_rows"],
+                quality_score=quality,
+                durations_ms={
+                    "plan": record["durations_ms"]["plan"],
+                    "read": record["durations_ms"]["read"],
+                    "write": record["durations_ms"]["write"],
+                    "commit": int((t_commit - t_write) * 1000),
+                    "total": int((t_commit - t0) * 1000),
+                },
+                latencies_ms=[committed_ms - m for m in mtimes],
+            )
+            append_progress(s.progress_file, progress)
+            log(format_line(progress))
+        finally:
+            annotated.unpersist()
+
+    def _unread_file_state(self, uri: str) -> Tuple[str, Optional[int]]:
+        """A planned file without a row: empty (Spark skips zero-byte files), gone, or unreadable."""
+        p, fs = self._hadoop_fs(uri)
+        try:
+            status = fs.getFileStatus(p)
+        except Exception:  # noqa: BLE001 - java.io.FileNotFoundException through py4j
+            return "file_missing", None
+        size = int(status.getLen())
+        return ("empty" if size == 0 else "file_unreadable"), size
+
+    def _jdbc_append(self, frame: Any, table: str) -> None:
+        s = self.settings
+        url = s.jdbc_url + ("&" if "?" in s.jdbc_url else "?") + "reWriteBatchedInserts=true"
+        writer = (
+            frame.write.format("jdbc")
+            .option("url", url)
+            .option("dbtable", table)
+            .option("driver", "org.postgresql.Driver")
+            .option("batchsize", str(s.jdbc_batch_size))
+            .option("isolationLevel", s.isolation_level)
+            .mode("append")
+        )
+        if s.jdbc_user is not None:
+            writer = writer.option("user", s.jdbc_user)
+        if s.jdbc_password is not None:
+            writer = writer.option("password", s.jdbc_password)
+        writer.save()
+
+    # -- the query --------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import BinaryType, LongType, StringType, StructField, StructType, TimestampType
+
+        s = self.settings
+        self.check_checkpoint_folder()
+        if "://" not in s.input or s.input.startswith("file:"):
+            os.makedirs(s.input[5:] if s.input.startswith("file:") else s.input, exist_ok=True)
+        self._replay_batch = self.find_replay_batch()
+
+        conn = self.connection()
+        # The stream id is the Spark query id, stable across restarts of one checkpoint; known once started.
+        binary_schema = StructType(
+            [
+                StructField("path", StringType(), False),
+                StructField("modificationTime", TimestampType(), False),
+                StructField("length", LongType(), False),
+                StructField("content", BinaryType(), True),
+            ]
+        )
+        source = (
+            self.spark.readStream.format("binaryFile")
+            .schema(binary_schema)
+            .option("pathGlobFilter", "*.csv")  # only published files: never the generator's temp files
+            .option("maxFilesPerTrigger", str(s.max_files_per_trigger))
+            .load(s.input)
+            # Rewritten by Spark to the batch timestamp of offsets/N: the same on a replay.
+            .withColumn("batch_ts", F.current_timestamp())
+        )
+        writer = source.writeStream.queryName("ecomstream").foreachBatch(self.process_batch).option("checkpointLocation", s.checkpoint)
+        if s.trigger_kind == "available-now":
+            writer = writer.trigger(availableNow=True)
+        elif s.trigger_kind == "once":
+            writer = writer.trigger(once=True)
+        else:
+            writer = writer.trigger(processingTime="%g seconds" % s.trigger_seconds)
+
+        query = writer.start()
+        self._stream_id = str(query.id)
+        # Before the first batch may use the database (it waits for the stream id): staging tables of a
+        # killed attempt go first, on this thread, so no batch's own tables are ever dropped under it.
+        try:
+            for name in drop_stale_stage_tables(conn, self._stream_id):
+                warn("dropped staging table %s left by an earlier attempt" % name)
+        finally:
+            self._stream_id_ready.set()
+        log(
+            "stream %s (spark %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
+            % (self._stream_id, self.spark.version, s.input, s.trigger, s.max_files_per_trigger, s.checkpoint,
+               ", replaying batch %d" % self._replay_batch if self._replay_batch is not None else "")
+        )
+        self._install_signal_handlers()
+        stopping_since: Optional[float] = None
+        while query.isActive:
+            if self._stop_requested:
+                if stopping_since is None:
+                    stopping_since = time.time()
+                    log("stopping: the batch in flight finishes first (Ctrl-C again to abort)")
+                # Stop between batches, so the batch in flight commits and writes commits/N.
+                if not query.status["isTriggerActive"] or time.time() - stopping_since > 600:
+                    query.stop()
+                    break
+            query.awaitTermination(0.5)
+        error = query.exception()
+        self.reset_connection()
+        if error is not None:
+            cause = self.failures[-1] if self.failures else None
+            warn("the streaming query failed: %s" % (cause if cause is not None else error))
+            return 1
+        log("stopped after %d batches" % self.batches)
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_requested:
+                # Second signal: abort now; the batch in flight is replayed on the next start.
+                os._exit(130)
+            self._stop_requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)

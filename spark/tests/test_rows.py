@@ -1,0 +1,260 @@
+"""Unit tests of the pure parts of the Spark job (no Spark, no database): `spark/.venv/bin/python -m pytest spark/tests`.
+
+Cases mirror test/unit/{csv-line,validate}.test.ts of the TypeScript engine where they overlap, so a rule
+changed on one side and not the other fails here or in the conformance suite.
+"""
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ecomstream_spark import rows  # noqa: E402
+from ecomstream_spark.contract import Contract, ContractError, load_contract  # noqa: E402
+from ecomstream_spark.settings import SettingsError, jdbc_from_database_url, load_settings, parse_trigger  # noqa: E402
+
+CONTRACT = load_contract()
+RULES = rows.Rules(CONTRACT)
+NOW = 1_780_000_000_000  # a fixed batch timestamp (2026-05-28T20:26:40Z)
+HOUR = 3_600_000
+
+
+def iso(ms):
+    return rows._iso_z(ms)
+
+
+def line(**o):
+    v = {
+        "event_id": "00000000-0000-4000-8000-000000000001",
+        "user_id": "U1",
+        "event_type": "view",
+        "product_id": "P1",
+        "product_name": "Mouse",
+        "product_category": "Electronics",
+        "price": "29.99",
+        "event_timestamp": iso(NOW - HOUR),
+        "session_id": "S1",
+        "device_type": "mobile",
+    }
+    v.update(o)
+    return ",".join(v[c] for c in CONTRACT.column_names)
+
+
+def validate(text):
+    fields, err = rows.split_csv_line(text)
+    assert err is None, err
+    return rows.validate_fields(fields, RULES, NOW)
+
+
+def reasons_of(content, name="f.csv"):
+    return [(r[0], r[2]) for r in rows.scan_file(name, content, RULES, NOW)]
+
+
+# -- contract ---------------------------------------------------------------------------------------
+
+
+def test_contract_is_read_from_the_exported_json():
+    assert CONTRACT.column_names[0] == "event_id" and len(CONTRACT.column_names) == 10
+    assert CONTRACT.optional == ["product_name", "product_category", "price", "session_id", "device_type"]
+    assert CONTRACT.max_event_age_hours == 24
+
+
+def test_unknown_contract_version_is_refused():
+    raw = dict(CONTRACT.raw, version=99)
+    with pytest.raises(ContractError, match="version 99"):
+        Contract(raw)
+
+
+def test_every_reason_code_the_job_emits_exists_in_the_contract():
+    emitted = {"missing_required", "invalid_event_type", "invalid_device_type", "invalid_price", "negative_price",
+               "invalid_timestamp", "stale_timestamp", "future_timestamp", "field_too_long", "wrong_column_count",
+               "malformed_csv", "invalid_encoding", "duplicate_event_id", "bad_header", "missing_header", "empty_file",
+               "file_missing", "file_unreadable"}
+    assert emitted == set(CONTRACT.reasons)
+
+
+# -- CSV lines --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, fields",
+    [
+        ("a,b,c", ["a", "b", "c"]),
+        ('a,"b,c",d', ["a", "b,c", "d"]),
+        ('"say ""hi""",x', ['say "hi"', "x"]),
+        ('"",x', ["", "x"]),
+        ("a,,", ["a", "", ""]),
+        ('x,""', ["x", ""]),
+    ],
+)
+def test_split_valid_lines(text, fields):
+    assert rows.split_csv_line(text) == (fields, None)
+
+
+@pytest.mark.parametrize("text", ['a,"b', 'a,"b"c', 'a,b"c', '"a""', ' "a",b'])
+def test_split_malformed_lines(text):
+    fields, err = rows.split_csv_line(text)
+    assert fields is None and err
+
+
+# -- row rules, in their order ------------------------------------------------------------------------
+
+
+def test_a_valid_row_keeps_its_text_and_nulls_empty_optionals():
+    reason, _, values = validate(line(product_name="", device_type=""))
+    assert reason is None
+    assert values[4] is None and values[9] is None
+    assert values[6] == "29.99"
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ({"user_id": ""}, "missing_required"),
+        ({"event_type": "click"}, "invalid_event_type"),
+        ({"device_type": "phone"}, "invalid_device_type"),
+        ({"price": "abc"}, "invalid_price"),
+        ({"price": "100000000"}, "invalid_price"),
+        ({"price": "99999999.995"}, "invalid_price"),  # rounds to 100000000.00
+        ({"price": "-0.01"}, "negative_price"),
+        ({"event_timestamp": "2026-02-30T00:00:00Z"}, "invalid_timestamp"),
+        ({"event_timestamp": "2026-05-28T24:00:00Z"}, "invalid_timestamp"),
+        ({"event_timestamp": "2026-05-28T10:00:00+24:00"}, "invalid_timestamp"),
+        ({"event_timestamp": "28/05/2026"}, "invalid_timestamp"),
+        ({"event_timestamp": "２０２６-05-28T10:00:00Z"}, "invalid_timestamp"),  # full-width digits are not ASCII
+        ({"event_timestamp": iso(NOW - 25 * HOUR)}, "stale_timestamp"),
+        ({"event_timestamp": iso(NOW + HOUR)}, "future_timestamp"),
+        ({"event_id": "x" * 37}, "field_too_long"),
+        ({"product_name": "é" * 201}, "field_too_long"),
+        # First failing check wins: required before type before price before timestamp.
+        ({"user_id": "", "event_type": "click", "price": "-1"}, "missing_required"),
+        ({"event_type": "click", "device_type": "phone", "price": "-1"}, "invalid_event_type"),
+        ({"device_type": "phone", "price": "-1"}, "invalid_device_type"),
+        ({"price": "-1", "event_timestamp": "nope"}, "negative_price"),
+    ],
+)
+def test_rejections(overrides, reason):
+    assert validate(line(**overrides))[0] == reason
+
+
+@pytest.mark.parametrize("price", ["0", "1e2", ".5", "5.", "+3.25", "99999999.99", "12.345"])
+def test_prices_postgresql_accepts(price):
+    assert validate(line(price=price))[0] is None
+
+
+def test_astral_characters_count_once_as_in_postgresql():
+    assert validate(line(product_name="\U0001F600" * 200))[0] is None
+
+
+def test_wrong_column_count():
+    assert rows.validate_fields(["a"] * 9, RULES, NOW)[0] == "wrong_column_count"
+    assert rows.validate_fields(["a"] * 11, RULES, NOW)[0] == "wrong_column_count"
+
+
+def test_window_edges_use_whole_milliseconds():
+    assert validate(line(event_timestamp=iso(NOW - 24 * HOUR)))[0] is None
+    assert validate(line(event_timestamp=iso(NOW - 24 * HOUR - 1)))[0] == "stale_timestamp"
+    assert validate(line(event_timestamp=iso(NOW + 300_000)))[0] is None
+    assert validate(line(event_timestamp=iso(NOW + 300_001)))[0] == "future_timestamp"
+
+
+# -- timestamps as stored ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, ms, stored",
+    [
+        ("2026-05-28T10:00:00Z", 1779962400000, "2026-05-28 10:00:00"),
+        ("2026-05-28 10:00:00", 1779962400000, "2026-05-28 10:00:00"),
+        ("2026-05-28T10:00:00.123456Z", 1779962400123, "2026-05-28 10:00:00.123456"),
+        ("2026-05-28T10:00:00+00:00", 1779962400000, "2026-05-28 10:00:00"),
+        ("2026-05-28T12:00:00+02:00", 1779962400000, "2026-05-28 10:00:00.000"),
+        ("2026-05-28T15:30:00.5+0530", 1779962400500, "2026-05-28 10:00:00.500"),
+        ("2026-05-28T07:00:00-03:00", 1779962400000, "2026-05-28 10:00:00.000"),
+        ("2024-02-29T00:00:00Z", 1709164800000, "2024-02-29 00:00:00"),
+        ("2026-01-01T01:00:00+02:00", 1767222000000, "2025-12-31 23:00:00.000"),
+    ],
+)
+def test_parse_timestamp(text, ms, stored):
+    assert rows.parse_timestamp(text) == (ms, stored)
+
+
+# -- files ----------------------------------------------------------------------------------------------
+
+HEADER = CONTRACT.header.encode()
+
+
+def test_header_then_rows_with_line_numbers_blank_lines_and_crlf():
+    content = HEADER + b"\r\n" + line().encode() + b"\r\n\r\n" + line(event_type="x").encode() + b"\n"
+    assert reasons_of(content) == [(2, None), (4, "invalid_event_type")]
+
+
+def test_bom_is_ignored():
+    assert reasons_of(b"\xef\xbb\xbf" + HEADER + b"\n" + line().encode()) == [(2, None)]
+
+
+def test_empty_and_header_only_files():
+    assert reasons_of(b"") == [(0, "empty_file")]
+    assert reasons_of(HEADER + b"\n\n") == [(0, "empty_file")]
+
+
+def test_missing_header_reads_every_line_as_data():
+    content = (line() + "\n" + line(event_id="00000000-0000-4000-8000-000000000002", user_id="")).encode()
+    assert reasons_of(content) == [(0, "missing_header"), (1, None), (2, "missing_required")]
+
+
+def test_bad_header_rejects_every_row():
+    content = b"event_id,user,event_type\n" + line().encode() + b"\n" + b"\xff\n"
+    assert reasons_of(content) == [(0, "bad_header"), (2, "bad_header"), (3, "invalid_encoding")]
+
+
+def test_header_with_spaces_around_names_is_the_header():
+    spaced = ", ".join(CONTRACT.column_names).encode()
+    assert reasons_of(spaced + b"\n" + line().encode()) == [(2, None)]
+
+
+def test_encoding_errors_reject_one_line_each():
+    content = HEADER + b"\n" + line().encode() + b"\n" + b"bad \xff byte\n" + b"nul \x00 byte\n" + line(event_id="x2").encode()
+    got = list(rows.scan_file("f.csv", content, RULES, NOW))
+    assert [(r[0], r[2]) for r in got] == [(2, None), (3, "invalid_encoding"), (4, "invalid_encoding"), (5, None)]
+    assert got[1][1] == "bad \ufffd byte" and got[2][1] == "nul \ufffd byte"  # storable in TEXT
+
+
+def test_first_line_that_cannot_be_decoded_means_no_header_and_no_notice():
+    assert reasons_of(b"\xff\n" + line().encode()) == [(1, "invalid_encoding"), (2, None)]
+
+
+def test_long_raw_lines_are_clipped():
+    raw = line(product_name="x" * 70000)
+    (r,) = list(rows.scan_file("f.csv", HEADER + b"\n" + raw.encode(), RULES, NOW))
+    assert r[2] == "field_too_long" and len(r[1]) == rows.MAX_RAW_CHARS + 1
+
+
+def test_rules_survive_pickling_for_executors():
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(RULES))
+    assert copy.length_checks == RULES.length_checks and copy.key_idx == 0
+
+
+# -- settings ---------------------------------------------------------------------------------------------
+
+
+def test_settings_defaults_and_layers():
+    s = load_settings([], env={"DATABASE_URL": "postgresql://u:p%40ss@db:5433/ecommerce_events?sslmode=require"})
+    assert (s.trigger_kind, s.trigger_seconds, s.max_files_per_trigger, s.shuffle_partitions, s.jdbc_batch_size) == ("interval", 10.0, 1000, 8, 1000)
+    assert (s.jdbc_url, s.jdbc_user, s.jdbc_password) == ("jdbc:postgresql://db:5433/ecommerce_events?sslmode=require", "u", "p@ss")
+    s = load_settings(["--trigger", "available-now", "--max-files-per-trigger", "1"],
+                      env={"DATABASE_URL": "postgresql://db/x", "ECOMSTREAM_MAX_FILES_PER_TRIGGER": "5"})
+    assert (s.trigger_kind, s.max_files_per_trigger) == ("available-now", 1)
+
+
+def test_settings_errors_name_the_setting():
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        load_settings([], env={})
+    with pytest.raises(SettingsError, match="--trigger"):
+        parse_trigger("on-arrival")
+    with pytest.raises(SettingsError, match="postgresql://"):
+        jdbc_from_database_url("mysql://x/y")

@@ -1,0 +1,41 @@
+/**
+ * The Spark job's fast checks: the contract JSON it reads is the TypeScript contract's current export,
+ * its defaults are the deployment facts of src/config.ts, and its pure Python parts pass their pytest suite.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { renderContract } from '../../src/cli/contract.js';
+import { defaults } from '../../src/config.js';
+import { PYTHON, ROOT, SPARK_DIR, describeRun, run, sparkMissing } from './support.js';
+
+test('spark/event_contract.json is the current export of src/contract/event.ts', () => {
+  const committed = fs.readFileSync(path.join(SPARK_DIR, 'event_contract.json'), 'utf8');
+  assert.equal(committed, renderContract(), 'stale: run `npm run contract` (node bin/ecomstream.js contract --out spark/event_contract.json)');
+});
+
+test('the job defaults are the deployment facts of src/config.ts', { skip: sparkMissing() }, async () => {
+  const r = await run(PYTHON, [path.join(SPARK_DIR, 'streaming_job.py'), '--print-settings'], { ...process.env, DATABASE_URL: '' });
+  assert.equal(r.code, 0, describeRun('--print-settings', r));
+  const s = JSON.parse(r.stdout) as Record<string, unknown>;
+  const { deployment, engine } = defaults(ROOT);
+  assert.equal(s.trigger, `${deployment.sparkTriggerSeconds}s`);
+  assert.equal(s.max_files_per_trigger, deployment.sparkMaxFilesPerTrigger);
+  assert.equal(s.shuffle_partitions, deployment.shufflePartitions);
+  assert.equal(s.jdbc_batch_size, deployment.jdbcBatchSize);
+  assert.equal(path.resolve(ROOT, String(s.progress_file)), engine.progressFile);
+  assert.notEqual(path.resolve(ROOT, String(s.checkpoint)), engine.checkpointDir, 'never the TypeScript engine checkpoint');
+});
+
+test('a wrong flag is refused with exit code 2 and names the flag', { skip: sparkMissing() }, async () => {
+  const r = await run(PYTHON, [path.join(SPARK_DIR, 'streaming_job.py'), '--trigger', 'on-arrival'], { ...process.env, DATABASE_URL: 'postgresql://x/y' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--trigger "on-arrival"/);
+});
+
+test('pytest: the pure parts of the job (rows, contract, settings)', { skip: sparkMissing() }, async () => {
+  const r = await run(PYTHON, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', path.join(SPARK_DIR, 'tests')], process.env);
+  assert.equal(r.code, 0, describeRun('pytest', r));
+  assert.match(r.stdout, /\d+ passed/);
+});

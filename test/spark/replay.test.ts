@@ -1,0 +1,126 @@
+/**
+ * Exactly-once of the Spark job across crashes: the driver is killed with SIGKILL (ECOMSTREAM_FAILPOINT)
+ *   run 1: in batch 1 after its rows reached the staging tables, before the batch transaction;
+ *   run 2: replays batch 1 from Spark's offsets log, then dies in batch 2 after the PostgreSQL commit and
+ *          before Spark wrote commits/2;
+ *   run 3: replays batch 2 (the sink finds it recorded and skips it), then runs batch 3 to the end.
+ * Afterwards every row is stored once, nothing is lost, every batch is recorded once, and a replayed
+ * batch kept the batch timestamp of its offsets file.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestDb } from '../support/pg.js';
+import { HEADER, row } from '../support/files.js';
+import { describeRun, query, readProgress, runSpark, sparkMissing } from './support.js';
+
+const missing = sparkMissing();
+
+function ids(file: number): string[] {
+  return Array.from({ length: 5 }, (_, i) => `00000000-0000-4000-9000-0000000${String(file).padStart(2, '0')}${String(i).padStart(3, '0')}`);
+}
+
+test('a Spark driver killed before and after its database commit replays without duplicates or losses', { skip: missing, timeout: 900_000 }, async () => {
+  const db = await startTestDb();
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-replay-'));
+  try {
+    const input = path.join(work, 'input');
+    const checkpoint = path.join(work, 'checkpoint');
+    const progressFile = path.join(work, 'progress.jsonl');
+    await fsp.mkdir(input, { recursive: true });
+    // Four files, one per batch; file 3 repeats an event of file 1 (stored by an earlier batch).
+    const expected = new Set<string>();
+    const base = Date.now() - 600_000;
+    for (let f = 1; f <= 4; f++) {
+      const lines = ids(f).map((id) => row({ event_id: id, user_id: `U${f}` }));
+      ids(f).forEach((id) => expected.add(id));
+      if (f === 3) lines.push(row({ event_id: ids(1)[0]!, user_id: 'U-dup' }));
+      const file = path.join(input, `events_replay_${f}.csv`);
+      await fsp.writeFile(file, `${HEADER}\n${lines.join('\n')}\n`);
+      const t = new Date(base + f * 1000);
+      await fsp.utimes(file, t, t);
+    }
+    const opts = { input, checkpoint, progressFile, databaseUrl: db.url, maxFilesPerTrigger: 1 };
+    const batches = async (): Promise<number[]> =>
+      (await query<{ batch_id: string }>(db.url, 'SELECT batch_id FROM stream_batches ORDER BY batch_id')).map((r) => Number(r.batch_id));
+    const stageTables = async (): Promise<number> =>
+      Number((await query<{ n: string }>(db.url, "SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'ecomstream_stage_%'"))[0]!.n);
+
+    // Run 1: killed in batch 1 with its rows staged, the transaction not begun.
+    const r1 = await runSpark({ ...opts, env: { ECOMSTREAM_FAILPOINT: 'during-copy:1' } });
+    assert.equal(r1.signal ?? r1.code, 'SIGKILL', describeRun('run 1', r1));
+    assert.deepEqual(await batches(), [0]);
+    assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 5, 'only batch 0 is stored');
+    assert.ok(await stageTables() > 0, 'the killed attempt left its staging tables');
+    assert.ok(fs.existsSync(path.join(checkpoint, 'offsets', '1')) && !fs.existsSync(path.join(checkpoint, 'commits', '1')));
+    const offsets1 = JSON.parse(fs.readFileSync(path.join(checkpoint, 'offsets', '1'), 'utf8').split('\n')[1]!) as { batchTimestampMs: number };
+
+    // Run 2: replays batch 1, commits batch 2 in PostgreSQL, killed before Spark's commits/2.
+    const r2 = await runSpark({ ...opts, env: { ECOMSTREAM_FAILPOINT: 'after-db-commit:2' } });
+    assert.equal(r2.signal ?? r2.code, 'SIGKILL', describeRun('run 2', r2));
+    assert.deepEqual(await batches(), [0, 1, 2]);
+    assert.ok(!fs.existsSync(path.join(checkpoint, 'commits', '2')), 'Spark must not have committed batch 2');
+    const [b1] = await query<{ ms: string }>(db.url, "SELECT (extract(epoch FROM batch_timestamp) * 1000)::bigint::text AS ms FROM stream_batches WHERE batch_id = 1");
+    assert.equal(Number(b1!.ms), offsets1.batchTimestampMs, 'the replayed batch 1 used the batch timestamp of offsets/1');
+
+    // Run 3: batch 2 is found committed and skipped, batch 3 runs.
+    const r3 = await runSpark(opts);
+    assert.equal(r3.code, 0, describeRun('run 3', r3));
+    assert.deepEqual(await batches(), [0, 1, 2, 3]);
+    assert.ok(fs.existsSync(path.join(checkpoint, 'commits', '3')));
+
+    const stored = await query<{ event_id: string; user_id: string }>(db.url, 'SELECT event_id, user_id FROM user_events ORDER BY event_id');
+    assert.deepEqual(new Set(stored.map((r) => r.event_id)), expected, 'every event stored, none lost');
+    assert.equal(stored.length, expected.size, 'no event stored twice');
+    assert.equal(stored.find((r) => r.event_id === ids(1)[0])!.user_id, 'U1', 'the first occurrence won');
+    const rejects = await query<{ reason: string; n: string }>(db.url, 'SELECT reason, count(*)::text AS n FROM rejected_events GROUP BY reason');
+    assert.deepEqual(rejects, [{ reason: 'duplicate_event_id', n: '1' }], 'only the planted duplicate is rejected, once');
+    const [totals] = await query<Record<string, string>>(db.url, 'SELECT sum(input_rows)::text AS input, sum(inserted_rows)::text AS inserted, sum(duplicate_rows)::text AS dups FROM stream_batches');
+    assert.deepEqual(totals, { input: '21', inserted: '20', dups: '1' });
+    assert.equal(await stageTables(), 0, 'staging tables of killed attempts are dropped');
+
+    const progress = readProgress(progressFile);
+    const skipped = progress.find((p) => p.batchId === 2 && p.alreadyCommitted === true);
+    assert.ok(skipped, 'run 3 reports batch 2 as already committed');
+    assert.equal(skipped.replay, true);
+    assert.ok(progress.some((p) => p.batchId === 1 && p.replay === true && p.alreadyCommitted === false), 'run 2 reports batch 1 as a replay');
+  } finally {
+    await db.close();
+    if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+  }
+});
+
+test('a batch whose database transaction fails is not marked done: the job fails, and the next run replays it', { skip: missing, timeout: 600_000 }, async () => {
+  const db = await startTestDb();
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-fail-'));
+  try {
+    const input = path.join(work, 'input');
+    const checkpoint = path.join(work, 'checkpoint');
+    await fsp.mkdir(input, { recursive: true });
+    await fsp.writeFile(path.join(input, 'events_fail_1.csv'), `${HEADER}\n${ids(9).map((id) => row({ event_id: id })).join('\n')}\n`);
+    // The batch record insert fails (after the rows were inserted in the same transaction).
+    await db.query(`CREATE FUNCTION refuse_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
+    await db.query('CREATE TRIGGER refuse_batch BEFORE INSERT ON stream_batches FOR EACH ROW EXECUTE FUNCTION refuse_batch()');
+    const opts = { input, checkpoint, progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
+
+    const r1 = await runSpark(opts);
+    assert.equal(r1.code, 1, describeRun('run 1', r1));
+    assert.match(r1.stderr, /refused by the test/, 'the failure names its cause');
+    assert.ok(!fs.existsSync(path.join(checkpoint, 'commits', '0')), 'Spark did not commit the failed batch');
+    assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 0, 'the rows were rolled back with the batch');
+
+    await db.query('DROP TRIGGER refuse_batch ON stream_batches');
+    const r2 = await runSpark(opts);
+    assert.equal(r2.code, 0, describeRun('run 2', r2));
+    assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 5);
+    assert.deepEqual(await query(db.url, 'SELECT batch_id::int AS b FROM stream_batches'), [{ b: 0 }]);
+    assert.ok(readProgress(opts.progressFile).some((p) => p.batchId === 0 && p.replay === true), 'run 2 replayed batch 0');
+  } finally {
+    await db.close();
+    if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+  }
+});
