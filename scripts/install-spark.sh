@@ -37,17 +37,9 @@ fi
 if [ ! -s "$PG_JDBC_JAR" ]; then
   mkdir -p "$JARS"
   say "downloading org.postgresql:postgresql:$PG_JDBC_VERSION from Maven Central"
-  if command -v mvn >/dev/null; then
-    mvn -q -B dependency:copy "-Dartifact=org.postgresql:postgresql:$PG_JDBC_VERSION" "-DoutputDirectory=$JARS" \
-      -Dmdep.overWriteIfNewer=false
-  else
-    # No Maven: fetch the same artifact directly from Maven Central and check its published SHA-1.
-    url="https://repo1.maven.org/maven2/org/postgresql/postgresql/$PG_JDBC_VERSION/postgresql-$PG_JDBC_VERSION.jar"
-    curl -fsSL -o "$PG_JDBC_JAR.tmp" "$url"
-    sha="$(curl -fsSL "$url.sha1" | cut -c1-40)"
-    echo "$sha  $PG_JDBC_JAR.tmp" | sha1sum -c --quiet -
-    mv "$PG_JDBC_JAR.tmp" "$PG_JDBC_JAR"
-  fi
+  command -v mvn >/dev/null || { say "Maven (mvn) is not installed: it fetches the JDBC driver from Maven Central"; exit 1; }
+  mvn -q -B dependency:copy "-Dartifact=org.postgresql:postgresql:$PG_JDBC_VERSION" "-DoutputDirectory=$JARS" \
+    -Dmdep.overWriteIfNewer=false
 else
   say "JDBC driver already present: ${PG_JDBC_JAR#$ROOT/}"
 fi

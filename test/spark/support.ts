@@ -16,6 +16,13 @@ export const PYTHON = process.env.ECOMSTREAM_SPARK_PYTHON ?? path.join(SPARK_DIR
 
 /** Why the Spark suite cannot run here, or undefined when it can (scripts/install-spark.sh was run). */
 export function sparkMissing(): string | undefined {
+  const why = whySparkMissing();
+  // A developer without Spark gets a skip; CI must really run the suite, so there it is a failure.
+  if (why && process.env.CI) throw new Error(`${why} (CI runs the Spark suite: .ci/run installs it)`);
+  return why;
+}
+
+function whySparkMissing(): string | undefined {
   if (!fs.existsSync(PYTHON)) return `no ${path.relative(ROOT, PYTHON)}: run scripts/install-spark.sh`;
   const jars = path.join(SPARK_DIR, 'jars');
   if (!fs.existsSync(jars) || !fs.readdirSync(jars).some((f) => /^postgresql-.*\.jar$/.test(f))) {
