@@ -220,7 +220,8 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
         stats.validRows ? Math.round((stats.qualitySum / stats.validRows) * 1000) / 1000 : null,
         mtimes.length ? new Date(Math.min(...mtimes)) : null,
         mtimes.length ? new Date(Math.max(...mtimes)) : null,
-        JSON.stringify({ readAndCopy: Math.round(tRead - t0), rejects: Math.round(tWrite - tRead) }),
+        // Same phase names as the progress record; `total` runs to the batch record, just before COMMIT.
+        JSON.stringify({ read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), total: Math.round(performance.now() - t0) }),
       ],
     );
     await client.query('COMMIT');
