@@ -52,7 +52,7 @@ export function barChart(rows: [string, number][], title: string): Promise<strin
       { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { text: { field: 'value', type: 'quantitative', format: ',' } } },
     ],
     encoding: {
-      y: { field: 'name', type: 'nominal', title: null, sort: null },
+      y: { field: 'name', type: 'nominal', title: null, sort: null, axis: { labelLimit: 400 } },
       x: { field: 'value', type: 'quantitative', title: 'rows per second' },
     },
   });
