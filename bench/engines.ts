@@ -24,7 +24,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { startEmbedded } from '../src/db/embedded.js';
-import { migrate, PACKAGE_ROOT } from '../src/db/migrate.js';
+import { createMigratedDatabase, PACKAGE_ROOT } from '../src/db/migrate.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const FILES = Number(process.env.BENCH_FILES ?? 100);
@@ -106,17 +106,6 @@ function progress(file: string): Progress[] {
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Progress);
-}
-
-async function freshDb(adminUrl: string, name: string): Promise<string> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  await migrate(u.href);
-  return u.href;
 }
 
 async function count(url: string): Promise<number> {
@@ -201,7 +190,7 @@ async function main(): Promise<void> {
     say(`generated ${FILES} files`);
 
     // Throughput: the 100 files, each engine in turn (never both at once: they would share the 2 cores).
-    const tsUrl = await freshDb(server.url, 'bench_ts');
+    const tsUrl = await createMigratedDatabase(server.url, 'bench_ts');
     const tsRun = { input, checkpoint: path.join(work, 'ck-ts'), progressFile: path.join(work, 'progress-ts.jsonl'), databaseUrl: tsUrl };
     const ts = await runTs(tsRun);
     check('TypeScript engine', ts);
@@ -210,7 +199,7 @@ async function main(): Promise<void> {
     const tsFig = figures(ts, tsRun.progressFile, tsStored);
     say(`typescript: ${fmt(tsFig.rowsPerSecond)} rows/s (${tsFig.wallMs} ms, ${tsFig.batches} batches), peak ${tsFig.peakRssMb} MB`);
 
-    const sparkUrl = await freshDb(server.url, 'bench_spark');
+    const sparkUrl = await createMigratedDatabase(server.url, 'bench_spark');
     const sparkRun = { input, checkpoint: path.join(work, 'ck-spark'), progressFile: path.join(work, 'progress-spark.jsonl'), databaseUrl: sparkUrl };
     const spark = await runSparkJob(sparkRun);
     check('Spark job', spark);
@@ -224,7 +213,7 @@ async function main(): Promise<void> {
     await runGenerator({ outDir: small, config: { ...loadConfig().generator, files: 1, eventsPerFile: 10, intervalSeconds: 0, seed: 8 } });
     const first: Record<string, number> = {};
     for (const [engine, runner] of [['typescript', runTs], ['spark', runSparkJob]] as const) {
-      const url = await freshDb(server.url, `bench_first_${engine}`);
+      const url = await createMigratedDatabase(server.url, `bench_first_${engine}`);
       const spec = { input: small, checkpoint: path.join(work, `ck-first-${engine}`), progressFile: path.join(work, `progress-first-${engine}.jsonl`), databaseUrl: url };
       const m = await runner(spec);
       check(`${engine} (first batch)`, m);

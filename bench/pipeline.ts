@@ -21,7 +21,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { loadConfig } from '../src/config.js';
 import { startEmbedded } from '../src/db/embedded.js';
-import { migrate, PACKAGE_ROOT } from '../src/db/migrate.js';
+import { createMigratedDatabase, PACKAGE_ROOT } from '../src/db/migrate.js';
 import { StreamEngine } from '../src/engine/stream.js';
 import { Checkpoint } from '../src/checkpoint/checkpoint.js';
 import { runGenerator } from '../src/generator/run.js';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const files = (await fsp.readdir(input)).filter((f) => f.endsWith('.csv')).sort();
 
     // 1. The bound: plain COPY into an empty copy of user_events (same indexes), one transaction.
-    const boundUrl = await freshDb(admin, server.url, 'bench_bound');
+    const boundUrl = await createMigratedDatabase(server.url, 'bench_bound');
     const bc = new pg.Client({ connectionString: boundUrl });
     await bc.connect();
     await bc.query('CREATE TABLE bound (LIKE user_events INCLUDING ALL)');
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     say(`bound with triggers: plain COPY into user_events in ${Math.round(boundTrigMs)} ms (${Math.round(ROWS / (boundTrigMs / 1000)).toLocaleString('en-US')} rows/s)`);
 
     // 2. The engine on the same files, available-now, into user_events (with its triggers).
-    const engineUrl = await freshDb(admin, server.url, 'bench_engine');
+    const engineUrl = await createMigratedDatabase(server.url, 'bench_engine');
     const ec = new pg.Client({ connectionString: engineUrl });
     await ec.connect();
     await ec.query('CHECKPOINT');
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     // 3. Peak memory on one file of ROWS rows, in a subprocess so the figure is the engine's alone.
     const single = path.join(work, 'single');
     await runGenerator({ outDir: single, now: () => Date.now(), config: { ...loadConfig().generator, files: 1, eventsPerFile: ROWS, intervalSeconds: 0, seed: 8 } });
-    const memUrl = await freshDb(admin, server.url, 'bench_memory');
+    const memUrl = await createMigratedDatabase(server.url, 'bench_memory');
     const memRun = await runCli(['process', '--input', single, '--checkpoint', path.join(work, 'ck-mem'), '--trigger', 'available-now', '--progress-file', path.join(work, 'p-mem.jsonl')], { DATABASE_URL: memUrl });
     const peak = /peak memory (\d+) MB/.exec(memRun.stdout);
     if (!peak) throw new Error(`no peak memory line in: ${memRun.stdout}${memRun.stderr}`);
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     say(`start: up -> first batch committed: cold ${cold} ms (includes initdb), warm ${warm} ms (target < 2000 ms)`);
 
     // 5. Latency from file publish to commit, on-arrival, 1,000 events/s (100-event files, 10 per second).
-    const latUrl = await freshDb(admin, server.url, 'bench_latency');
+    const latUrl = await createMigratedDatabase(server.url, 'bench_latency');
     const latInput = path.join(work, 'lat-input');
     await fsp.mkdir(latInput);
     const stop = new AbortController();
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     }
     await cp.close();
     await fsp.mkdir(path.join(rsDir, 'in'));
-    const rsUrl = await freshDb(admin, server.url, 'bench_restart');
+    const rsUrl = await createMigratedDatabase(server.url, 'bench_restart');
     const rsCfg = loadConfig({ engine: { inputDir: path.join(rsDir, 'in'), checkpointDir: path.join(rsDir, 'ck'), progressFile: path.join(rsDir, 'p.jsonl'), trigger: { kind: 'available-now' } } });
     const restarts: number[] = [];
     for (let i = 0; i < 5; i++) restarts.push((await timed(() => new StreamEngine({ engine: rsCfg.engine, databaseUrl: rsUrl, log: silentLogger }).run()))[1]);
@@ -199,15 +199,6 @@ async function main(): Promise<void> {
     await server.stop();
     await fsp.rm(work, { recursive: true, force: true });
   }
-}
-
-async function freshDb(admin: pg.Client, baseUrl: string, name: string): Promise<string> {
-  await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  const u = new URL(baseUrl);
-  u.pathname = `/${name}`;
-  await migrate(u.href);
-  return u.href;
 }
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -6,7 +6,7 @@ import { StreamEngine } from '../engine/stream.js';
 import { formatProgress } from '../engine/progress.js';
 import { choiceOption, consoleLogger, intOption } from './common.js';
 import { InvalidArgumentError } from 'commander';
-import { onInterrupt } from './signals.js';
+import { gracefulStop } from './signals.js';
 
 const CLEAN: readonly CleanSource[] = ['off', 'archive', 'delete'];
 
@@ -45,24 +45,14 @@ export function register(program: Command): void {
       });
       const log = consoleLogger;
       const db = await openDatabase(config, log);
-      const stop = new AbortController();
-      const release = onInterrupt(
-        () => {
-          log.info('stopping: finishing the batch in flight (Ctrl-C again to abort; it is replayed next time)');
-          stop.abort();
-        },
-        () => {
-          log.warn('aborted: the batch in flight is replayed on the next start');
-          process.exit(130);
-        },
-      );
+      const stop = gracefulStop(log, 'finishing the batch in flight');
       try {
         const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, signal: stop.signal, onProgress: (p) => log.info(formatProgress(p)) });
         const s = await engine.run();
         const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
         log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`);
       } finally {
-        release();
+        stop.release();
         await db.close();
       }
     });

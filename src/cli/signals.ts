@@ -12,3 +12,23 @@ export function onInterrupt(graceful: () => void, abort: () => void): () => void
     process.off('SIGTERM', handler);
   };
 }
+
+/**
+ * The stop protocol of the long-running commands: the first Ctrl-C aborts the returned signal (the
+ * engine finishes and commits the batch in flight), the second exits at once (the batch is replayed next
+ * time). Call `release` when done.
+ */
+export function gracefulStop(log: { info(m: string): void; warn(m: string): void }, what: string): { signal: AbortSignal; release: () => void } {
+  const stop = new AbortController();
+  const release = onInterrupt(
+    () => {
+      log.info(`stopping: ${what} (Ctrl-C again to abort; the batch in flight is then replayed next time)`);
+      stop.abort();
+    },
+    () => {
+      log.warn('aborted: the batch in flight is replayed on the next start');
+      process.exit(130);
+    },
+  );
+  return { signal: stop.signal, release: () => (release(), stop.abort()) };
+}

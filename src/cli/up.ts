@@ -10,7 +10,7 @@ import { StreamEngine } from '../engine/stream.js';
 import { formatProgress } from '../engine/progress.js';
 import { runGenerator } from '../generator/run.js';
 import { consoleLogger, intOption, numberOption } from './common.js';
-import { onInterrupt } from './signals.js';
+import { gracefulStop } from './signals.js';
 import type { Logger } from '../log.js';
 
 interface UpOptions {
@@ -57,17 +57,7 @@ export function register(program: Command): void {
         dashboard: { port: opts.dashboardPort },
       });
       const db = await openDatabase(config, log);
-      const stop = new AbortController();
-      const release = onInterrupt(
-        () => {
-          log.info('stopping: generator stops, the batch in flight commits, then the server stops (Ctrl-C again to abort)');
-          stop.abort();
-        },
-        () => {
-          log.warn('aborted: the batch in flight is replayed on the next start');
-          process.exit(130);
-        },
-      );
+      const stop = gracefulStop(log, 'the generator stops, the batch in flight commits, then the server stops');
       let firstBatchLogged = false;
       const dashboard = opts.dashboard ? await maybeStartDashboard(config, db.url, log) : undefined;
       try {
@@ -99,12 +89,11 @@ export function register(program: Command): void {
           (err: Error) => log.error(`generator failed: ${err.message}`),
         );
         const summary = await engineRun;
-        stop.abort();
+        stop.release(); // the engine is done: stop the generator too
         await generatorRun;
         log.info(`stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`);
       } finally {
-        stop.abort(); // also when the engine failed: the generator must not run on alone
-        release();
+        stop.release(); // also when the engine failed: the generator must not run on alone
         await dashboard?.close().catch(() => undefined);
         await db.close();
         if (db.embedded) log.info('embedded PostgreSQL stopped');

@@ -22,3 +22,22 @@ export async function migrate(url: string, file: string = INIT_SQL): Promise<voi
     await client.end().catch(() => undefined);
   }
 }
+
+/**
+ * Creates database `name` on the server of `adminUrl` (dropping it first if it exists) and applies the
+ * schema; returns its URL. For tests and benchmarks that want a fresh database per case.
+ */
+export async function createMigratedDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}"`);
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  await migrate(u.href);
+  return u.href;
+}

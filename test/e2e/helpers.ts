@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { DEVICE_TYPES, PRODUCT_CATEGORIES, type Reason } from '../../src/contract/event.js';
+import { COLUMN_NAMES, DEVICE_TYPES, PRODUCT_CATEGORIES, type Reason } from '../../src/contract/event.js';
 
 export interface EventRow {
   event_id: string;
@@ -53,18 +53,7 @@ export interface TestBatch {
   durationsMs?: Record<string, number>;
 }
 
-export const EVENT_COLUMNS = [
-  'event_id',
-  'user_id',
-  'event_type',
-  'product_id',
-  'product_name',
-  'product_category',
-  'price',
-  'event_timestamp',
-  'session_id',
-  'device_type',
-] as const;
+export const EVENT_COLUMNS = COLUMN_NAMES;
 
 /** A small deterministic PRNG, so a failing test can be rerun with the same rows. */
 export function prng(seed: number): () => number {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrate.js';
+import { createMigratedDatabase } from '../../src/db/migrate.js';
 
 export interface TestDb {
   /** URL of a freshly migrated database. */
@@ -41,17 +41,7 @@ export async function startTestDb(): Promise<TestDb> {
     });
     adminUrl = server.url;
   }
-  const freshDatabase = async (): Promise<string> => {
-    const name = `t_${process.pid}_${Date.now()}_${counter++}`;
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    const u = new URL(adminUrl);
-    u.pathname = `/${name}`;
-    await migrate(u.href);
-    return u.href;
-  };
+  const freshDatabase = (): Promise<string> => createMigratedDatabase(adminUrl, `t_${process.pid}_${Date.now()}_${counter++}`);
   const url = await freshDatabase();
   return {
     url,
