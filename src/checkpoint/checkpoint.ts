@@ -86,7 +86,7 @@ export class Checkpoint {
         this.lockHeld = true;
         return;
       } catch (cause) {
-        if (!((cause as Error).message.includes('EEXIST') || (cause as NodeJS.ErrnoException).code === 'EEXIST')) {
+        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new CheckpointError(`could not create ${this.lockFile}`, { cause });
         }
       }

@@ -9,6 +9,7 @@ import { openDatabase } from '../db/connect.js';
 import { StreamEngine } from '../engine/stream.js';
 import { formatProgress } from '../engine/progress.js';
 import { runGenerator } from '../generator/run.js';
+import { startDashboard } from '../dashboard/server.js';
 import { consoleLogger, intOption, numberOption } from './common.js';
 import { gracefulStop } from './signals.js';
 import type { Logger } from '../log.js';
@@ -21,17 +22,10 @@ interface UpOptions {
   dashboardPort: number;
 }
 
-/** The dashboard is optional at build time: `up` runs without it if the module is absent. */
+/** A dashboard that fails to start (say, its port is taken) must not stop the pipeline. */
 async function maybeStartDashboard(config: Readonly<Config>, url: string, log: Logger): Promise<{ url: string; close(): Promise<void> } | undefined> {
-  let mod: { startDashboard?: (o: { config: Readonly<Config>; databaseUrl: string; log: Logger }) => Promise<{ url: string; close(): Promise<void> }> };
   try {
-    mod = (await import('../dashboard/server.js')) as typeof mod;
-  } catch {
-    return undefined;
-  }
-  if (!mod.startDashboard) return undefined;
-  try {
-    return await mod.startDashboard({ config, databaseUrl: url, log });
+    return await startDashboard({ config, databaseUrl: url, log });
   } catch (err) {
     log.warn(`dashboard not started: ${(err as Error).message}`);
     return undefined;

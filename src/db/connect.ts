@@ -19,6 +19,11 @@ export interface Database {
 /** Written next to the embedded data so other commands (query, dashboard) find the running server. */
 export const EMBEDDED_URL_FILE = 'ecomstream-url';
 
+/** `data/postgres.ecomstream-url`: beside the data folder, not in it (the server owns that folder). */
+function embeddedUrlFile(config: Readonly<Config>): string {
+  return path.join(config.db.embeddedDir, '..', `${path.basename(config.db.embeddedDir)}.${EMBEDDED_URL_FILE}`);
+}
+
 export async function openDatabase(config: Readonly<Config>, log: Logger, opts: { migrate?: boolean } = {}): Promise<Database> {
   if (config.db.url) {
     if (opts.migrate !== false) await migrate(config.db.url);
@@ -36,7 +41,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     database: config.db.database,
   });
   log.info(`embedded PostgreSQL 15 started on port ${server.port} (data in ${path.relative(process.cwd(), server.dataDir) || '.'})`);
-  const urlFile = path.join(config.db.embeddedDir, '..', `${path.basename(config.db.embeddedDir)}.${EMBEDDED_URL_FILE}`);
+  const urlFile = embeddedUrlFile(config);
   fs.writeFileSync(urlFile, `${server.pid} ${server.url}\n`);
   try {
     if (opts.migrate !== false) await migrate(server.url);
@@ -56,7 +61,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
 
 /** The URL of an embedded server another ecomstream process runs on this data folder, if alive. */
 export function runningEmbeddedUrl(config: Readonly<Config>): string | undefined {
-  const urlFile = path.join(config.db.embeddedDir, '..', `${path.basename(config.db.embeddedDir)}.${EMBEDDED_URL_FILE}`);
+  const urlFile = embeddedUrlFile(config);
   let text: string;
   try {
     text = fs.readFileSync(urlFile, 'utf8').trim();

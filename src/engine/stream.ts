@@ -123,6 +123,7 @@ export class StreamEngine {
     const tPlan = performance.now();
     await this.checkpoint.addSourceEntry(entry.batchId, entry.files, this.seen, engine.compactInterval);
     for (const f of entry.files) this.seen.set(f.name, f.mtimeMs);
+    const planMs = performance.now() - tPlan;
     const result = await this.writeWithRetry(pool, entry);
     const tCommitDb = performance.now();
     await this.checkpoint.commits.add(entry.batchId, { batchId: entry.batchId, committedAtMs: Date.now() });
@@ -155,10 +156,11 @@ export class StreamEngine {
       qualityScore: result.stats.validRows ? Math.round((result.stats.qualitySum / result.stats.validRows) * 1000) / 1000 : null,
       processedRowsPerSecond: totalMs > 0 ? Math.round((result.stats.inputRows / totalMs) * 1000) : 0,
       durationMs: {
-        plan: 0,
+        plan: Math.round(planMs),
         read: result.durationsMs.read,
         write: result.durationsMs.write,
-        commit: Math.round(tCommitDb - tPlan - result.durationsMs.read - result.durationsMs.write) + Math.round(performance.now() - tCommitDb),
+        // The database COMMIT plus writing commits/N and cleaning the source.
+        commit: result.durationsMs.commit + Math.round(performance.now() - tCommitDb),
         total: Math.round(totalMs),
       },
       latencyMs: latencies.length ? { p50: latencies[Math.floor((latencies.length - 1) / 2)]!, max: latencies[latencies.length - 1]! } : { p50: 0, max: 0 },

@@ -167,6 +167,12 @@ describe('engine', () => {
     const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(progress.map((p) => p.files.length), [2, 2, 1]);
     assert.ok(progress.every((p) => p.engine === 'typescript' && typeof p.durationMs.total === 'number'));
+    // The phases are measured, not placeholders, and do not add up to more than the whole batch.
+    for (const p of progress) {
+      const { plan, read, write, commit, total } = p.durationMs;
+      assert.ok([plan, read, write, commit].every((v) => Number.isInteger(v) && v >= 0), JSON.stringify(p.durationMs));
+      assert.ok(plan + read + write + commit <= total + 4, JSON.stringify(p.durationMs));
+    }
   });
 
   test('restart resumes: files already processed are not read again', async () => {
