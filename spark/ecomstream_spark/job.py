@@ -37,7 +37,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote
 
 from .contract import Contract
-from .failpoint import failpoint
+from .failpoint import executor_failpoint, failpoint
 from .progress import append as append_progress, format_line, make_record
 from .rows import Rules, scan_file
 from .settings import Settings
@@ -78,6 +78,7 @@ def file_name(path: str) -> str:
 def _records(path: str, content: Optional[bytes], rank: Dict[str, int], rules: Rules, batch_ts_ms: int, ncol: int) -> Iterator[Tuple[Any, ...]]:
     """Executor side: one file's records as rows of PARSED_SCHEMA."""
     name = file_name(path)
+    executor_failpoint(name)
     r = rank[path]
     empty = (None,) * ncol
     for line_no, raw, reason, detail, values in scan_file(name, content, rules, batch_ts_ms):
@@ -552,8 +553,8 @@ class StreamingJob(object):
         finally:
             self._stream_id_ready.set()
         log(
-            "stream %s (spark %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
-            % (self._stream_id, self.spark.version, s.input, s.trigger, s.max_files_per_trigger, s.checkpoint,
+            "stream %s (spark %s, application %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
+            % (self._stream_id, self.spark.version, self.spark.sparkContext.applicationId, s.input, s.trigger, s.max_files_per_trigger, s.checkpoint,
                ", replaying batch %d" % self._replay_batch if self._replay_batch is not None else "")
         )
         self._install_signal_handlers()
