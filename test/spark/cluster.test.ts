@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestDb } from '../support/pg.js';
 import { HEADER, row } from '../support/files.js';
-import { appIdOf, startCluster, submitSpark, taskExecutors, type SparkCluster } from './cluster.js';
+import { appIdOf, masterArgs, startCluster, submitArgs, submitSpark, taskExecutors, workerArgs, type SparkCluster } from './cluster.js';
 import { checkConformance } from './conformance-check.js';
 import {
   ROOT, describeRun, query, readProgress, runTypeScriptEngine, sparkMissing, storedEvents, storedRejects,
@@ -72,6 +72,21 @@ async function waitFor(file: string, ms: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+test("the README's cluster commands are the ones these tests run", () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  // Shell lines with their `\` continuations joined.
+  const lines = readme.replace(/\s*\\\n\s*/g, ' ').split('\n').map((l) => l.trim());
+  const master = 'spark://127.0.0.1:7077';
+  assert.ok(lines.includes(`spark/.venv/bin/spark-class ${masterArgs(7077, 8080).join(' ')} &`), 'master command');
+  assert.ok(lines.includes(`spark/.venv/bin/spark-class ${workerArgs(master, 8081, 2, '2G').join(' ')} &`), 'worker command');
+  const submit = submitArgs(master, { input: '/shared/input', checkpoint: '/shared/checkpoints/spark', progressFile: '', databaseUrl: '' });
+  const readmeArgs = submit.slice(0, submit.indexOf('--progress-file'));
+  assert.ok(
+    lines.some((l) => l.endsWith(`spark/.venv/bin/spark-submit ${readmeArgs.join(' ')}`)),
+    `the README runs: spark-submit ${readmeArgs.join(' ')}`,
+  );
+});
 
 test('standalone cluster, one worker of 2 cores', { skip: missing, timeout: 1_800_000 }, async (t) => {
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-cluster-test-'));

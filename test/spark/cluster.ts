@@ -49,7 +49,7 @@ export interface SparkCluster {
   /** http://127.0.0.1:PORT of the master's web UI (its JSON at /json/). */
   masterUi: string;
   workers: { ui: string; workDir: string }[];
-  /** The folder of the daemons' logs and the workers' work folders. */
+  /** The folder of the daemons' logs and the workers' work folders (SPARK_WORKER_DIR). */
   dir: string;
   /** SPARK_CONF_DIR of submitted jobs: spark-defaults.conf turns Spark's event log on (into eventLogDir). */
   confDir: string;
@@ -58,8 +58,6 @@ export interface SparkCluster {
   eventLog(appId: string): Record<string, unknown>[];
   masterJson(): Promise<MasterJson>;
   workerJson(i: number): Promise<WorkerJson>;
-  /** The stderr (executor log) of every executor a worker ran, by `<app id>/<executor id>`. */
-  executorLogs(i: number, appId: string): Record<string, string>;
   /** The last lines of every daemon's log, for a failure message. */
   describe(): string;
   stop(): Promise<void>;
@@ -116,6 +114,16 @@ function tail(file: string, lines = 30): string {
   }
 }
 
+/** The README's master command (after `spark/.venv/bin/spark-class`). */
+export function masterArgs(port: number, uiPort: number): string[] {
+  return ['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(uiPort)];
+}
+
+/** The README's worker command (after `spark/.venv/bin/spark-class`). */
+export function workerArgs(masterUrl: string, uiPort: number, cores: number, memory: string): string[] {
+  return ['org.apache.spark.deploy.worker.Worker', '--host', '127.0.0.1', '--webui-port', String(uiPort), '--cores', String(cores), '--memory', memory, masterUrl];
+}
+
 /** Starts the master, then the workers, and waits until the master reports every worker ALIVE. */
 export async function startCluster(o: ClusterOptions = {}): Promise<SparkCluster> {
   const n = o.workers ?? 1;
@@ -142,24 +150,15 @@ export async function startCluster(o: ClusterOptions = {}): Promise<SparkCluster
   };
   try {
     logs.push(path.join(dir, 'master.log'));
-    daemons.push(startDaemon(['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(uiPort)], env, logs[0]!));
+    daemons.push(startDaemon(masterArgs(port, uiPort), env, logs[0]!));
     for (let i = 0; i < n; i++) {
       const workDir = path.join(dir, `worker-${i}`);
       await fsp.mkdir(workDir, { recursive: true });
-      const wPort = await freePort();
       const wUi = await freePort();
       const log = path.join(dir, `worker-${i}.log`);
       logs.push(log);
-      daemons.push(
-        startDaemon(
-          [
-            'org.apache.spark.deploy.worker.Worker', '--host', '127.0.0.1', '--port', String(wPort), '--webui-port', String(wUi),
-            '--cores', String(o.cores ?? 2), '--memory', o.memory ?? '2G', '--work-dir', workDir, masterUrl,
-          ],
-          { ...env, ...o.workerEnv },
-          log,
-        ),
-      );
+      // SPARK_WORKER_DIR: the executors' folders inside the cluster's temporary folder, not inside PySpark.
+      daemons.push(startDaemon(workerArgs(masterUrl, wUi, o.cores ?? 2, o.memory ?? '2G'), { ...env, SPARK_WORKER_DIR: workDir, ...o.workerEnv }, log));
       workers.push({ ui: `http://127.0.0.1:${wUi}`, workDir });
     }
     const deadline = Date.now() + 120_000;
@@ -194,16 +193,6 @@ export async function startCluster(o: ClusterOptions = {}): Promise<SparkCluster
     },
     masterJson: () => getJson<MasterJson>(`${masterUi}/json/`),
     workerJson: (i) => getJson<WorkerJson>(`${workers[i]!.ui}/json/`),
-    executorLogs(i, appId) {
-      const appDir = path.join(workers[i]!.workDir, appId);
-      const out: Record<string, string> = {};
-      if (!fs.existsSync(appDir)) return out;
-      for (const exec of fs.readdirSync(appDir)) {
-        const f = path.join(appDir, exec, 'stderr');
-        if (fs.existsSync(f)) out[`${appId}/${exec}`] = fs.readFileSync(f, 'utf8');
-      }
-      return out;
-    },
     describe,
     stop,
   };
