@@ -172,6 +172,9 @@ def build_session(settings: Settings) -> Any:
         builder = builder.master(settings.master)
     builder = (
         builder.config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        # Small read tasks (a file costs 4 MB here, so about 8 files a task): a batch splits into many
+        # more tasks than cores, and no core idles while another parses the last big partition.
+        .config("spark.sql.files.maxPartitionBytes", "32m")
         # The spec: adaptive query execution on (Spark turns it off inside streaming plans by itself;
         # the batch DataFrames of foreachBatch do use it).
         .config("spark.sql.adaptive.enabled", "true")

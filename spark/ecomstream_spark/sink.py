@@ -84,6 +84,18 @@ def _java_message(err: Exception) -> str:
     return str(err)
 
 
+UNIQUE_VIOLATION = "23505"
+
+
+def sql_state(err: BaseException) -> Optional[str]:
+    """The SQLSTATE of a java.sql.SQLException raised through py4j, else None."""
+    java = getattr(err, "java_exception", None)
+    try:
+        return str(java.getSQLState()) if java is not None and hasattr(java, "getSQLState") else None
+    except Exception:  # noqa: BLE001 - the JVM may be gone
+        return None
+
+
 class PgConnection(object):
     """A JDBC connection created in the driver JVM through py4j, with small helpers."""
 
@@ -288,6 +300,9 @@ def commit_batch(
             conn.rollback()
             return None
         conn.execute("LOCK TABLE %s, %s IN EXCLUSIVE MODE" % (ev, rj))
+        # The duplicate check's hash and the insert's sort stay in memory for this transaction rather than
+        # spilling to disk (PostgreSQL's default work_mem is 4 MB).
+        conn.execute("SET LOCAL work_mem = '256MB'")
         # In-batch duplicates: the first valid row of an event_id in (file, line) order stays; only keys
         # that occur twice are ranked, so a batch without duplicates pays one hash aggregate.
         batch_duplicates = conn.execute(
@@ -303,25 +318,40 @@ def commit_batch(
         )
         unique_rows, quality = conn.query("SELECT count(*)::text, avg(quality)::text FROM %s" % ev)[0]
         quality_score = None if quality is None else round(float(quality), 3)
-        stored_duplicates = conn.execute(
-            "WITH ins AS ("
-            "  INSERT INTO user_events (%s)"
-            "  SELECT %s FROM %s ORDER BY file_rank, line_number"
-            "  ON CONFLICT (event_id) DO NOTHING"
-            "  RETURNING event_id) "
-            "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
-            "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id', "
-            "       'event_id ' || s.event_id || ' is already stored by an earlier batch' "
-            "FROM %s s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id) "
-            "ORDER BY s.file_rank, s.line_number" % (cols, select_cols, ev, ev),
-            [stream_id, batch_id],
-        )
+        # Rows in file and line order, so ids follow the files as with the TypeScript engine. The fast
+        # path is a plain insert (ON CONFLICT's speculative insertion costs more per row); when a row is
+        # already stored (unique violation), back to the savepoint and insert with ON CONFLICT DO NOTHING,
+        # as the TypeScript engine's sink does.
+        insert = "INSERT INTO user_events (%s) SELECT %s FROM %s ORDER BY file_rank, line_number" % (cols, select_cols, ev)
+        conn.execute("SAVEPOINT plain_insert")
+        try:
+            inserted = conn.execute(insert)
+            conn.execute("RELEASE SAVEPOINT plain_insert")
+        except Exception as e:  # noqa: BLE001 - only a unique violation is handled, by its SQLSTATE
+            if sql_state(e) != UNIQUE_VIOLATION:
+                raise
+            # Released too, so the insert below runs in the top transaction: the xmin test further down
+            # compares with the top transaction's id.
+            conn.execute("ROLLBACK TO SAVEPOINT plain_insert")
+            conn.execute("RELEASE SAVEPOINT plain_insert")
+            inserted = conn.execute(insert + " ON CONFLICT (event_id) DO NOTHING")
+        stored_duplicates = int(unique_rows) - inserted
+        if stored_duplicates:
+            # Staged rows whose event_id an earlier transaction stored: the user_events row is not this
+            # transaction's own (xmin). Only looked up when the insert skipped rows.
+            conn.execute(
+                "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
+                "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id', "
+                "       'event_id ' || s.event_id || ' is already stored by an earlier batch' "
+                "FROM %s s JOIN user_events u ON u.event_id = s.event_id "
+                "WHERE u.xmin <> pg_current_xact_id()::xid ORDER BY s.file_rank, s.line_number" % ev,
+                [stream_id, batch_id],
+            )
         conn.execute(
             "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
             "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number" % rj,
             [stream_id, batch_id],
         )
-        inserted = int(unique_rows) - stored_duplicates
         durations = dict(record["durations_ms"])
         conn.execute(
             "INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, "
