@@ -10,7 +10,7 @@
 import { annotationNodeId, edgeIds, labelNodeId, legendNodeId } from './dot.js';
 import type { Box, Geometry, NodeGeom, Point } from './geometry.js';
 import type { ArchitectureModel, ClusterId, Connection, Legend, Line } from './model.js';
-import { FONT, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT } from './style.js';
+import { FONT, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT, legendTitleSize } from './style.js';
 
 function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\n/g, '&#10;');
@@ -49,15 +49,19 @@ function lineHtml(l: Line): string {
 }
 
 function legendHtml(l: Legend): string {
+  const sourced = l.rows.some((r) => r.source !== undefined);
+  const cols = sourced ? 3 : 2;
+  const muted = `font-size:${FONT.port}px;color:${MUTED_TEXT}`;
   const rows = l.rows
     .map((r) =>
       r.heading
-        ? `<tr><td colspan="2" style="font-size:${FONT.port}px;color:${MUTED_TEXT}"><b>${htmlEscape(r.key)}</b></td></tr>`
-        : `<tr><td>${htmlEscape(r.key)}</td><td>${htmlEscape(r.value)}</td></tr>`,
+        ? `<tr><td colspan="${cols}" style="${muted}"><b>${htmlEscape(r.key)}</b></td></tr>`
+        : `<tr><td>${htmlEscape(r.key)}</td><td>${htmlEscape(r.value)}</td>${sourced ? `<td style="${muted}">${htmlEscape(r.source ?? '')}</td>` : ''}</tr>`,
     )
     .join('');
+  const titleSize = legendTitleSize(l.id);
   return (
-    `<div style="font-size:${FONT.label}px"><b>${htmlEscape(l.title)}</b></div><hr>` +
+    `<div style="font-size:${titleSize}px"><b>${htmlEscape(l.title)}</b></div><hr>` +
     (rows ? `<table style="font-size:${FONT.annotation}px;border-collapse:collapse">${rows}</table>` : '') +
     l.lines.map(lineHtml).join('')
   );
@@ -221,6 +225,7 @@ export function toDrawio(model: ArchitectureModel, geo: Geometry): string {
         fontSize: FONT.annotation,
       }),
       node(legendNodeId(l)),
+      'cluster_docker',
     );
   }
 
