@@ -12,7 +12,7 @@ import type { Annotation, ArchitectureModel, Cluster, Component, Connection, Leg
 import { FONT, GRAPH_ATTRS, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT, legendTitleSize } from './style.js';
 
 /** Points between a legend's key, value and source columns. */
-const LEGEND_COLUMN_GAP = 4;
+export const LEGEND_COLUMN_GAP = 4;
 
 /** Node id of a connection's label node. */
 export const labelNodeId = (c: Connection): string => `label_${c.id}`;
