@@ -30,8 +30,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    // Built inside the try: the subcommands read the config (and so the environment) for their defaults.
+    const program = buildProgram();
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
