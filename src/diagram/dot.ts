@@ -156,7 +156,7 @@ function annotationNode(a: Annotation, indent: string): string {
   })}];`;
 }
 
-function legendNode(l: Legend, indent: string, extraHeight = 0): string {
+function legendNode(l: Legend, indent: string): string {
   // Key, value and (when rows name one) source columns, with a spacer between columns: cell padding
   // would add to every row's height as well.
   const sourced = l.rows.some((r) => r.source !== undefined);
@@ -172,14 +172,12 @@ function legendNode(l: Legend, indent: string, extraHeight = 0): string {
     )
     .join('');
   const lines = l.lines.map((x) => `<TR><TD ALIGN="${x.align === 'left' ? 'LEFT' : 'CENTER'}" COLSPAN="${cols}">${span(x)}</TD></TR>`).join('');
-  // Padding at the bottom, so that legends stacked in one column can end level with their neighbours.
-  const filler = extraHeight > 2 ? `<TR><TD COLSPAN="${cols}" HEIGHT="${Math.round(extraHeight - 2)}"></TD></TR>` : '';
   const palette = l.id === 'security' ? NOTE : LEGEND;
   // Outer table: the box and its title; inner table: the rows, padded away from the rounded border.
   const table =
     `<TABLE BORDER="1" COLOR="${palette.stroke}" BGCOLOR="${palette.fill}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="5" STYLE="ROUNDED">` +
     `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${legendTitleSize(l.id)}"><B>${escapeHtml(l.title)}</B></FONT></TD></TR><HR/>` +
-    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${FONT.annotation}"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">${rows}${lines}${filler}</TABLE></FONT></TD></TR>` +
+    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${FONT.annotation}"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">${rows}${lines}</TABLE></FONT></TD></TR>` +
     `</TABLE>`;
   return `${indent}${legendNodeId(l)} [${attrs({ label: `<${table}>`, shape: 'plain', tooltip: l.title })}];`;
 }
@@ -230,18 +228,13 @@ function layoutCluster(id: string, indent: string): string {
   return `${indent}subgraph ${id} {\n${indent}  graph [label="", style="invis", margin=0];`;
 }
 
-export interface DotOptions {
-  /** Points to add to the bottom of each legend (by legend id), to end a column of legends level. */
-  legendFill?: Record<string, number>;
-}
-
 /** Which legends stack under which box, top to bottom (the lower-left of the Docker boundary). */
 export const LEGEND_COLUMNS: ReadonlyArray<{ under: string; items: readonly string[] }> = [
   { under: 'generator', items: ['legend_metrics', 'legend_local'] },
   { under: 'volume', items: ['note_recovery', 'legend_security'] },
 ];
 
-export function toDot(model: ArchitectureModel, options: DotOptions = {}): string {
+export function toDot(model: ArchitectureModel): string {
   const byId = new Map(model.connections.map((c) => [c.id, c]));
   const conn = (id: string): Connection => {
     const c = byId.get(id);
@@ -275,7 +268,7 @@ export function toDot(model: ArchitectureModel, options: DotOptions = {}): strin
       out.push(labelNode(conn('checkpoint'), `${inner}  `));
       out.push(`${inner}}`);
       for (const a of model.annotations) out.push(annotationNode(a, inner));
-      for (const l of model.legends) out.push(legendNode(l, inner, options.legendFill?.[l.id] ?? 0));
+      for (const l of model.legends) out.push(legendNode(l, inner));
     }
     for (const comp of model.components.filter((x) => x.cluster === c.id && !inColumn.has(x.id))) out.push(componentNode(comp, inner));
     for (const cn of model.connections.filter((x) => x.cluster === c.id && !inColumn.has(labelNodeId(x)))) out.push(labelNode(cn, inner));

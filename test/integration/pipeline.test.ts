@@ -61,7 +61,8 @@ test("the spec's latency query measures the pipeline: paced generator, engine on
   const intervalSeconds = 0.4;
   const config = loadConfig({
     generator: { files, eventsPerFile: 10, intervalSeconds, seed: 12 },
-    engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' } },
+    // As `up` runs it: on arrival, no settle wait (the generator links complete files into place).
+    engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, fileSettleMillis: 0 },
   });
   const stop = new AbortController();
   let inserted = 0;
