@@ -564,8 +564,9 @@ describe('runGenerator', () => {
     await runGenerator({ outDir: freshDir(), config: config({ files: 10, eventsPerFile: 10, rate: 400, intervalSeconds: 60 }), onFile: () => stamps.push(performance.now() - t0) });
     assert.equal(stamps.length, 10);
     assert.ok(stamps[0]! < 150, 'the first file is written at once');
-    const total = stamps[9]! - stamps[0]!;
-    assert.ok(total >= 215 && total < 1500, `10 files took ${total} ms`);
+    // The schedule runs from the start, not from the first file (which may publish late on a busy machine).
+    const total = stamps[9]!;
+    assert.ok(total >= 215 && total < 1500, `10 files took ${total} ms from the start`);
     for (let k = 1; k < 10; k++) assert.ok(stamps[k]! >= k * 25 - 5, `file ${k} early at ${stamps[k]} ms`);
 
     const s2: number[] = [];
