@@ -168,10 +168,9 @@ test('the TypeScript and Spark readers agree line by line on seeded random input
       const name = `events_${String(i).padStart(3, '0')}.csv`;
       const content = randomFile();
       await fsp.writeFile(path.join(dir, name), content);
-      // The file's real mtime is the planned one: the reader refuses a file that changed after planning.
-      const mtimeMs = NOW - 600_000 + i * 1000; // whole seconds: utimes takes seconds as a float
-      await fsp.utimes(path.join(dir, name), new Date(mtimeMs), new Date(mtimeMs));
-      files.push({ name, size: content.length, mtimeMs });
+      const mtime = new Date(NOW - 60_000 + i);
+      await fsp.utimes(path.join(dir, name), mtime, mtime);
+      files.push({ name, size: content.length, mtimeMs: (await fsp.stat(path.join(dir, name))).mtimeMs });
     }
 
     const ts: Verdict[] = [];
