@@ -2,7 +2,9 @@
  * `ecomstream` entry point. One file per subcommand, each exporting `register(program)`; this file only
  * wires them up and turns any failure into a one-line reason and a non-zero exit code.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, LOG_FORMATS, type LogFormat } from '../config.js';
+import { consoleLogger, logFormat, setLogFormat } from './log.js';
 import { register as registerUp } from './up.js';
 import { register as registerGenerate } from './generate.js';
 import { register as registerProcess } from './process.js';
@@ -25,7 +27,12 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerDiagram(program);
   registerDashboard(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  const logFormat = loadConfig().ops.logFormat;
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    cmd.addOption(new Option('--log-format <format>', 'console lines: text (readable) or json (one object per line)').choices(LOG_FORMATS).default(logFormat));
+  }
+  program.hook('preAction', (_program, action) => setLogFormat(action.opts<{ logFormat: LogFormat }>().logFormat));
   return program;
 }
 
@@ -40,6 +47,11 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const e = err as Error;
+    if (logFormat() === 'json') {
+      consoleLogger.error(e.message, { error: e.name, cause: e.cause instanceof Error ? e.cause.message : e.cause });
+      process.exitCode = 1;
+      return;
+    }
     process.stderr.write(`ecomstream: ${e.message}${e.cause ? ` (cause: ${(e.cause as Error).message ?? e.cause})` : ''}\n`);
     if (process.env.ECOMSTREAM_DEBUG) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { loadConfig, parseTrigger, formatTrigger, type CleanSource, type TriggerSpec } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { StreamEngine } from '../engine/stream.js';
-import { formatProgress } from '../engine/progress.js';
+import { formatProgress, progressFields } from '../engine/progress.js';
+import { startOps } from '../ops/index.js';
+import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { choiceOption, consoleLogger, intOption } from './common.js';
 import { InvalidArgumentError } from 'commander';
 import { gracefulStop } from './signals.js';
@@ -19,8 +21,9 @@ function triggerOption(value: string): TriggerSpec {
 }
 
 export function register(program: Command): void {
-  const d = loadConfig().engine;
-  program
+  const all = loadConfig();
+  const d = all.engine;
+  const cmd = program
     .command('process')
     .description('run the exactly-once stream engine: published CSV files in --input -> PostgreSQL')
     .option('--input <dir>', 'landing folder to watch', d.inputDir)
@@ -30,8 +33,9 @@ export function register(program: Command): void {
     .option('--clean-source <mode>', 'after commit: off | archive | delete', choiceOption('--clean-source', CLEAN), d.cleanSource)
     .option('--archive-dir <dir>', 'where --clean-source archive moves files', d.archiveDir)
     .option('--progress-file <file>', 'progress records (JSON lines)', d.progressFile)
+  addOpsOptions(cmd, all.ops)
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string }) => {
+    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string }) => {
       const config = loadConfig({
         engine: {
           inputDir: opts.input,
@@ -42,17 +46,27 @@ export function register(program: Command): void {
           archiveDir: opts.archiveDir,
           progressFile: opts.progressFile,
         },
+        ops: opsOverrides(opts),
       });
       const log = consoleLogger;
       const db = await openDatabase(config, log);
       const stop = gracefulStop(log, 'finishing the batch in flight');
+      const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
       try {
-        const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, signal: stop.signal, onProgress: (p) => log.info(formatProgress(p)) });
+        const engine = new StreamEngine({
+          engine: config.engine,
+          databaseUrl: db.url,
+          log,
+          signal: stop.signal,
+          observer: ops.observer,
+          onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
+        });
         const s = await engine.run();
         const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
         log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`);
       } finally {
         stop.release();
+        await ops.close();
         await db.close();
       }
     });

@@ -34,3 +34,12 @@ export function describePgError(err: unknown): string {
   if (e.detail) parts.push(e.detail);
   return parts.join('; ');
 }
+
+/** The SQLSTATE or Node error code of an error or of its first cause that has one; `unknown` if none. */
+export function errorCode(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code) return code;
+  }
+  return 'unknown';
+}

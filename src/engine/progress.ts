@@ -53,3 +53,21 @@ export function formatProgress(p: ProgressRecord): string {
     `${p.backlogFiles ? `, backlog ${p.backlogFiles} files` : ''})`
   );
 }
+
+/** The machine-readable fields of a batch line (JSON logs). */
+export function progressFields(p: ProgressRecord): Record<string, unknown> {
+  return {
+    event: 'batch_committed',
+    batch: p.batchId,
+    files: p.files,
+    rows: p.numInputRows,
+    inserted: p.insertedRows,
+    duplicate: p.duplicateRows,
+    rejected: p.rejectedRows,
+    replay: p.replay,
+    alreadyCommitted: p.alreadyCommitted,
+    durationMs: p.durationMs.total,
+    latencyMs: p.latencyMs.max,
+    backlogFiles: p.backlogFiles,
+  };
+}

@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { EngineConfig } from '../config.js';
 import { formatTrigger } from '../config.js';
 import { Checkpoint, type FileEntry, type OffsetEntry } from '../checkpoint/checkpoint.js';
-import { isConnectionError, describePgError } from '../db/errors.js';
+import { isConnectionError, describePgError, errorCode } from '../db/errors.js';
 import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
 import { failpoint } from './failpoint.js';
@@ -25,6 +25,8 @@ import { scanBatch } from './read-batch.js';
 import { listNewFiles } from './source.js';
 import { sleep, Trigger } from './trigger.js';
 import { ProgressLog, type ProgressRecord } from './progress.js';
+import type { EngineObserver } from './observer.js';
+import type { Reason } from '../contract/event.js';
 
 export interface StreamOptions {
   engine: Readonly<EngineConfig>;
@@ -33,6 +35,8 @@ export interface StreamOptions {
   /** Abort = stop gracefully: the batch in flight finishes and commits, then the engine stops. */
   signal?: AbortSignal;
   onProgress?: (p: ProgressRecord) => void;
+  /** Metrics, health and the stall alarm listen here (src/ops/). */
+  observer?: EngineObserver;
 }
 
 export interface RunSummary {
@@ -59,6 +63,8 @@ export class StreamEngine {
   async run(): Promise<RunSummary> {
     const { engine, log, signal } = this.opts;
     await this.checkpoint.open();
+    const observer = this.opts.observer ?? {};
+    observer.started?.({ streamId: this.checkpoint.streamId, checkpointDir: this.checkpoint.dir });
     const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
     const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis);
     const summary: RunSummary = { streamId: this.checkpoint.streamId, batches: 0, replayed: 0, inputRows: 0, insertedRows: 0, duplicateRows: 0, rejectedRows: 0 };
@@ -78,6 +84,7 @@ export class StreamEngine {
         if (signal?.aborted) break;
         let files = await listNewFiles(engine.inputDir, this.seen);
         if (snapshot) files = files.filter((f) => snapshot.has(f.name));
+        observer.backlog?.(files.length);
         if (files.length === 0) {
           if (engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once') break;
           continue;
@@ -97,6 +104,7 @@ export class StreamEngine {
       trigger.close();
       await pool.end().catch(() => undefined);
       await this.checkpoint.close();
+      observer.stopped?.();
     }
   }
 
@@ -121,10 +129,11 @@ export class StreamEngine {
   private async runPlanned(pool: ReturnType<typeof createPool>, entry: OffsetEntry, summary: RunSummary, backlog: number, replay = false): Promise<void> {
     const { engine } = this.opts;
     const tPlan = performance.now();
+    this.opts.observer?.batchStarted?.({ batchId: entry.batchId, files: entry.files, replay });
     await this.checkpoint.addSourceEntry(entry.batchId, entry.files, this.seen, engine.compactInterval);
     for (const f of entry.files) this.seen.set(f.name, f.mtimeMs);
     const planMs = performance.now() - tPlan;
-    const result = await this.writeWithRetry(pool, entry);
+    const { result, rejectsByReason } = await this.writeWithRetry(pool, entry);
     const tCommitDb = performance.now();
     await this.checkpoint.commits.add(entry.batchId, { batchId: entry.batchId, committedAtMs: Date.now() });
     const committedAt = Date.now();
@@ -168,29 +177,43 @@ export class StreamEngine {
       usedFallback: result.usedFallback,
     };
     await this.progress.append(record);
+    this.opts.observer?.backlog?.(backlog);
+    this.opts.observer?.batchCommitted?.({ record, files: entry.files, rejectsByReason });
     this.opts.onProgress?.(record);
   }
 
   /** Connection failures keep the batch uncommitted and retry with backoff; anything else fails the run. */
-  private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry): Promise<BatchResult> {
+  private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry): Promise<{ result: BatchResult; rejectsByReason: Map<Reason, number> }> {
     const { engine, log } = this.opts;
-    const scan: Parameters<typeof writeBatch>[1]['scan'] = (mode, onValid, onReject) =>
-      scanBatch({
+    // Counted for the metrics; afresh on every scan, since the sink scans again on its fallback path.
+    let rejectsByReason = new Map<Reason, number>();
+    const scan: Parameters<typeof writeBatch>[1]['scan'] = (mode, onValid, onReject) => {
+      rejectsByReason = new Map();
+      return scanBatch({
         inputDir: engine.inputDir,
         files: entry.files,
         mode,
         onValid,
-        onReject,
+        onReject: (r) => {
+          rejectsByReason.set(r.reason, (rejectsByReason.get(r.reason) ?? 0) + 1);
+          onReject(r);
+        },
         rules: { batchTimestampMs: entry.batchTimestampMs, maxEventAgeHours: engine.maxEventAgeHours, futureToleranceSeconds: engine.futureToleranceSeconds },
       });
+    };
     let delay = engine.retryInitialMillis;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files: entry.files, scan });
+        const result = await writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files: entry.files, scan });
+        // Rows the database already held (the ON CONFLICT path) are duplicate_event_id rejects too.
+        const stored = result.duplicateRows - result.stats.duplicateRows;
+        if (stored > 0) rejectsByReason.set('duplicate_event_id', (rejectsByReason.get('duplicate_event_id') ?? 0) + stored);
+        return { result, rejectsByReason };
       } catch (err) {
         if (!isConnectionError(err)) {
           throw new SinkError(`batch ${entry.batchId} (${entry.files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err });
         }
+        this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code: errorCode(err) });
         log.warn(`batch ${entry.batchId}: database unavailable (${(err as Error).message}); retry ${attempt} in ${delay} ms, the batch stays uncommitted`);
         await sleep(delay);
         delay = Math.min(delay * 2, engine.retryMaxMillis);

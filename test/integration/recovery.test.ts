@@ -35,7 +35,8 @@ interface Run {
 
 function cli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd });
+    // No metrics endpoint unless a test asks: parallel runs would contend for its port.
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ECOMSTREAM_METRICS_PORT: '0', ...env }, cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -213,7 +214,7 @@ describe('the CLI', () => {
   test('up: embedded server + generator + engine; Ctrl-C commits and stops cleanly; a second run resumes', async () => {
     const cwd = await tempDir('ecomstream-up-');
     await fsp.chmod(cwd, 0o755);
-    const env = { ...process.env, DATABASE_URL: undefined, ECOMSTREAM_PG_PORT: String(26000 + Math.floor(Math.random() * 1000)) };
+    const env = { ...process.env, DATABASE_URL: undefined, ECOMSTREAM_PG_PORT: String(26000 + Math.floor(Math.random() * 1000)), ECOMSTREAM_METRICS_PORT: '0' };
     const upOnce = (waitFor: RegExp) =>
       new Promise<Run>((resolve) => {
         const child = spawn(process.execPath, [BIN, 'up', '--files', '3', '--interval', '0.2', '--no-dashboard'], { cwd, env });
