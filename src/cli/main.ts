@@ -37,8 +37,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    // Built inside the try: the subcommands read the config (and so the environment) for their defaults.
+    const program = buildProgram();
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     const e = err as Error;
     if (logFormat() === 'json') {
-      consoleLogger.error(e.message, { error: e.name, cause: e.cause instanceof Error ? e.cause.message : e.cause });
+      consoleLogger.error(e.message, { error: e.name, code: (e as { code?: unknown }).code, cause: e.cause instanceof Error ? e.cause.message : e.cause });
       process.exitCode = 1;
       return;
     }

@@ -6,7 +6,7 @@ import { StreamEngine } from '../engine/stream.js';
 import { formatProgress, progressFields } from '../engine/progress.js';
 import { startOps } from '../ops/index.js';
 import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
-import { choiceOption, consoleLogger, intOption } from './common.js';
+import { choiceOption, consoleLogger, intOption, numberOption } from './common.js';
 import { InvalidArgumentError } from 'commander';
 import { gracefulStop } from './signals.js';
 
@@ -33,9 +33,13 @@ export function register(program: Command): void {
     .option('--clean-source <mode>', 'after commit: off | archive | delete', choiceOption('--clean-source', CLEAN), d.cleanSource)
     .option('--archive-dir <dir>', 'where --clean-source archive moves files', d.archiveDir)
     .option('--progress-file <file>', 'progress records (JSON lines)', d.progressFile)
+    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (0 for producers that publish atomically)', numberOption('--file-settle', 0, 3600), d.fileSettleMillis / 1000)
+    .option('--reread-modified', 'read a processed file again, as a new version, when it changed under the same name', d.rereadModified)
+    .option('--startup-timeout <seconds>', 'how long start-up waits for a PostgreSQL that does not answer yet', numberOption('--startup-timeout', 0, 86_400), d.startupRetrySeconds)
+    .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream);
   addOpsOptions(cmd, all.ops)
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string }) => {
+    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number }) => {
       const config = loadConfig({
         engine: {
           inputDir: opts.input,
@@ -45,11 +49,15 @@ export function register(program: Command): void {
           cleanSource: opts.cleanSource,
           archiveDir: opts.archiveDir,
           progressFile: opts.progressFile,
+          fileSettleMillis: Math.round(opts.fileSettle * 1000),
+          rereadModified: opts.rereadModified,
+          newStream: opts.newStream,
+          startupRetrySeconds: opts.startupTimeout,
         },
         ops: opsOverrides(opts),
       });
       const log = consoleLogger;
-      const db = await openDatabase(config, log);
+      const db = await openDatabase(config, log, { waitForServer: true });
       const stop = gracefulStop(log, 'finishing the batch in flight');
       const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
       try {

@@ -3,6 +3,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { connectClient, newClient } from './client.js';
+import { isConnectionError } from './errors.js';
+import { EcomstreamError } from '../errors.js';
 
 /** The project folder: two levels above this module in both src/ (tsx) and dist/ (compiled). */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -10,14 +13,14 @@ export const INIT_SQL = path.join(PACKAGE_ROOT, 'postgres', 'init.sql');
 
 export async function migrate(url: string, file: string = INIT_SQL): Promise<void> {
   const sql = await fsp.readFile(file, 'utf8');
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = await connectClient({ connectionString: url });
   try {
     // One advisory lock so two processes starting at once do not race on CREATE ... IF NOT EXISTS.
     await client.query('SELECT pg_advisory_lock(727274)');
     await client.query(sql);
   } catch (cause) {
-    throw new Error(`applying ${file} failed: ${(cause as Error).message}`, { cause });
+    if (isConnectionError(cause)) throw cause;
+    throw new EcomstreamError(`applying ${file} failed: ${(cause as Error).message}`, { cause, file, code: (cause as { code?: string }).code });
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -28,7 +31,7 @@ export async function migrate(url: string, file: string = INIT_SQL): Promise<voi
  * schema; returns its URL. For tests and benchmarks that want a fresh database per case.
  */
 export async function createMigratedDatabase(adminUrl: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: adminUrl });
+  const client = newClient({ connectionString: adminUrl });
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS "${name}"`);

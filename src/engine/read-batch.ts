@@ -7,13 +7,15 @@
  * line by line, so one bad byte rejects one line.
  */
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import { COLUMN_NAMES, type Reason } from '../contract/event.js';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import { splitCsvLine } from './csv-line.js';
 import { EventIdSet } from './event-id-set.js';
-import { copyEscape, validateRow, type RowRules } from './validate.js';
+import { filePath } from './source.js';
+import { EcomstreamError } from '../errors.js';
+import { copyEscape } from '../sink/copy-text.js';
+import { validateRow, type RowRules } from './validate.js';
 
 export interface RejectRecord {
   file: string;
@@ -22,6 +24,19 @@ export interface RejectRecord {
   raw: string | null;
   reason: Reason;
   detail: string;
+}
+
+/**
+ * A file changed while it was being read (or since it was planned): what was read is not a version of
+ * the file, so the batch must not commit it. The engine waits for the file to settle and reads it again.
+ */
+export class FileChangedError extends EcomstreamError {
+  constructor(readonly entry: FileEntry, readonly now: { size: number; mtimeMs: number }, when: string) {
+    super(`${entry.name} changed ${when} (${entry.size} -> ${now.size} bytes, mtime ${new Date(entry.mtimeMs).toISOString()} -> ${new Date(now.mtimeMs).toISOString()})`, {
+      code: 'FILE_CHANGED',
+      file: entry.name,
+    });
+  }
 }
 
 export interface ScanStats {
@@ -95,14 +110,30 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     opts.onReject({ file: name, line, raw: clipRaw(raw), reason, detail });
   };
 
+  if (file.notice) notice(file.notice.reason, file.notice.detail);
+  if (file.read === false) return;
+
   let fh: fsp.FileHandle;
   try {
-    fh = await fsp.open(path.join(opts.inputDir, name), 'r');
+    fh = await fsp.open(filePath(opts.inputDir, file), 'r');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') notice('file_missing', `${name} vanished before it was read`);
     else notice('file_unreadable', `${name} could not be opened: ${code ?? (cause as Error).message}`);
     return;
+  }
+  let opened: { size: number; mtimeMs: number };
+  try {
+    const st = await fh.stat();
+    opened = { size: st.size, mtimeMs: st.mtimeMs };
+  } catch (cause) {
+    await fh.close().catch(() => undefined);
+    notice('file_unreadable', `${name} could not be examined: ${(cause as Error).message}`);
+    return;
+  }
+  if (file.size >= 0 && (opened.size !== file.size || opened.mtimeMs !== file.mtimeMs)) {
+    await fh.close().catch(() => undefined);
+    throw new FileChangedError(file, opened, 'after it was planned');
   }
 
   let header: HeaderVerdict | undefined;
@@ -159,6 +190,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     let first = true;
     let eof = false;
     let skippingOverlong = false;
+    let readFailed = false;
     while (!eof) {
       if (filled === buf.length) {
         // One line fills the whole buffer: grow, up to MAX_LINE_BYTES.
@@ -181,6 +213,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
       } catch (cause) {
         // A read error mid-file (e.g. EIO): what was read stands; the rest is recorded as unreadable.
         notice('file_unreadable', `${name}: read failed after line ${lineNo}: ${(cause as Error).message}`);
+        readFailed = true;
         break;
       }
       stats.bytes += bytesRead;
@@ -235,6 +268,9 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
       end = rest;
       await flush();
     }
+    // Read to the end: unchanged since the open, or what was read is no version of the file.
+    const st = readFailed ? opened : await fh.stat();
+    if (st.size !== opened.size || st.mtimeMs !== opened.mtimeMs) throw new FileChangedError(file, { size: st.size, mtimeMs: st.mtimeMs }, 'while it was being read');
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -7,6 +7,7 @@
  * price -> timestamp.
  */
 import { COLUMNS, EVENT_TYPES, DEVICE_TYPES, QUALITY_SCORE, type Reason } from '../contract/event.js';
+import { copyEscape } from '../sink/copy-text.js';
 
 export interface RowRules {
   /** "Now" for the time window: the batch timestamp from offsets/N. */
@@ -68,11 +69,6 @@ export function parseTimestamp(text: string): { ms: number; copy: string } {
   return { ms, copy };
 }
 
-/** COPY text format escaping: backslash, tab, newline and carriage return. */
-export function copyEscape(s: string): string {
-  return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
-}
-
 export function validateRow(fields: string[], rules: RowRules): RowResult {
   if (fields.length !== NCOL) {
     return { ok: false, reason: 'wrong_column_count', detail: `${fields.length} fields, expected ${NCOL}` };
@@ -119,12 +115,12 @@ export function validateRow(fields: string[], rules: RowRules): RowResult {
   for (const i of OPTIONAL_IDX) if (fields[i] === '') missing++;
   const quality = missing === 0 ? QUALITY_SCORE.allPresent : missing === 1 ? QUALITY_SCORE.oneMissing : QUALITY_SCORE.moreMissing;
 
-  // COPY text line: empty optional field -> \N (NULL). Escaping only when a field needs it.
+  // COPY text line: empty optional field -> \N (NULL); every other field escaped as COPY requires.
   let line = '';
   for (let i = 0; i < NCOL; i++) {
     const v = i === I_TS ? ts.copy : fields[i]!;
     if (i > 0) line += '\t';
-    line += v === '' ? '\\N' : v.indexOf('\\') === -1 && v.indexOf('\t') === -1 ? v : copyEscape(v);
+    line += v === '' ? '\\N' : copyEscape(v);
   }
   return { ok: true, eventId: fields[I_EVENT_ID]!, copyLine: line, quality };
 }

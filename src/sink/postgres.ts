@@ -9,9 +9,18 @@
  *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table;
  *        INSERT ... ON CONFLICT (event_id) DO NOTHING, and the rows that conflicted become
  *        duplicate_event_id rejects
+ *     the server refused a row for a data reason (SQLSTATE class 22/23: a value it will not take, a
+ *     constraint an operator added), on either path?
+ *     -> ROLLBACK TO SAVEPOINT; isolation: the rows go in chunks, each under its own savepoint through
+ *        staging + ON CONFLICT; a chunk that fails is halved until the rows at fault are found, and
+ *        each of those becomes a rejected_by_database reject with the server's message. No single
+ *        row can fail a batch, so no batch can be replayed forever.
  *   COPY rejected rows into rejected_events
  *   INSERT the batch record into stream_batches
  *   COMMIT
+ *
+ * Every client is used through `withClient`, so a connection that breaks mid-COPY is a retryable
+ * ConnectionLostError for the engine, never an unhandled 'error' event.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -22,11 +31,17 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import type { RejectRecord, ScanOptions, ScanStats } from '../engine/read-batch.js';
-import { copyEscape } from '../engine/validate.js';
+import type { Reason } from '../contract/event.js';
+import { copyEscape, copyUnescape } from './copy-text.js';
+import { EcomstreamError } from '../errors.js';
+import { describePgError, isDataError, withClient } from '../db/errors.js';
 import { failpoint } from '../engine/failpoint.js';
 
 export const USER_EVENT_COLUMNS =
   'event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type';
+
+const REJECT_COLUMNS = 'stream_id, batch_id, source_file, line_number, raw_line, reason, detail';
+const SOURCE_FILE_CHARS = 500;
 
 export interface BatchToWrite {
   streamId: string;
@@ -46,14 +61,11 @@ export interface BatchResult {
   rejectedRows: number;
   usedFallback: boolean;
   durationsMs: { read: number; write: number; commit: number };
+  /** What went to rejected_events, by reason (file notices included): the metrics count these. */
+  rejectsByReason: ReadonlyMap<Reason, number>;
 }
 
-export class SinkError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SinkError';
-  }
-}
+export class SinkError extends EcomstreamError {}
 
 /**
  * Rejected rows, kept in memory as COPY lines until they pass 32 MiB, then spilled to a temporary file:
@@ -65,11 +77,14 @@ class RejectBuffer {
   private spillFile: string | undefined;
   private spill: fs.WriteStream | undefined;
   count = 0;
+  readonly byReason = new Map<Reason, number>();
 
   constructor(private readonly streamId: string, private readonly batchId: number) {}
 
   add(r: RejectRecord): void {
-    const line = `${this.streamId}\t${this.batchId}\t${copyEscape(r.file)}\t${r.line}\t${r.raw === null ? '\\N' : copyEscape(r.raw)}\t${r.reason}\t${copyEscape(r.detail)}\n`;
+    this.byReason.set(r.reason, (this.byReason.get(r.reason) ?? 0) + 1);
+    // source_file is VARCHAR(500): a longer file name is clipped rather than failing the batch.
+    const line = `${this.streamId}\t${this.batchId}\t${copyEscape(r.file.slice(0, SOURCE_FILE_CHARS))}\t${r.line}\t${r.raw === null ? '\\N' : copyEscape(r.raw)}\t${r.reason}\t${copyEscape(r.detail)}\n`;
     this.count++;
     this.bytes += line.length;
     this.lines.push(line);
@@ -129,28 +144,132 @@ async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: 
   return result;
 }
 
+const STAGING_COLUMNS = `${USER_EVENT_COLUMNS}, source_file, line_number, raw_line`;
+const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE user_events INCLUDING DEFAULTS, source_file TEXT, line_number INTEGER, raw_line TEXT) ON COMMIT DROP`;
+/** Rows per isolation chunk: small enough that halving to the culprit takes few round trips. */
+const ISOLATION_CHUNK_ROWS = 512;
+
+/**
+ * Moves staged rows into user_events; those whose event_id is already stored become duplicate_event_id
+ * rejects. Returns how many were duplicates.
+ */
+async function mergeStaging(client: pg.PoolClient, batch: BatchToWrite): Promise<number> {
+  const res = await client.query(
+    `WITH ins AS (
+       INSERT INTO user_events (${USER_EVENT_COLUMNS})
+       SELECT ${USER_EVENT_COLUMNS} FROM batch_staging ORDER BY id
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING event_id)
+     INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail)
+     SELECT $1, $2, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id',
+            'event_id ' || s.event_id || ' is already stored by an earlier batch'
+     FROM batch_staging s
+     WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id)`,
+    [batch.streamId, batch.batchId],
+  );
+  return res.rowCount ?? 0;
+}
+
+interface PathOutcome {
+  stats: ScanStats;
+  storedDuplicates: number;
+  /** Rows the server refused, moved from valid to rejected. */
+  refused: number;
+}
+
+/** The staging path: every valid row through batch_staging and ON CONFLICT. */
+async function stagingPath(client: pg.PoolClient, batch: BatchToWrite, rejects: RejectBuffer): Promise<PathOutcome> {
+  await client.query(CREATE_STAGING);
+  const stats = await copyInto(client, `COPY batch_staging (${STAGING_COLUMNS}) FROM STDIN`, (write) => batch.scan('staging', write, (r) => rejects.add(r)));
+  return { stats, storedDuplicates: await mergeStaging(client, batch), refused: 0 };
+}
+
+/** The staged COPY line's last three fields: source file, line number, raw line. */
+function stagedOrigin(line: string): { file: string; line: number; raw: string | null } {
+  const c3 = line.lastIndexOf('\t');
+  const c2 = line.lastIndexOf('\t', c3 - 1);
+  const c1 = line.lastIndexOf('\t', c2 - 1);
+  return { file: copyUnescape(line.slice(c1 + 1, c2)) ?? '', line: Number(line.slice(c2 + 1, c3)), raw: copyUnescape(line.slice(c3 + 1)) };
+}
+
+/** The isolation path: chunks under savepoints, halved on a data error down to the rows at fault. */
+async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, rejects: RejectBuffer): Promise<PathOutcome> {
+  await client.query(CREATE_STAGING);
+  let storedDuplicates = 0;
+  let refused = 0;
+  const tryRows = async (rows: string[]): Promise<void> => {
+    await client.query('SAVEPOINT isolate');
+    try {
+      await copyInto(client, `COPY batch_staging (${STAGING_COLUMNS}) FROM STDIN`, async (write) => write(rows.join('')));
+      storedDuplicates += await mergeStaging(client, batch);
+      await client.query('TRUNCATE batch_staging');
+      await client.query('RELEASE SAVEPOINT isolate');
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT isolate');
+      await client.query('RELEASE SAVEPOINT isolate');
+      if (rows.length > 1) {
+        const half = rows.length >> 1;
+        await tryRows(rows.slice(0, half));
+        await tryRows(rows.slice(half));
+        return;
+      }
+      const origin = stagedOrigin(rows[0]!.slice(0, -1));
+      refused++;
+      rejects.add({ file: origin.file, line: origin.line, raw: origin.raw, reason: 'rejected_by_database', detail: `PostgreSQL refused the row: ${describePgError(err)}` });
+    }
+  };
+  let pending: string[] = [];
+  const stats = await batch.scan(
+    'staging',
+    async (chunk) => {
+      // COPY lines end in a newline and escape every newline inside a field, so this split is exact.
+      for (let pos = 0; pos < chunk.length; ) {
+        const nl = chunk.indexOf('\n', pos);
+        pending.push(chunk.slice(pos, nl + 1));
+        pos = nl + 1;
+        if (pending.length === ISOLATION_CHUNK_ROWS) {
+          const rows = pending;
+          pending = [];
+          await tryRows(rows);
+        }
+      }
+    },
+    (r) => rejects.add(r),
+  );
+  if (pending.length) await tryRows(pending);
+  return { stats, storedDuplicates, refused };
+}
+
 export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 'typescript'): Promise<BatchResult> {
-  const client = await pool.connect();
+  return withClient(pool, (client) => writeBatchOn(client, batch, engine));
+}
+
+async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: string): Promise<BatchResult> {
   let rejects = new RejectBuffer(batch.streamId, batch.batchId);
   const t0 = performance.now();
-  let released = false;
   try {
     await client.query('BEGIN');
     const exists = await client.query('SELECT 1 FROM stream_batches WHERE stream_id = $1 AND batch_id = $2', [batch.streamId, batch.batchId]);
     if (exists.rowCount) {
       await client.query('ROLLBACK');
       const empty: ScanStats = { inputRows: 0, validRows: 0, rejectedRows: 0, duplicateRows: 0, notices: 0, qualitySum: 0, bytes: 0 };
-      return { alreadyCommitted: true, stats: empty, insertedRows: 0, duplicateRows: 0, rejectedRows: 0, usedFallback: false, durationsMs: { read: 0, write: 0, commit: 0 } };
+      return { alreadyCommitted: true, stats: empty, insertedRows: 0, duplicateRows: 0, rejectedRows: 0, usedFallback: false, durationsMs: { read: 0, write: 0, commit: 0 }, rejectsByReason: new Map() };
     }
 
     await client.query('SAVEPOINT fast_path');
-    let stats: ScanStats;
-    let insertedRows: number;
-    let storedDuplicates = 0;
+    let outcome: PathOutcome;
     let usedFallback = false;
     let chunks = 0;
+    /** Back to the savepoint, with a fresh reject buffer: the next pass reports every reject again. */
+    const restart = async (): Promise<void> => {
+      usedFallback = true;
+      await client.query('ROLLBACK TO SAVEPOINT fast_path');
+      await rejects.dispose();
+      rejects = new RejectBuffer(batch.streamId, batch.batchId);
+    };
     try {
-      stats = await copyInto(client, `COPY user_events (${USER_EVENT_COLUMNS}) FROM STDIN`, (write) =>
+      const stats = await copyInto(client, `COPY user_events (${USER_EVENT_COLUMNS}) FROM STDIN`, (write) =>
         batch.scan(
           'direct',
           async (chunk) => {
@@ -160,45 +279,31 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
           (r) => rejects.add(r),
         ),
       );
-      insertedRows = stats.validRows;
+      outcome = { stats, storedDuplicates: 0, refused: 0 };
     } catch (err) {
-      if ((err as { code?: string }).code !== '23505') throw err;
-      // An event of this batch is already stored: redo the batch through staging + ON CONFLICT.
-      usedFallback = true;
-      await client.query('ROLLBACK TO SAVEPOINT fast_path');
-      // The second pass reports the same rejects again: start their buffer afresh.
-      await rejects.dispose();
-      rejects = new RejectBuffer(batch.streamId, batch.batchId);
-      await client.query(
-        `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE user_events INCLUDING DEFAULTS, source_file VARCHAR(500), line_number INTEGER, raw_line TEXT) ON COMMIT DROP`,
-      );
-      stats = await copyInto(client, `COPY batch_staging (${USER_EVENT_COLUMNS}, source_file, line_number, raw_line) FROM STDIN`, (write) =>
-        batch.scan('staging', write, (r) => rejects.add(r)),
-      );
-      const res = await client.query(
-        `WITH ins AS (
-           INSERT INTO user_events (${USER_EVENT_COLUMNS})
-           SELECT ${USER_EVENT_COLUMNS} FROM batch_staging ORDER BY id
-           ON CONFLICT (event_id) DO NOTHING
-           RETURNING event_id)
-         INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail)
-         SELECT $1, $2, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id',
-                'event_id ' || s.event_id || ' is already stored by an earlier batch'
-         FROM batch_staging s
-         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id)`,
-        [batch.streamId, batch.batchId],
-      );
-      storedDuplicates = res.rowCount ?? 0;
-      insertedRows = stats.validRows - storedDuplicates;
+      if (!isDataError(err)) throw err;
+      await restart();
+      if ((err as { code?: string }).code === '23505') {
+        // An event of this batch is already stored: redo the batch through staging + ON CONFLICT.
+        try {
+          outcome = await stagingPath(client, batch, rejects);
+        } catch (err2) {
+          if (!isDataError(err2)) throw err2;
+          await restart();
+          outcome = await isolationPath(client, batch, rejects);
+        }
+      } else {
+        outcome = await isolationPath(client, batch, rejects);
+      }
     }
+    const { stats, storedDuplicates, refused } = outcome;
+    const validRows = stats.validRows - refused;
+    const insertedRows = validRows - storedDuplicates;
+    const rejectedRows = stats.rejectedRows + refused;
     const tRead = performance.now();
 
     if (rejects.count > 0) {
-      await copyInto(
-        client,
-        'COPY rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) FROM STDIN',
-        (write) => rejects.writeTo(write),
-      );
+      await copyInto(client, `COPY rejected_events (${REJECT_COLUMNS}) FROM STDIN`, (write) => rejects.writeTo(write));
     }
     const duplicateRows = stats.duplicateRows + storedDuplicates;
     const mtimes = batch.files.map((f) => f.mtimeMs);
@@ -216,8 +321,8 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
         stats.inputRows,
         insertedRows,
         duplicateRows,
-        stats.rejectedRows,
-        stats.validRows ? Math.round((stats.qualitySum / stats.validRows) * 1000) / 1000 : null,
+        rejectedRows,
+        validRows ? Math.round((stats.qualitySum / stats.validRows) * 1000) / 1000 : null,
         mtimes.length ? new Date(Math.min(...mtimes)) : null,
         mtimes.length ? new Date(Math.max(...mtimes)) : null,
         // Same phase names as the progress record; `total` runs to the batch record, just before COMMIT.
@@ -229,23 +334,21 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
     const tCommit = performance.now();
     return {
       alreadyCommitted: false,
-      stats,
+      stats: { ...stats, validRows, rejectedRows },
       insertedRows,
       duplicateRows,
-      rejectedRows: stats.rejectedRows,
+      rejectedRows,
       usedFallback,
       durationsMs: { read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), commit: Math.round(tCommit - tWrite) },
+      // The ON CONFLICT path writes its duplicate_event_id rejects in SQL, past the buffer.
+      rejectsByReason: storedDuplicates ? new Map(rejects.byReason).set('duplicate_event_id', (rejects.byReason.get('duplicate_event_id') ?? 0) + storedDuplicates) : rejects.byReason,
     };
   } catch (err) {
-    // A broken connection cannot roll back; discard the client instead of returning it to the pool.
-    await client.query('ROLLBACK').catch(() => {
-      released = true;
-      client.release(true);
-    });
+    // A broken connection cannot roll back; withClient then discards the client.
+    await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
     await rejects.dispose();
-    if (!released) client.release();
   }
 }
 

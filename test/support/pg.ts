@@ -62,3 +62,14 @@ export async function startTestDb(): Promise<TestDb> {
     },
   };
 }
+
+/** The rows of one query, on a short-lived client. */
+export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<R>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
