@@ -13,6 +13,7 @@ import { StreamEngine } from '../../src/engine/stream.js';
 import { REASONS } from '../../src/contract/event.js';
 import type { Logger } from '../../src/log.js';
 import { startOps } from '../../src/ops/index.js';
+import { startDashboard } from '../../src/dashboard/server.js';
 import { PACKAGE_ROOT } from '../../src/db/migrate.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
 import { csv, iso, publish, row, tempDir } from '../support/files.js';
@@ -236,5 +237,27 @@ describe('the CLI as a service', () => {
     const batch = lines.find((l) => l.event === 'batch_committed')!;
     assert.deepEqual([batch.batch, batch.files, batch.rows, batch.inserted, batch.rejected], [0, ['events_0.csv'], 2, 1, 1]);
     assert.match(batch.message as string, /^batch 0: events_0\.csv: 2 rows -> 1 inserted, 0 duplicate, 1 rejected/);
+  });
+});
+
+describe('the dashboard and the stall alarm', () => {
+  test("the dashboard's status carries the engine's stall (its red banner) and clears it", async () => {
+    const url = await db.freshDatabase();
+    const opsCfg = await opsConfig(0.2);
+    const ops = await startOps({ ops: opsCfg, databaseUrl: url, log: recordingLog(), strict: true });
+    const dash = await startDashboard({ config: loadConfig({ dashboard: { port: 0, host: '127.0.0.1' }, ops: opsCfg }, undefined, {}), databaseUrl: url, log: recordingLog() });
+    const stream = async (): Promise<{ stalled: boolean; detail: string | null }> => ((await (await fetch(`${dash.url}api/health`)).json()) as { stream: { stalled: boolean; detail: string | null } }).stream;
+    try {
+      ops.observer.started?.({ streamId: 's', checkpointDir: '/nonexistent' });
+      assert.equal((await stream()).stalled, false);
+      ops.observer.backlog?.(2); // files wait, and nothing commits them
+      await until('the dashboard sees the stall', async () => (await stream()).stalled, 10_000);
+      assert.match((await stream()).detail ?? '', /2 files wait/);
+      ops.observer.backlog?.(0);
+      await until('the dashboard sees it end', async () => !(await stream()).stalled, 10_000);
+    } finally {
+      await dash.close();
+      await ops.close();
+    }
   });
 });
