@@ -13,6 +13,7 @@ import { register as registerContract } from './contract.js';
 import { register as registerMigrate } from './migrate.js';
 import { register as registerDiagram } from './diagram.js';
 import { register as registerDashboard } from './dashboard.js';
+import { register as registerCheckpoint } from './checkpoint.js';
 
 export function buildProgram(): Command {
   const program = new Command('ecomstream')
@@ -27,12 +28,15 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerDiagram(program);
   registerDashboard(program);
+  registerCheckpoint(program);
   const logFormat = loadConfig().ops.logFormat;
-  for (const cmd of program.commands) {
+  const leaves = (c: Command): Command[] => (c.commands.length ? c.commands.flatMap(leaves) : [c]);
+  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands.flatMap(leaves)) {
     cmd.exitOverride();
     cmd.addOption(new Option('--log-format <format>', 'console lines: text (readable) or json (one object per line)').choices(LOG_FORMATS).default(logFormat));
   }
-  program.hook('preAction', (_program, action) => setLogFormat(action.opts<{ logFormat: LogFormat }>().logFormat));
+  program.hook('preAction', (_program, action) => setLogFormat(action.opts<{ logFormat?: LogFormat }>().logFormat ?? logFormat));
   return program;
 }
 
