@@ -14,6 +14,7 @@ import { register as registerMigrate } from './migrate.js';
 import { register as registerDiagram } from './diagram.js';
 import { register as registerDashboard } from './dashboard.js';
 import { register as registerCheckpoint } from './checkpoint.js';
+import { register as registerReprocess } from './reprocess.js';
 
 export function buildProgram(): Command {
   const program = new Command('ecomstream')
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDiagram(program);
   registerDashboard(program);
   registerCheckpoint(program);
+  registerReprocess(program);
   const logFormat = loadConfig().ops.logFormat;
   const leaves = (c: Command): Command[] => (c.commands.length ? c.commands.flatMap(leaves) : [c]);
   for (const cmd of program.commands) cmd.exitOverride();

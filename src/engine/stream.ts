@@ -42,6 +42,8 @@ export interface StreamOptions {
   onProgress?: (p: ProgressRecord) => void;
   /** Metrics, health and the stall alarm listen here (src/ops/). */
   observer?: EngineObserver;
+  /** `ecomstream reprocess`: after recovery, plan these files as one new batch, run it, and stop. */
+  reprocess?: FileEntry[];
 }
 
 export interface RunSummary {
@@ -90,6 +92,14 @@ export class StreamEngine {
           `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
           `${this.seen.size} files already seen, next batch ${nextBatchId})`,
       );
+
+      if (this.opts.reprocess) {
+        const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: this.opts.reprocess, reprocess: true };
+        await this.checkpoint.offsets.add(entry.batchId, entry);
+        failpoint('after-offsets', entry.batchId);
+        await this.runPlanned(pool, entry, summary, 0);
+        return summary;
+      }
 
       // available-now and once: exactly the files present at start (waiting for those still settling).
       const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
@@ -235,6 +245,7 @@ export class StreamEngine {
       latencyMs: latencies.length ? { p50: latencies[Math.floor((latencies.length - 1) / 2)]!, max: latencies[latencies.length - 1]! } : { p50: 0, max: 0 },
       backlogFiles: backlog,
       usedFallback: result.usedFallback,
+      ...(entry.reprocess ? { reprocess: true, alreadyPresentRows: result.alreadyPresentRows } : {}),
     };
     await this.progress.append(record);
     this.opts.observer?.backlog?.(backlog);
@@ -261,7 +272,7 @@ export class StreamEngine {
     for (;;) {
       try {
         return await retryWhileUnavailable({ log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis }, () =>
-          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan }),
+          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, reprocess: entry.reprocess }),
           (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
         );
       } catch (err) {

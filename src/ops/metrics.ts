@@ -11,7 +11,8 @@ import type { ProgressRecord } from '../engine/progress.js';
 /** The phases a progress record measures (`durationMs` less its `total`). */
 export const BATCH_PHASES = ['plan', 'read', 'write', 'commit'] as const satisfies readonly (keyof ProgressRecord['durationMs'])[];
 
-export const ROW_OUTCOMES = ['inserted', 'duplicate', 'rejected'] as const;
+/** `already_present`: rows of a reprocessed file whose event was stored before (not duplicates). */
+export const ROW_OUTCOMES = ['inserted', 'duplicate', 'rejected', 'already_present'] as const;
 
 export interface EngineMetrics {
   registry: client.Registry;
@@ -25,7 +26,7 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
   if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
-  const rows = new client.Counter({ name: 'ecomstream_rows_total', help: 'Input rows by outcome (inserted, duplicate, rejected).', labelNames: ['outcome'], registers });
+  const rows = new client.Counter({ name: 'ecomstream_rows_total', help: 'Input rows by outcome (inserted, duplicate, rejected, already_present).', labelNames: ['outcome'], registers });
   const rejected = new client.Counter({
     name: 'ecomstream_rejected_rows_total',
     help: 'Rows and file notices written to rejected_events, by reason code of the event contract.',
@@ -80,6 +81,7 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
       rows.inc({ outcome: 'inserted' }, record.insertedRows);
       rows.inc({ outcome: 'duplicate' }, record.duplicateRows);
       rows.inc({ outcome: 'rejected' }, record.rejectedRows);
+      rows.inc({ outcome: 'already_present' }, record.alreadyPresentRows ?? 0);
       for (const [reason, n] of rejectsByReason) rejected.inc({ reason }, n);
       for (const phase of BATCH_PHASES) duration.observe({ phase }, record.durationMs[phase] / 1000);
       const committedAt = Date.parse(record.committedAt);
