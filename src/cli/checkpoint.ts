@@ -9,7 +9,7 @@ import { consoleLogger } from './common.js';
 
 function logLine(name: string, l: LogSummary): string {
   const range = l.oldest === null ? 'empty' : `batches ${l.oldest}..${l.newest}`;
-  return `  ${name.padEnd(9)} ${String(l.entries).padStart(6)} entries, ${formatBytes(l.bytes).padStart(9)}  (${range})`;
+  return `    ${name.padEnd(8)} ${String(l.entries).padStart(6)} entries, ${formatBytes(l.bytes).padStart(9)}  (${range})`;
 }
 
 function formatBytes(n: number): string {
