@@ -105,8 +105,10 @@ export class StreamEngine {
       const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
       let snapshot: Set<string> | undefined;
       let listing: Listing | undefined;
+      let moreReady = false;
       while (!signal?.aborted) {
-        await trigger.wait(signal, listing?.nextSettleMs);
+        // on-arrival with files still waiting after the last batch: go on at once, not at the next event.
+        if (!(moreReady && engine.trigger.kind === 'on-arrival')) await trigger.wait(signal, listing?.nextSettleMs);
         if (signal?.aborted) break;
         listing = await source.list(this.seen);
         snapshot ??= bounded ? new Set([...listing.ready.map(fileKey), ...listing.settlingKeys]) : undefined;
@@ -118,12 +120,14 @@ export class StreamEngine {
           await sleep(listing.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
           continue;
         }
+        moreReady = false;
         if (files.length === 0) {
           if (bounded) break;
           continue;
         }
         const limit = engine.trigger.kind === 'once' || engine.maxFilesPerTrigger === 0 ? files.length : engine.maxFilesPerTrigger;
         const take = files.slice(0, limit);
+        moreReady = take.length < files.length;
         const backlog = files.length - take.length + settling;
         this.warnBacklog(backlog);
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: take };
