@@ -12,6 +12,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { EngineState } from './queries.js';
+import { Checkpoint } from '../checkpoint/checkpoint.js';
 
 /** Batches loaded on the first scan; older committed files are recognised by their mtime instead. */
 const INITIAL_BATCHES = 20_000;
@@ -98,19 +99,9 @@ async function newestBatchFile(dir: string): Promise<number | undefined> {
   return max;
 }
 
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * The engine's state from its checkpoint (see src/checkpoint/checkpoint.ts): `lock` holds the pid of the
- * running engine; `offsets/N` without `commits/N` is a batch planned but not yet committed.
+ * The engine's state from its checkpoint (see src/checkpoint/checkpoint.ts): `lock` names the running
+ * engine; `offsets/N` without `commits/N` is a batch planned but not yet committed.
  */
 export async function engineState(checkpointDir: string, backlog: number | null): Promise<EngineState> {
   let lockText: string | undefined;
@@ -126,7 +117,8 @@ export async function engineState(checkpointDir: string, backlog: number | null)
   if (lockText === undefined && planned === undefined) {
     return { state: 'unknown', detail: 'no engine checkpoint on this machine' };
   }
-  const running = lockText !== undefined && alive(Number(lockText.trim()));
+  // The lock's format belongs to the checkpoint module: ask it whether a live engine holds it.
+  const running = lockText !== undefined && (await new Checkpoint(checkpointDir).lockHolder()) !== undefined;
   const inFlight = planned !== undefined && (committed === undefined || planned > committed);
   if (!running) {
     return {
