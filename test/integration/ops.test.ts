@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, type OpsConfig } from '../../src/config.js';
@@ -14,7 +15,7 @@ import { REASONS } from '../../src/contract/event.js';
 import type { Logger } from '../../src/log.js';
 import { startOps } from '../../src/ops/index.js';
 import { startDashboard } from '../../src/dashboard/server.js';
-import { PACKAGE_ROOT } from '../../src/db/migrate.js';
+import { BIN } from '../support/cli.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
 import { csv, iso, publish, row, tempDir } from '../support/files.js';
 import { sample, scrape } from '../support/prometheus.js';
@@ -208,8 +209,7 @@ describe('the CLI as a service', () => {
     const input = path.join(dir, 'in');
     await publish(input, 'events_0.csv', csv(row(), row({ event_type: 'click' })));
     const port = (await opsConfig()).metricsPort;
-    const bin = path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js');
-    const child = spawn(process.execPath, [bin, 'process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--progress-file', path.join(dir, 'p.jsonl'), '--metrics-port', String(port), '--log-format', 'json'], {
+    const child = spawn(process.execPath, [BIN, 'process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--progress-file', path.join(dir, 'p.jsonl'), '--metrics-port', String(port), '--log-format', 'json'], {
       env: { ...process.env, DATABASE_URL: url },
     });
     let stdout = '';
@@ -259,5 +259,35 @@ describe('the dashboard and the stall alarm', () => {
       await dash.close();
       await ops.close();
     }
+  });
+});
+
+describe('up as a service', () => {
+  test('up serves /metrics and /readyz; the counters follow its batches; Ctrl-C stops it cleanly', async () => {
+    const cwd = await tempDir('ecomstream-up-ops-');
+    await fsp.chmod(cwd, 0o755); // the embedded server runs as the postgres user when we are root
+    const port = (await opsConfig()).metricsPort;
+    const child = spawn(process.execPath, [BIN, 'up', '--files', '2', '--interval', '0.2', '--no-dashboard', '--metrics-port', String(port)], {
+      cwd,
+      env: { ...process.env, DATABASE_URL: undefined, ECOMSTREAM_PG_PORT: String(28000 + Math.floor(Math.random() * 1000)) },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      const inserted = (): number => [...stdout.matchAll(/^\S+ batch \d+: .* -> (\d+) inserted/gm)].reduce((n, x) => n + Number(x[1]), 0);
+      await until('both files committed', () => inserted() === 20, 60_000);
+      const base = `http://127.0.0.1:${port}`;
+      assert.match(stdout, new RegExp(`metrics: ${base}/metrics`));
+      assert.deepEqual(await readyz(base), { status: 200, body: { status: 'ready' } });
+      const m = await scrape(base);
+      assert.equal(sample(m, 'ecomstream_rows_total', { outcome: 'inserted' }), 20, 'two files of 10 events');
+      assert.equal(sample(m, 'ecomstream_batches_total'), (stdout.match(/^\S+ batch \d+: /gm) ?? []).length);
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0, stderr);
   });
 });
