@@ -45,6 +45,7 @@ export class HealthMonitor {
   /** Since when work has been pending without a commit; undefined = nothing pending. */
   private pendingSinceMs: number | undefined;
   private stalled = false;
+  private stalledSinceMs = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly pool: pg.Pool;
   private dbCheck: { atMs: number; result: Promise<string | undefined> } | undefined;
@@ -79,6 +80,7 @@ export class HealthMonitor {
         this.lockHeld = false;
         this.loopEnded = true;
         this.inFlight = undefined;
+        this.evaluate();
       },
     };
   }
@@ -103,11 +105,13 @@ export class HealthMonitor {
     const over = this.pendingSinceMs !== undefined && !this.loopEnded && now - this.pendingSinceMs >= stallAfterSeconds * 1000;
     if (over && !this.stalled) {
       this.stalled = true;
+      this.stalledSinceMs = now;
       log.warn(`stalled: ${this.describeWork(now)}, and no batch committed for ${Math.round((now - this.pendingSinceMs!) / 1000)} s (--stall-after ${stallAfterSeconds})`);
       this.opts.onStalled?.(true);
     } else if (!over && this.stalled) {
       this.stalled = false;
-      log.info(this.lastCommitMs !== undefined && this.lastCommitMs >= now - 5000 ? 'stall over: a batch committed' : 'stall over: no files wait any more');
+      const why = this.loopEnded ? 'the engine stopped' : this.lastCommitMs !== undefined && this.lastCommitMs >= this.stalledSinceMs ? 'a batch committed' : 'no files wait any more';
+      log.info(`stall over after ${Math.round((now - this.stalledSinceMs) / 1000)} s: ${why}`);
       this.opts.onStalled?.(false);
     }
     return this.stalled;

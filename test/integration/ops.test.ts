@@ -193,6 +193,7 @@ describe('stall alarm', () => {
       assert.equal((await readyz(base)).status, 200);
       assert.equal(sample(await scrape(base), 'ecomstream_stalled'), 0);
       assert.equal(log.lines.filter((l) => l.startsWith('INFO stall over')).length, 1, 'one line when it ends');
+      assert.match(log.lines.find((l) => l.startsWith('INFO stall over'))!, /^INFO stall over after \d+ s: a batch committed$/);
     } finally {
       await locker.end();
       stop.abort();
