@@ -72,7 +72,9 @@ def test_every_reason_code_the_job_emits_exists_in_the_contract():
                "invalid_timestamp", "stale_timestamp", "future_timestamp", "field_too_long", "wrong_column_count",
                "malformed_csv", "invalid_encoding", "duplicate_event_id", "bad_header", "missing_header", "empty_file",
                "file_missing", "file_unreadable"}
-    assert emitted == set(CONTRACT.reasons)
+    # The TypeScript engine has a few more (file_modified, file_skipped, rejected_by_database): faults
+    # Spark's file source and JDBC sink do not report (the README's "Where the Spark job is weaker").
+    assert emitted <= set(CONTRACT.reasons)
 
 
 # -- CSV lines --------------------------------------------------------------------------------------

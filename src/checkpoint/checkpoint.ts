@@ -176,12 +176,6 @@ export class Checkpoint {
     throw new CheckpointError(`could not take the lock ${this.lockFile}`, { code: 'LOCKED', file: this.lockFile });
   }
 
-  /** Who holds the lock now, if anyone alive does. */
-  async lockHolder(): Promise<LockHolder | undefined> {
-    const holder = parseLock(await fsp.readFile(this.lockFile, 'utf8').catch(() => ''));
-    return holder && lockHolderAlive(holder) ? holder : undefined;
-  }
-
   async close(): Promise<void> {
     if (!this.lockHeld) return;
     this.lockHeld = false;
@@ -284,6 +278,12 @@ export interface LockHolder {
   /** Start time of the process in clock ticks since boot (Linux /proc); undefined elsewhere. */
   startTime: number | undefined;
   host: string | undefined;
+}
+
+/** Who holds the lock of the checkpoint in `dir` now, if a live engine does (for the dashboard). */
+export async function lockHolder(dir: string): Promise<LockHolder | undefined> {
+  const holder = parseLock(await fsp.readFile(path.join(dir, 'lock'), 'utf8').catch(() => ''));
+  return holder && lockHolderAlive(holder) ? holder : undefined;
 }
 
 /** The lock file's content: JSON, or a bare pid (checkpoints written before the start time was kept). */

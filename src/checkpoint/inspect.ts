@@ -7,7 +7,7 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Checkpoint, type OffsetEntry } from './checkpoint.js';
+import { Checkpoint, lockHolder, type OffsetEntry } from './checkpoint.js';
 import { CheckpointError, LOG_VERSION } from './log.js';
 
 export interface LogSummary {
@@ -115,7 +115,7 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
     const entry: OffsetEntry | undefined = await cp.offsets.get(pendingId);
     pendingReplay = { batchId: pendingId, files: entry?.files.map((f) => f.name) ?? [], batchTimestamp: entry ? new Date(entry.batchTimestampMs).toISOString() : null };
   }
-  const holder = await cp.lockHolder();
+  const holder = await lockHolder(dir);
   return {
     ...base,
     pendingReplay,

@@ -8,11 +8,12 @@
  * committed_at; the engine's own progress record is not used because it is written at planning time and
  * is stale the moment the next file lands.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { EngineState } from './queries.js';
-import { Checkpoint } from '../checkpoint/checkpoint.js';
+import { lockHolder } from '../checkpoint/checkpoint.js';
 
 /** Batches loaded on the first scan; older committed files are recognised by their mtime instead. */
 const INITIAL_BATCHES = 20_000;
@@ -100,25 +101,19 @@ async function newestBatchFile(dir: string): Promise<number | undefined> {
 }
 
 /**
- * The engine's state from its checkpoint (see src/checkpoint/checkpoint.ts): `lock` names the running
- * engine; `offsets/N` without `commits/N` is a batch planned but not yet committed.
+ * The engine's state from its checkpoint (see src/checkpoint/checkpoint.ts): a live lock holder is the
+ * running engine; `offsets/N` without `commits/N` is a batch planned but not yet committed.
  */
 export async function engineState(checkpointDir: string, backlog: number | null): Promise<EngineState> {
-  let lockText: string | undefined;
-  try {
-    lockText = await fsp.readFile(path.join(checkpointDir, 'lock'), 'utf8');
-  } catch {
-    lockText = undefined;
-  }
-  const [planned, committed] = await Promise.all([
+  const [holder, planned, committed] = await Promise.all([
+    lockHolder(checkpointDir),
     newestBatchFile(path.join(checkpointDir, 'offsets')),
     newestBatchFile(path.join(checkpointDir, 'commits')),
   ]);
-  if (lockText === undefined && planned === undefined) {
+  if (holder === undefined && planned === undefined && !fs.existsSync(path.join(checkpointDir, 'lock'))) {
     return { state: 'unknown', detail: 'no engine checkpoint on this machine' };
   }
-  // The lock's format belongs to the checkpoint module: ask it whether a live engine holds it.
-  const running = lockText !== undefined && (await new Checkpoint(checkpointDir).lockHolder()) !== undefined;
+  const running = holder !== undefined;
   const inFlight = planned !== undefined && (committed === undefined || planned > committed);
   if (!running) {
     return {

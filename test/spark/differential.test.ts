@@ -168,7 +168,9 @@ test('the TypeScript and Spark readers agree line by line on seeded random input
       const name = `events_${String(i).padStart(3, '0')}.csv`;
       const content = randomFile();
       await fsp.writeFile(path.join(dir, name), content);
-      files.push({ name, size: content.length, mtimeMs: NOW - 60_000 + i });
+      const mtime = new Date(NOW - 60_000 + i);
+      await fsp.utimes(path.join(dir, name), mtime, mtime);
+      files.push({ name, size: content.length, mtimeMs: (await fsp.stat(path.join(dir, name))).mtimeMs });
     }
 
     const ts: Verdict[] = [];
