@@ -1,7 +1,7 @@
 /** Gathering the model's inputs from a project folder: the files a fresh clone has. */
 import path from 'node:path';
 import { defaults } from '../config.js';
-import { loadCompose, parseBench, parseDockerfileBase, parseSchema, readOptionalText, readText } from './facts.js';
+import { loadCompose, parseBench, parseDockerfileBase, parseEngines, parseSchema, readOptionalText, readText } from './facts.js';
 import type { ModelInputs } from './model.js';
 
 /** Used until generator.Dockerfile exists, and said so in the Technology Stack box. */
@@ -11,6 +11,7 @@ export const INPUT_FILES = {
   compose: 'docker-compose.yml',
   schema: 'postgres/init.sql',
   bench: 'bench/results/latest.json',
+  engines: 'bench/results/engines.json',
 } as const;
 
 /**
@@ -22,6 +23,7 @@ export function loadInputs(root: string): ModelInputs {
   const schemaFile = path.join(root, INPUT_FILES.schema);
   const benchFile = path.join(root, INPUT_FILES.bench);
   const benchText = readOptionalText(benchFile);
+  const enginesText = readOptionalText(path.join(root, INPUT_FILES.engines));
   const dockerfile = compose.services.find((s) => s.key === 'generator')?.dockerfile;
   const dockerText = dockerfile ? readOptionalText(path.join(root, dockerfile)) : undefined;
   const base = dockerText ? parseDockerfileBase(dockerText) : undefined;
@@ -31,6 +33,7 @@ export function loadInputs(root: string): ModelInputs {
     compose,
     schema: parseSchema(readText(schemaFile)),
     bench: benchText === undefined ? undefined : parseBench(benchText, INPUT_FILES.bench),
+    engines: enginesText === undefined ? undefined : parseEngines(enginesText, INPUT_FILES.engines),
     generatorImage: base && dockerfile ? { image: base, source: dockerfile } : { image: FALLBACK_GENERATOR_IMAGE, source: 'fallback' },
   };
 }
