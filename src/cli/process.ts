@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { loadConfig, parseTrigger, formatTrigger, type CleanSource, type TriggerSpec } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { StreamEngine } from '../engine/stream.js';
-import { formatProgress } from '../engine/progress.js';
+import { formatProgress, progressFields } from '../engine/progress.js';
+import { startOps } from '../ops/index.js';
+import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { choiceOption, consoleLogger, intOption, numberOption } from './common.js';
 import { InvalidArgumentError } from 'commander';
 import { gracefulStop } from './signals.js';
@@ -19,8 +21,9 @@ function triggerOption(value: string): TriggerSpec {
 }
 
 export function register(program: Command): void {
-  const d = loadConfig().engine;
-  program
+  const all = loadConfig();
+  const d = all.engine;
+  const cmd = program
     .command('process')
     .description('run the exactly-once stream engine: published CSV files in --input -> PostgreSQL')
     .option('--input <dir>', 'landing folder to watch', d.inputDir)
@@ -33,9 +36,10 @@ export function register(program: Command): void {
     .option('--file-settle <seconds>', 'plan a file only when unchanged this long (0 for producers that publish atomically)', numberOption('--file-settle', 0, 3600), d.fileSettleMillis / 1000)
     .option('--reread-modified', 'read a processed file again, as a new version, when it changed under the same name', d.rereadModified)
     .option('--startup-timeout <seconds>', 'how long start-up waits for a PostgreSQL that does not answer yet', numberOption('--startup-timeout', 0, 86_400), d.startupRetrySeconds)
-    .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream)
+    .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream);
+  addOpsOptions(cmd, all.ops)
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number }) => {
+    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number }) => {
       const config = loadConfig({
         engine: {
           inputDir: opts.input,
@@ -50,17 +54,27 @@ export function register(program: Command): void {
           newStream: opts.newStream,
           startupRetrySeconds: opts.startupTimeout,
         },
+        ops: opsOverrides(opts),
       });
       const log = consoleLogger;
       const db = await openDatabase(config, log, { waitForServer: true });
       const stop = gracefulStop(log, 'finishing the batch in flight');
+      const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
       try {
-        const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, signal: stop.signal, onProgress: (p) => log.info(formatProgress(p)) });
+        const engine = new StreamEngine({
+          engine: config.engine,
+          databaseUrl: db.url,
+          log,
+          signal: stop.signal,
+          observer: ops.observer,
+          onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
+        });
         const s = await engine.run();
         const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
         log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`);
       } finally {
         stop.release();
+        await ops.close();
         await db.close();
       }
     });
