@@ -27,7 +27,7 @@ fi
 want_pyspark="$(sed -n 's/^pyspark==//p' "$ROOT/spark/requirements.txt")"
 have_pyspark="$("$VENV/bin/python" -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null || true)"
 have_pytest="$("$VENV/bin/python" -c 'import pytest; print(pytest.__version__)' 2>/dev/null || true)"
-want_psycopg="$(sed -n 's/^psycopg\[binary\]==//p' "$ROOT/spark/requirements.txt")"
+want_psycopg="$(sed -n 's/^psycopg\[binary\]==//p' "$ROOT/spark/requirements-executor.txt")"
 have_psycopg="$("$VENV/bin/python" -c 'import psycopg; print(psycopg.__version__)' 2>/dev/null || true)"
 if [ "$have_pyspark" != "$want_pyspark" ] || [ -z "$have_pytest" ] || [ "$have_psycopg" != "$want_psycopg" ]; then
   say "installing spark/requirements.txt (pyspark $want_pyspark) from PyPI"
