@@ -39,14 +39,13 @@ from urllib.parse import unquote
 from .contract import Contract
 from .failpoint import failpoint
 from .progress import append as append_progress, format_line, make_record
-from .rows import Rules, scan_file
+from .rows import Rules, around_value, scan_file
 from .settings import Settings
 from .sink import (
     PgConnection, SinkError, StageTables, USER_EVENT_COLUMNS, batch_recorded, commit_batch, create_stage_tables,
     drop_stale_stage_tables, drop_tables, is_connection_error,
 )
 
-KEY_COLUMN = "event_id"
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 SPARK_DIR = os.path.dirname(PACKAGE_DIR)
 RETRY_INITIAL_S = 0.25
@@ -73,6 +72,16 @@ def iso_ms(ms: Optional[int]) -> Optional[str]:
 
 def file_name(path: str) -> str:
     return posixpath.basename(unquote(path).rstrip("/"))
+
+
+def quality_column(missing: Any, weights: List[float]) -> Any:
+    """semantics.quality as a Spark column: weights[k] for k empty optional fields, the last beyond."""
+    from pyspark.sql import functions as F
+
+    expr = F.lit(weights[-1])
+    for k in range(len(weights) - 2, -1, -1):
+        expr = F.when(missing == k, F.lit(weights[k])).otherwise(expr)
+    return expr
 
 
 def _records(path: str, content: Optional[bytes], rank: Dict[str, int], rules: Rules, batch_ts_ms: int, ncol: int) -> Iterator[Tuple[Any, ...]]:
@@ -147,7 +156,7 @@ class StreamingJob(object):
         self.spark = spark
         self.settings = settings
         self.contract = contract
-        self.rules = Rules(contract, KEY_COLUMN)
+        self.rules = Rules(contract)
         self._stream_id: Optional[str] = None
         self._stream_id_ready = threading.Event()
         self._conn: Optional[PgConnection] = None
@@ -369,24 +378,24 @@ class StreamingJob(object):
         # event_id among valid rows (file, line order) keeps reason NULL, later ones become duplicates;
         # valid rows get their data-quality score (spec step 5), dropped before the write (step 6).
         valid = F.col("reason").isNull()
-        first_wins = Window.partitionBy(F.col(KEY_COLUMN), valid).orderBy("file_rank", "line_number")
+        key = c.conflict_key
+        dup = c.reader["duplicate"]
+        dup_before, dup_after = around_value(dup["detailInBatch"], column=key)
+        first_wins = Window.partitionBy(F.col(key), valid).orderBy("file_rank", "line_number")
         occurrence = F.when(valid, F.row_number().over(first_wins))
         missing = sum(F.when(F.col(name).isNull(), 1).otherwise(0) for name in c.optional)
         annotated = (
             parsed.withColumn("_occurrence", occurrence)
             .withColumn("_duplicate", F.coalesce(F.col("_occurrence") > 1, F.lit(False)))
-            .withColumn("reason", F.when(F.col("_duplicate"), F.lit("duplicate_event_id")).otherwise(F.col("reason")))
+            .withColumn("reason", F.when(F.col("_duplicate"), F.lit(dup["reason"])).otherwise(F.col("reason")))
             .withColumn(
                 "detail",
-                F.when(F.col("_duplicate"), F.concat(F.lit("event_id "), F.col(KEY_COLUMN), F.lit(" appears earlier in this batch")))
+                F.when(F.col("_duplicate"), F.concat(F.lit(dup_before), F.col(key), F.lit(dup_after)))
                 .otherwise(F.col("detail")),
             )
             .withColumn(
                 "quality_score",
-                F.when(F.col("reason").isNull(),
-                       F.when(missing == 0, F.lit(c.quality_all_present))
-                       .when(missing == 1, F.lit(c.quality_one_missing))
-                       .otherwise(F.lit(c.quality_more_missing))),
+                F.when(F.col("reason").isNull(), quality_column(missing, c.quality_weights)),
             )
             .drop("_occurrence")
             .persist(StorageLevel.MEMORY_AND_DISK)

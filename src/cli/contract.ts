@@ -2,12 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config.js';
-import { contractJson } from '../contract/event.js';
+import { EVENT_CONTRACT } from '../contract/event.js';
+import { contractJson, type ContractSpec } from '../contract/schema.js';
 
-export function renderContract(): string {
-  const { engine } = loadConfig();
-  return `${JSON.stringify(contractJson({ maxEventAgeHours: engine.maxEventAgeHours, futureToleranceSeconds: engine.futureToleranceSeconds }), null, 2)}\n`;
+/** The contract as the JSON both engines read (the event contract by default). */
+export function renderContract(spec: ContractSpec = EVENT_CONTRACT): string {
+  return `${JSON.stringify(contractJson(spec), null, 2)}\n`;
 }
 
 export function register(program: Command): void {

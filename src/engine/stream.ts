@@ -181,7 +181,7 @@ export class StreamEngine {
         mode,
         onValid,
         onReject,
-        rules: { batchTimestampMs: entry.batchTimestampMs, maxEventAgeHours: engine.maxEventAgeHours, futureToleranceSeconds: engine.futureToleranceSeconds },
+        rules: { batchTimestampMs: entry.batchTimestampMs },
       });
     let delay = engine.retryInitialMillis;
     for (let attempt = 1; ; attempt++) {

@@ -22,7 +22,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import type { RejectRecord, ScanOptions, ScanStats } from '../engine/read-batch.js';
-import { copyEscape } from '../engine/validate.js';
+import { copyEscape } from '../db/copy-text.js';
 import { failpoint } from '../engine/failpoint.js';
 
 export const USER_EVENT_COLUMNS =
