@@ -30,8 +30,10 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    // Built inside the try: subcommands read the config (and its environment) for their defaults, and a
+    // bad ECOMSTREAM_PG_PORT must be a one-line reason even for --help.
+    const program = buildProgram();
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -15,28 +15,9 @@ import { copyEscape } from '../db/copy-text.js';
 import { splitCsvLine } from './csv-line.js';
 import { EventIdSet } from './event-id-set.js';
 import { EVENTS, renderDetail, type CompiledContract, type RowRules } from './validate.js';
+import type { RejectRecord, RowMode, ScanStats } from '../sink/postgres.js';
 
-export interface RejectRecord {
-  file: string;
-  /** 1-based line number; 0 for a file-level notice. */
-  line: number;
-  raw: string | null;
-  /** A reason code of the contract. */
-  reason: string;
-  detail: string;
-}
-
-export interface ScanStats {
-  /** Data lines read (header and blank lines excluded). */
-  inputRows: number;
-  validRows: number;
-  /** Rule violations and malformed lines (not duplicates, not file notices). */
-  rejectedRows: number;
-  duplicateRows: number;
-  notices: number;
-  qualitySum: number;
-  bytes: number;
-}
+export type { RejectRecord, ScanStats } from '../sink/postgres.js';
 
 export interface ScanOptions {
   inputDir: string;
@@ -48,7 +29,7 @@ export interface ScanOptions {
    * `direct`: the contract's columns of its table. `staging`: the same plus source file, line number and raw
    * line, for the ON CONFLICT fallback that must report which rows were duplicates.
    */
-  mode: 'direct' | 'staging';
+  mode: RowMode;
   onValid(chunk: string): Promise<void> | void;
   onReject(r: RejectRecord): void;
   /** Chunk size for reading files (bytes). */

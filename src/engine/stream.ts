@@ -22,6 +22,7 @@ import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
 import { failpoint } from './failpoint.js';
 import { scanBatch } from './read-batch.js';
+import { EVENTS, type CompiledContract } from './validate.js';
 import { listNewFiles } from './source.js';
 import { sleep, Trigger } from './trigger.js';
 import { ProgressLog, type ProgressRecord } from './progress.js';
@@ -33,6 +34,8 @@ export interface StreamOptions {
   /** Abort = stop gracefully: the batch in flight finishes and commits, then the engine stops. */
   signal?: AbortSignal;
   onProgress?: (p: ProgressRecord) => void;
+  /** The feed's contract, compiled (`--contract FILE`); the event contract when omitted. */
+  contract?: CompiledContract;
 }
 
 export interface RunSummary {
@@ -174,6 +177,7 @@ export class StreamEngine {
   /** Connection failures keep the batch uncommitted and retry with backoff; anything else fails the run. */
   private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry): Promise<BatchResult> {
     const { engine, log } = this.opts;
+    const contract = this.opts.contract ?? EVENTS;
     const scan: Parameters<typeof writeBatch>[1]['scan'] = (mode, onValid, onReject) =>
       scanBatch({
         inputDir: engine.inputDir,
@@ -181,12 +185,14 @@ export class StreamEngine {
         mode,
         onValid,
         onReject,
+        contract,
         rules: { batchTimestampMs: entry.batchTimestampMs },
       });
+    const hooks = { duringCopy: () => failpoint('during-copy', entry.batchId), afterCommit: () => failpoint('after-db-commit', entry.batchId) };
     let delay = engine.retryInitialMillis;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files: entry.files, scan });
+        return await writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files: entry.files, scan, contract: contract.spec, hooks });
       } catch (err) {
         if (!isConnectionError(err)) {
           throw new SinkError(`batch ${entry.batchId} (${entry.files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err });

@@ -4,14 +4,17 @@
  *   BEGIN
  *   batch already in stream_batches?  -> ROLLBACK, report "already committed" (a replay after a crash
  *                                         between the database commit and commits/N)
- *   SAVEPOINT; COPY valid rows straight into user_events          (the fast path)
- *     unique violation (an event stored by an earlier batch)?
+ *   SAVEPOINT; COPY valid rows straight into the contract's table  (the fast path)
+ *     unique violation (a row stored by an earlier batch)?
  *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table;
- *        INSERT ... ON CONFLICT (event_id) DO NOTHING, and the rows that conflicted become
- *        duplicate_event_id rejects
+ *        INSERT ... ON CONFLICT (conflict key) DO NOTHING, and the rows that conflicted become
+ *        the contract's duplicate rejects
  *   COPY rejected rows into rejected_events
  *   INSERT the batch record into stream_batches
  *   COMMIT
+ *
+ * The sink depends on src/contract/ (what to write where) and src/db/ only: the engine hands it the
+ * batch's rows as a function it may call twice, and hooks for the failure-injection points.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -20,21 +23,56 @@ import path from 'node:path';
 import { once } from 'node:events';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { FileEntry } from '../checkpoint/checkpoint.js';
-import type { RejectRecord, ScanOptions, ScanStats } from '../engine/read-batch.js';
+import { EVENT_CONTRACT } from '../contract/event.js';
+import type { ContractSpec } from '../contract/schema.js';
 import { copyEscape } from '../db/copy-text.js';
-import { failpoint } from '../engine/failpoint.js';
 
-export const USER_EVENT_COLUMNS =
-  'event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type';
+/** A rejected row or file notice, as rejected_events stores it. */
+export interface RejectRecord {
+  file: string;
+  /** 1-based line number; 0 for a file-level notice. */
+  line: number;
+  raw: string | null;
+  reason: string;
+  detail: string;
+}
+
+/** What producing the batch's rows found; the sink records it in stream_batches. */
+export interface ScanStats {
+  inputRows: number;
+  validRows: number;
+  rejectedRows: number;
+  duplicateRows: number;
+  notices: number;
+  qualitySum: number;
+  bytes: number;
+}
+
+/**
+ * `direct`: COPY lines of the contract's columns. `staging`: the same plus source file, line number and
+ * raw line, for the ON CONFLICT fallback that must report which rows were duplicates.
+ */
+export type RowMode = 'direct' | 'staging';
 
 export interface BatchToWrite {
   streamId: string;
   batchId: number;
   batchTimestampMs: number;
-  files: FileEntry[];
-  /** Runs the reader; called a second time (mode `staging`) only if the fast path hits a duplicate. */
-  scan(mode: ScanOptions['mode'], onValid: ScanOptions['onValid'], onReject: ScanOptions['onReject']): Promise<ScanStats>;
+  files: readonly { name: string; size: number; mtimeMs: number }[];
+  /** Produces the batch's rows; called a second time (mode `staging`) only if the fast path hits a duplicate. */
+  scan(mode: RowMode, onValid: (chunk: string) => Promise<void> | void, onReject: (r: RejectRecord) => void): Promise<ScanStats>;
+  /** The feed's contract: table, columns, conflict key, duplicate reason. The event contract when omitted. */
+  contract?: ContractSpec;
+  /** Failure-injection points, for the recovery tests. */
+  hooks?: { duringCopy?(): void; afterCommit?(): void };
+}
+
+/** The SQL the sink writes a contract's rows with: quoted identifiers from the contract. */
+export function sinkTarget(spec: ContractSpec): { table: string; columns: string; key: string; duplicateReason: string; storedDetail: [string, string] } {
+  const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+  const dup = spec.reader.duplicate;
+  const [before, after] = dup.detailStored.replace('{column}', spec.conflictKey).split('{value}') as [string, string | undefined];
+  return { table: q(spec.table), columns: spec.columns.map((c) => q(c.name)).join(', '), key: q(spec.conflictKey), duplicateReason: dup.reason, storedDetail: [before, after ?? ''] };
 }
 
 export interface BatchResult {
@@ -130,6 +168,8 @@ async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: 
 }
 
 export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 'typescript'): Promise<BatchResult> {
+  const target = sinkTarget(batch.contract ?? EVENT_CONTRACT);
+  const cols = target.columns;
   const client = await pool.connect();
   let rejects = new RejectBuffer(batch.streamId, batch.batchId);
   const t0 = performance.now();
@@ -150,11 +190,11 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
     let usedFallback = false;
     let chunks = 0;
     try {
-      stats = await copyInto(client, `COPY user_events (${USER_EVENT_COLUMNS}) FROM STDIN`, (write) =>
+      stats = await copyInto(client, `COPY ${target.table} (${cols}) FROM STDIN`, (write) =>
         batch.scan(
           'direct',
           async (chunk) => {
-            if (chunks++ === 1) failpoint('during-copy', batch.batchId);
+            if (chunks++ === 1) batch.hooks?.duringCopy?.();
             await write(chunk);
           },
           (r) => rejects.add(r),
@@ -163,30 +203,29 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
       insertedRows = stats.validRows;
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
-      // An event of this batch is already stored: redo the batch through staging + ON CONFLICT.
+      // A row of this batch is already stored: redo the batch through staging + ON CONFLICT.
       usedFallback = true;
       await client.query('ROLLBACK TO SAVEPOINT fast_path');
       // The second pass reports the same rejects again: start their buffer afresh.
       await rejects.dispose();
       rejects = new RejectBuffer(batch.streamId, batch.batchId);
       await client.query(
-        `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE user_events INCLUDING DEFAULTS, source_file VARCHAR(500), line_number INTEGER, raw_line TEXT) ON COMMIT DROP`,
+        `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE ${target.table} INCLUDING DEFAULTS, source_file VARCHAR(500), line_number INTEGER, raw_line TEXT) ON COMMIT DROP`,
       );
-      stats = await copyInto(client, `COPY batch_staging (${USER_EVENT_COLUMNS}, source_file, line_number, raw_line) FROM STDIN`, (write) =>
+      stats = await copyInto(client, `COPY batch_staging (${cols}, source_file, line_number, raw_line) FROM STDIN`, (write) =>
         batch.scan('staging', write, (r) => rejects.add(r)),
       );
       const res = await client.query(
         `WITH ins AS (
-           INSERT INTO user_events (${USER_EVENT_COLUMNS})
-           SELECT ${USER_EVENT_COLUMNS} FROM batch_staging ORDER BY id
-           ON CONFLICT (event_id) DO NOTHING
-           RETURNING event_id)
+           INSERT INTO ${target.table} (${cols})
+           SELECT ${cols} FROM batch_staging ORDER BY ctid -- one COPY into a fresh temp table: physical order is line order
+           ON CONFLICT (${target.key}) DO NOTHING
+           RETURNING ${target.key})
          INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail)
-         SELECT $1, $2, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id',
-                'event_id ' || s.event_id || ' is already stored by an earlier batch'
+         SELECT $1, $2, s.source_file, s.line_number, s.raw_line, $3, $4 || s.${target.key} || $5
          FROM batch_staging s
-         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id)`,
-        [batch.streamId, batch.batchId],
+         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${target.key} = s.${target.key})`,
+        [batch.streamId, batch.batchId, target.duplicateReason, ...target.storedDetail],
       );
       storedDuplicates = res.rowCount ?? 0;
       insertedRows = stats.validRows - storedDuplicates;
@@ -225,7 +264,7 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
       ],
     );
     await client.query('COMMIT');
-    failpoint('after-db-commit', batch.batchId);
+    batch.hooks?.afterCommit?.();
     const tCommit = performance.now();
     return {
       alreadyCommitted: false,

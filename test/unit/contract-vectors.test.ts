@@ -1,6 +1,7 @@
 /**
- * Golden vectors (test/fixtures/contract/vectors.json) through both evaluators of the event contract:
- * the TypeScript engine's reader and the Spark job's (rows.py, with the machine's python3, no Spark).
+ * Golden vectors through both evaluators of a contract: the TypeScript engine's reader and the Spark
+ * job's (rows.py, with the machine's python3, no Spark). test/fixtures/contract/vectors.json pins the event
+ * contract; orders-vectors.json the second feed (orders.json), read from its file like `--contract`.
  * Each vector pins one edge of one check or semantic: raw bytes in, stored values or reason, detail and
  * line out. A failure names the vector and the evaluator.
  */
@@ -11,10 +12,11 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EVENTS } from '../../src/engine/validate.js';
+import { compileContract, EVENTS, type CompiledContract } from '../../src/engine/validate.js';
+import { loadContractFile } from '../../src/contract/schema.js';
 import { pythonMissing, runPython, runTypescript, writeFiles, type Batch, type BatchSummary, type Verdict } from '../support/evaluators.js';
 
-const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'contract', 'vectors.json');
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'contract');
 
 type Part = string | { hex: string };
 interface Expected {
@@ -33,20 +35,20 @@ interface Vector {
   expect: Expected | Expected[];
 }
 interface Fixture {
+  /** A contract file next to the fixture; the event contract when absent. */
+  contract?: string;
   batchTimestamp: string;
   base: Record<string, string>;
   baseStored: Record<string, string>;
   vectors: Vector[];
 }
 
-const fixture = JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as Fixture;
-const names = EVENTS.columnNames;
 const quoteCsv = (v: string): string => (/[",]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
-function content(v: Vector): Buffer {
+function content(v: Vector, fixture: Fixture, contract: CompiledContract): Buffer {
   if (v.file) return Buffer.concat(v.file.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p.hex, 'hex'))));
-  const line = v.line ?? names.map((n) => quoteCsv(v.row![n] ?? fixture.base[n]!)).join(',');
-  return Buffer.from(`${EVENTS.header}\n${line}\n`, 'utf8');
+  const line = v.line ?? contract.columnNames.map((n) => quoteCsv(v.row![n] ?? fixture.base[n]!)).join(',');
+  return Buffer.from(`${contract.header}\n${line}\n`, 'utf8');
 }
 
 function expected(v: Vector): Expected[] {
@@ -54,7 +56,7 @@ function expected(v: Vector): Expected[] {
 }
 
 /** What one evaluator said about one vector, in the shape of the fixture's expectations. */
-function compare(v: Vector, got: Verdict[], summary: BatchSummary | undefined, who: string): string[] {
+function compare(v: Vector, fixture: Fixture, names: readonly string[], got: Verdict[], summary: BatchSummary | undefined, who: string): string[] {
   const want = expected(v);
   const baseStored = names.map((n) => (n in fixture.baseStored ? fixture.baseStored[n]! : fixture.base[n]!));
   const wantShape = want.map((e) => ({
@@ -86,27 +88,34 @@ function compare(v: Vector, got: Verdict[], summary: BatchSummary | undefined, w
   return faults;
 }
 
-test('golden vectors: the TypeScript and the Python evaluator give the fixture outcome for every vector', { skip: pythonMissing() }, async () => {
-  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-vectors-'));
-  try {
-    const now = Date.parse(fixture.batchTimestamp);
-    const batches: Batch[] = fixture.vectors.map((v, i) => {
-      const dir = path.join(root, String(i));
-      return { dir, batchTimestampMs: now, files: writeFiles(dir, [{ name: 'v.csv', content: content(v) }], now - 60_000) };
-    });
-    const [ts, py] = await Promise.all([runTypescript(batches), runPython(batches)]);
-    const faults: string[] = [];
-    for (const [i, v] of fixture.vectors.entries()) {
-      faults.push(...compare(v, ts.verdicts.filter((r) => r.batch === i), ts.summaries[i], 'typescript'));
-      faults.push(...compare(v, py.verdicts.filter((r) => r.batch === i), py.summaries[i], 'python'));
+for (const fixtureFile of ['vectors.json', 'orders-vectors.json']) {
+  const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, fixtureFile), 'utf8')) as Fixture;
+  const contractFile = fixture.contract ? path.join(FIXTURES, fixture.contract) : undefined;
+  const contract = contractFile ? compileContract(loadContractFile(contractFile)) : EVENTS;
+
+  test(`golden vectors (${fixtureFile}): the TypeScript and the Python evaluator give the fixture outcome for every vector`, { skip: pythonMissing() }, async () => {
+    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-vectors-'));
+    try {
+      const now = Date.parse(fixture.batchTimestamp);
+      const batches: Batch[] = fixture.vectors.map((v, i) => {
+        const dir = path.join(root, String(i));
+        return { dir, batchTimestampMs: now, files: writeFiles(dir, [{ name: 'v.csv', content: content(v, fixture, contract) }], now - 60_000) };
+      });
+      const [ts, py] = await Promise.all([runTypescript(batches, contractFile), runPython(batches, contractFile)]);
+      const faults: string[] = [];
+      for (const [i, v] of fixture.vectors.entries()) {
+        faults.push(...compare(v, fixture, contract.columnNames, ts.verdicts.filter((r) => r.batch === i), ts.summaries[i], 'typescript'));
+        faults.push(...compare(v, fixture, contract.columnNames, py.verdicts.filter((r) => r.batch === i), py.summaries[i], 'python'));
+      }
+      assert.deepEqual(faults, [], `${faults.length} vector outcomes differ:\n${faults.join('\n')}`);
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
     }
-    assert.deepEqual(faults, [], `${faults.length} vector outcomes differ:\n${faults.join('\n')}`);
-  } finally {
-    await fsp.rm(root, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test('golden vectors cover every check kind and every reason of the event contract', () => {
+  const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'vectors.json'), 'utf8')) as Fixture;
   const reasons = new Set(fixture.vectors.flatMap((v) => expected(v).map((e) => e.reason ?? 'stored')));
   const fileOnly = new Set(['file_missing', 'file_unreadable']); // need a vanishing or unreadable file, not bytes
   for (const r of Object.keys(EVENTS.spec.reasons)) if (!fileOnly.has(r)) assert.ok(reasons.has(r), `no vector gives ${r}`);
