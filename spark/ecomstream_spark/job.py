@@ -42,7 +42,7 @@ from .progress import append as append_progress, format_line, make_record
 from .rows import Rules, around_value, scan_file
 from .settings import Settings
 from .sink import (
-    PgConnection, SinkError, StageTables, USER_EVENT_COLUMNS, batch_recorded, commit_batch, create_stage_tables,
+    PgConnection, SinkError, StageTables, Target, batch_recorded, commit_batch, create_stage_tables,
     drop_stale_stage_tables, drop_tables, is_connection_error,
 )
 
@@ -157,6 +157,7 @@ class StreamingJob(object):
         self.settings = settings
         self.contract = contract
         self.rules = Rules(contract)
+        self.target = Target(contract)
         self._stream_id: Optional[str] = None
         self._stream_id_ready = threading.Event()
         self._conn: Optional[PgConnection] = None
@@ -418,10 +419,10 @@ class StreamingJob(object):
 
             conn = self.connection()
             stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
-            create_stage_tables(conn, stage)
+            create_stage_tables(conn, stage, self.target)
             try:
                 if counts["unique"]:
-                    self._jdbc_append(unique.select(["file_rank", "source_file", "line_number", "raw_line"] + list(USER_EVENT_COLUMNS)), stage.events)
+                    self._jdbc_append(unique.select(["file_rank", "source_file", "line_number", "raw_line"] + list(c.column_names)), stage.events)
                 if counts["reject_records"]:
                     self._jdbc_append(rejected, stage.rejects)
                 t_write = time.time()
@@ -444,7 +445,7 @@ class StreamingJob(object):
                         "write": int((t_write - t_read) * 1000),
                     },
                 }
-                result = commit_batch(conn, stage, stream_id, batch_id, record)
+                result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
             finally:
                 try:
                     drop_tables(conn, [stage.events, stage.rejects])

@@ -25,10 +25,6 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-USER_EVENT_COLUMNS = [
-    "event_id", "user_id", "event_type", "product_id", "product_name", "product_category", "price",
-    "event_timestamp", "session_id", "device_type",
-]
 STAGE_PREFIX = "ecomstream_stage_"
 
 # Connection-level failures are worth a retry (the server is down, restarting or unreachable); anything
@@ -38,6 +34,24 @@ _RETRYABLE = re.compile(
     r"Connection to \S+ refused|This connection has been closed|An I/O error occurred|"
     r"terminating connection due to administrator command|the database system is (starting up|shutting down)",
 )
+
+
+class Target(object):
+    """Where a contract's rows go: its table, columns (with the casts from staging text), conflict key and
+    duplicate reason. Everything comes from the contract; nothing here names a column."""
+
+    _CASTS = {"decimal": "::numeric", "timestamp": "::timestamp", "varchar": ""}
+
+    def __init__(self, contract: Any) -> None:
+        self.table = quote_ident(contract.table)
+        self.column_names: List[str] = list(contract.column_names)
+        self.columns = ", ".join(quote_ident(c) for c in self.column_names)
+        self.select_columns = ", ".join(quote_ident(c["name"]) + self._CASTS[c["type"]] for c in contract.columns)
+        self.key = quote_ident(contract.conflict_key)
+        dup = contract.reader["duplicate"]
+        self.duplicate_reason: str = dup["reason"]
+        before, _, after = dup["detailStored"].replace("{column}", contract.conflict_key).partition("{value}")
+        self.stored_detail = (before, after)
 
 
 class SinkError(Exception):
@@ -158,11 +172,11 @@ class StageTables(object):
         return "%s%s_" % (STAGE_PREFIX, re.sub(r"[^a-z0-9]", "", stream_id.lower())[:12])
 
 
-def create_stage_tables(conn: PgConnection, stage: StageTables) -> None:
+def create_stage_tables(conn: PgConnection, stage: StageTables, target: Target) -> None:
     conn.set_autocommit(True)
     conn.execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS %s (file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, line_number INTEGER NOT NULL, "
-        "raw_line TEXT, %s)" % (quote_ident(stage.events), ", ".join("%s TEXT" % c for c in USER_EVENT_COLUMNS))
+        "raw_line TEXT, %s)" % (quote_ident(stage.events), ", ".join("%s TEXT" % quote_ident(c) for c in target.column_names))
     )
     conn.execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS %s (file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, line_number INTEGER NOT NULL, "
@@ -196,6 +210,7 @@ def batch_recorded(conn: PgConnection, stream_id: str, batch_id: int) -> bool:
 def commit_batch(
     conn: PgConnection,
     stage: StageTables,
+    target: Target,
     stream_id: str,
     batch_id: int,
     record: Dict[str, Any],
@@ -207,10 +222,6 @@ def commit_batch(
     (ISO), input_rows, valid_rows, duplicate_rows (within the batch), rejected_rows, quality_score,
     oldest/newest file mtime (ISO or None), durations_ms (dict; `commit` is filled in here).
     """
-    cols = ", ".join(USER_EVENT_COLUMNS)
-    select_cols = ", ".join(
-        "%s::numeric" % c if c == "price" else "%s::timestamp" % c if c == "event_timestamp" else c for c in USER_EVENT_COLUMNS
-    )
     conn.set_autocommit(False)
     try:
         conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ["ecomstream-batch:%s:%d" % (stream_id, batch_id)])
@@ -219,16 +230,16 @@ def commit_batch(
             return None
         stored_duplicates = conn.execute(
             "WITH ins AS ("
-            "  INSERT INTO user_events (%s)"
-            "  SELECT %s FROM %s ORDER BY file_rank, line_number"
-            "  ON CONFLICT (event_id) DO NOTHING"
-            "  RETURNING event_id) "
+            "  INSERT INTO {table} ({cols})"
+            "  SELECT {select} FROM {stage} ORDER BY file_rank, line_number"
+            "  ON CONFLICT ({key}) DO NOTHING"
+            "  RETURNING {key}) "
             "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
-            "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id', "
-            "       'event_id ' || s.event_id || ' is already stored by an earlier batch' "
-            "FROM %s s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id) "
-            "ORDER BY s.file_rank, s.line_number" % (cols, select_cols, quote_ident(stage.events), quote_ident(stage.events)),
-            [stream_id, batch_id],
+            "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, ?, ? || s.{key} || ? "
+            "FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.{key} = s.{key}) "
+            "ORDER BY s.file_rank, s.line_number".format(
+                table=target.table, cols=target.columns, select=target.select_columns, stage=quote_ident(stage.events), key=target.key),
+            [stream_id, batch_id, target.duplicate_reason, target.stored_detail[0], target.stored_detail[1]],
         )
         conn.execute(
             "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
