@@ -1,6 +1,6 @@
 /**
  * A contract's table as SQL: what a new feed's table looks like (`ecomstream contract --ddl`), and what
- * test/integration/contract-schema.test.ts compares postgres/init.sql's user_events with.
+ * test/integration/contract-feeds.test.ts compares the migrated user_events with.
  *
  * Besides the contract's columns the table has `id` (insertion order) and `inserted_at` (the commit
  * time, for latency), and a unique index on the conflict key, which the sink's ON CONFLICT uses.

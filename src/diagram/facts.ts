@@ -179,7 +179,7 @@ export function loadCompose(file: string): ComposeFacts {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// postgres/init.sql
+// postgres/migrations/ (read as one schema)
 
 export interface SchemaFacts {
   tables: string[];

@@ -1,5 +1,5 @@
 /**
- * The contract is executable: postgres/init.sql's user_events is the event contract's table, and a second
+ * The contract is executable: the migrations' user_events is the event contract's table, and a second
  * feed (test/fixtures/contract/orders.json, its own columns, rules and table) goes through
  * `ecomstream process --contract FILE` with no code change, including the ON CONFLICT fallback.
  */
@@ -39,7 +39,7 @@ async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Prom
 const COLUMNS_SQL = `SELECT column_name, data_type, character_maximum_length AS len, numeric_precision AS p, numeric_scale AS s, is_nullable
   FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`;
 
-test("postgres/init.sql's user_events has the event contract's columns, types, nullability and unique conflict key", async () => {
+test("the migrated user_events has the event contract's columns, types, nullability and unique conflict key", async () => {
   const url = await db.freshDatabase();
   await withClient(url, async (c) => {
     await c.query('CREATE SCHEMA from_contract');

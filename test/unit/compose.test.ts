@@ -135,7 +135,7 @@ test('volume mounts of the spec', () => {
   }
   assert.ok(svc.generator!.volumes!.includes('./data/input:/app/data/input'));
   assert.ok(svc.generator!.volumes!.some((v) => v.split(':')[1] === '/app/generator'), 'generator code at /app/generator');
-  assert.ok(svc.postgres!.volumes!.includes('./postgres/init.sql:/docker-entrypoint-initdb.d/init.sql:ro'));
+  assert.ok(svc.postgres!.volumes!.includes('./postgres/migrations:/docker-entrypoint-initdb.d:ro'));
   assert.ok(svc.pgadmin!.volumes!.includes('./pgadmin/servers.json:/pgadmin4/servers.json:ro'));
 });
 
