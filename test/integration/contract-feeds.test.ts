@@ -12,7 +12,7 @@ import { EVENT_CONTRACT } from '../../src/contract/event.js';
 import { tableDdl } from '../../src/contract/ddl.js';
 import { loadContractFile } from '../../src/contract/schema.js';
 import { PACKAGE_ROOT } from '../../src/db/migrate.js';
-import { startTestDb, type TestDb } from '../support/pg.js';
+import { startTestDb, withClient, type TestDb } from '../support/pg.js';
 import { publish, tempDir } from '../support/files.js';
 
 const ORDERS = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'contract', 'orders.json');
@@ -25,16 +25,6 @@ before(async () => {
 after(async () => {
   await db?.close();
 });
-
-async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
-}
 
 const COLUMNS_SQL = `SELECT column_name, data_type, character_maximum_length AS len, numeric_precision AS p, numeric_scale AS s, is_nullable
   FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`;

@@ -8,7 +8,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { listMigrations, migrate, MigrationError, MIGRATIONS_DIR } from '../../src/db/migrate.js';
-import { startTestDb, type TestDb } from '../support/pg.js';
+import { startTestDb, withClient, type TestDb } from '../support/pg.js';
 import { tempDir } from '../support/files.js';
 
 let db: TestDb;
@@ -26,16 +26,6 @@ async function emptyDatabase(): Promise<string> {
   const u = new URL(db.url);
   u.pathname = `/${name}`;
   return u.href;
-}
-
-async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
 }
 
 /** postgres/init.sql as it was before migrations: 0002 without the header it gained and its self-record. */

@@ -62,3 +62,14 @@ export async function startTestDb(): Promise<TestDb> {
     },
   };
 }
+
+/** Runs `f` with a short-lived client of `url`. */
+export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await f(c);
+  } finally {
+    await c.end();
+  }
+}
