@@ -23,7 +23,7 @@ import { loadConfig } from '../src/config.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { createMigratedDatabase, PACKAGE_ROOT } from '../src/db/migrate.js';
 import { StreamEngine } from '../src/engine/stream.js';
-import { Checkpoint } from '../src/checkpoint/checkpoint.js';
+import { Checkpoint, type SeenFile } from '../src/checkpoint/checkpoint.js';
 import { runGenerator } from '../src/generator/run.js';
 import { silentLogger } from '../src/log.js';
 import { barChart, histogram } from './chart.js';
@@ -150,11 +150,12 @@ async function main(): Promise<void> {
     const rsDir = path.join(work, 'restart');
     const cp = new Checkpoint(path.join(rsDir, 'ck'));
     await cp.open();
-    const seen = new Map<string, number>();
+    await cp.createStream();
+    const seen = new Map<string, SeenFile>();
     for (let b = 0, n = 0; b < 100; b++) {
       const fs1000 = Array.from({ length: 1000 }, () => ({ name: `events_${String(n++).padStart(6, '0')}.csv`, size: 1000, mtimeMs: n }));
       await cp.addSourceEntry(b, fs1000, seen, 10);
-      for (const f of fs1000) seen.set(f.name, f.mtimeMs);
+      for (const f of fs1000) seen.set(f.name, { size: f.size, mtimeMs: f.mtimeMs });
       await cp.offsets.add(b, { batchId: b, batchTimestampMs: Date.now(), files: [] });
       await cp.commits.add(b, { batchId: b, committedAtMs: Date.now() });
       if ((b + 1) % 10 === 0) await cp.purge(b, 100);

@@ -9,6 +9,7 @@
  * their facts (ports, paths, trigger) from this module too, so they cannot drift from the running system.
  */
 import path from 'node:path';
+import { ConfigError } from './errors.js';
 
 export type TriggerSpec =
   | { kind: 'interval'; seconds: number }
@@ -64,6 +65,18 @@ export interface EngineConfig {
   /** Retry backoff for lost database connections: first delay, cap (ms). Default 250 ms, 5000 ms. */
   retryInitialMillis: number;
   retryMaxMillis: number;
+  /** How long start-up keeps retrying a PostgreSQL that does not answer yet. Default 60 s. */
+  startupRetrySeconds: number;
+  /**
+   * A file is planned only when its size and mtime have not changed for this long, so a file still being
+   * written is not read half-way. Default 1000 ms; 0 for producers that publish atomically (`up` uses 0
+   * for its own generator, which links complete files into place).
+   */
+  fileSettleMillis: number;
+  /** Read a processed file again as a new version when it changed under the same name. Default false. */
+  rereadModified: boolean;
+  /** Start a new stream although the database holds batches of this folder's files. Default false. */
+  newStream: boolean;
 }
 
 export interface DatabaseConfig {
@@ -134,6 +147,10 @@ export function defaults(root: string = process.cwd()): Config {
       minBatchesToRetain: 100,
       retryInitialMillis: 250,
       retryMaxMillis: 5000,
+      startupRetrySeconds: 60,
+      fileSettleMillis: 1000,
+      rereadModified: false,
+      newStream: false,
     },
     db: {
       url: undefined,
@@ -158,7 +175,7 @@ export function defaults(root: string = process.cwd()): Config {
 /** Environment layer: only variables that are set override anything. */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Config> {
   const out: DeepPartial<Config> = {};
-  if (env.DATABASE_URL) out.db = { url: env.DATABASE_URL };
+  if (env.DATABASE_URL) out.db = { url: checkDatabaseUrl(env.DATABASE_URL) };
   if (env.ECOMSTREAM_DASHBOARD_PORT) {
     out.dashboard = { port: parsePort(env.ECOMSTREAM_DASHBOARD_PORT, 'ECOMSTREAM_DASHBOARD_PORT') };
   }
@@ -169,10 +186,26 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Confi
 
 function parsePort(value: string, name: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new Error(`${name}=${JSON.stringify(value)} is not a port (an integer from 1 to 65535)`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new ConfigError(`${name}=${JSON.stringify(value)} is not a port (an integer from 1 to 65535)`, { option: name, code: 'BAD_ENV' });
   }
   return n;
+}
+
+/** A DATABASE_URL that pg can use: postgres:// or postgresql:// with a host, else one line naming the part. */
+export function checkDatabaseUrl(value: string, name = 'DATABASE_URL'): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a URL (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`, { option: name, code: 'BAD_ENV' });
+  }
+  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') {
+    throw new ConfigError(`${name} has the scheme ${JSON.stringify(u.protocol.slice(0, -1))}; expected postgresql:// (or postgres://)`, { option: name, code: 'BAD_ENV' });
+  }
+  if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError(`${name} names no host (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`, { option: name, code: 'BAD_ENV' });
+  if (u.port && !(Number(u.port) >= 1 && Number(u.port) <= 65535)) throw new ConfigError(`${name} has the port ${JSON.stringify(u.port)}, not 1-65535`, { option: name, code: 'BAD_ENV' });
+  return value;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -214,7 +247,7 @@ export function parseTrigger(value: string): TriggerSpec {
   if (value === 'on-arrival' || value === 'once' || value === 'available-now') return { kind: value };
   const m = /^(\d+(?:\.\d+)?)s$/.exec(value);
   if (m && Number(m[1]) > 0) return { kind: 'interval', seconds: Number(m[1]) };
-  throw new Error(`--trigger ${JSON.stringify(value)}: allowed are available-now, once, on-arrival or <N>s (e.g. 10s)`);
+  throw new ConfigError(`--trigger ${JSON.stringify(value)}: allowed are available-now, once, on-arrival or <N>s (e.g. 10s)`);
 }
 
 export function formatTrigger(t: TriggerSpec): string {

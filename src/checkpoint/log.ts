@@ -8,14 +8,22 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { EcomstreamError } from '../errors.js';
 
 export const LOG_VERSION = 'v1';
 
-export class CheckpointError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CheckpointError';
-  }
+export class CheckpointError extends EcomstreamError {}
+
+/** One line for a failed checkpoint write: what could not be written, and the system's reason. */
+export function describeWriteFailure(file: string, cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+      ? 'the checkpoint folder is not writable'
+      : code === 'ENOSPC' || code === 'EDQUOT'
+        ? 'the disk is full'
+        : (cause as Error).message;
+  return `could not write ${file}: ${why}${code ? ` (${code})` : ''}`;
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -31,17 +39,18 @@ export async function fsyncDir(dir: string): Promise<void> {
 export async function writeExclusive(file: string, content: string): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await fsp.open(tmp, 'wx');
   try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await fsp.open(tmp, 'wx');
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fsp.link(tmp, file);
   } finally {
-    await fsp.rm(tmp, { force: true });
+    // Also when the write failed (disk full, EIO): no temp file is ever left behind.
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
   }
   await fsyncDir(dir);
 }
@@ -67,9 +76,9 @@ export class BatchLog<T> {
       await writeExclusive(file, `${LOG_VERSION}\n${JSON.stringify(value)}\n`);
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new CheckpointError(`batch ${batchId} is already written in ${file}; the log is never overwritten`, { cause });
+        throw new CheckpointError(`batch ${batchId} is already written in ${file}; the log is never overwritten`, { cause, code: 'EEXIST', file, batch: batchId });
       }
-      throw new CheckpointError(`could not write ${file}`, { cause });
+      throw new CheckpointError(describeWriteFailure(file, cause), { cause, code: (cause as NodeJS.ErrnoException).code, file, batch: batchId });
     }
   }
 
@@ -80,17 +89,20 @@ export class BatchLog<T> {
       text = await fsp.readFile(file, 'utf8');
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CheckpointError(`could not read ${file}`, { cause });
+      throw new CheckpointError(`could not read ${file}: ${(cause as Error).message}`, { cause, file, batch: batchId });
+    }
+    if (text.length === 0) {
+      throw new CheckpointError(`${file} is empty (0 bytes): the checkpoint is damaged; restore it from a backup or move the checkpoint folder away to start a new stream`, { code: 'EMPTY_LOG_FILE', file, batch: batchId });
     }
     const nl = text.indexOf('\n');
     const version = text.slice(0, nl);
     if (version !== LOG_VERSION) {
-      throw new CheckpointError(`${file}: unsupported log version ${JSON.stringify(version)} (this engine reads ${LOG_VERSION})`);
+      throw new CheckpointError(`${file}: unsupported log version ${JSON.stringify(version)} (this engine reads ${LOG_VERSION})`, { code: 'LOG_VERSION', file, batch: batchId });
     }
     try {
       return JSON.parse(text.slice(nl + 1)) as T;
     } catch (cause) {
-      throw new CheckpointError(`${file}: corrupt entry (not JSON)`, { cause });
+      throw new CheckpointError(`${file}: corrupt entry (not JSON)`, { cause, code: 'CORRUPT_LOG_FILE', file, batch: batchId });
     }
   }
 
@@ -127,7 +139,7 @@ export class BatchLog<T> {
     for (const id of compact) if (id < batchId) await fsp.rm(this.file(id, true), { force: true });
   }
 
-  exists(batchId: number): boolean {
-    return fs.existsSync(this.file(batchId));
+  exists(batchId: number, compact = false): boolean {
+    return fs.existsSync(this.file(batchId, compact));
   }
 }

@@ -31,8 +31,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    // Built inside the try: subcommands read the config (and its environment) for their defaults, and a
-    // bad ECOMSTREAM_PG_PORT must be a one-line reason even for --help.
+    // Built inside the try: the subcommands read the config (and so the environment) for their defaults.
     const program = buildProgram();
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

@@ -6,7 +6,7 @@ import { StreamEngine } from '../engine/stream.js';
 import { compileContract } from '../engine/validate.js';
 import { loadContractFile } from '../contract/schema.js';
 import { formatProgress } from '../engine/progress.js';
-import { choiceOption, consoleLogger, intOption } from './common.js';
+import { choiceOption, consoleLogger, intOption, numberOption } from './common.js';
 import { InvalidArgumentError } from 'commander';
 import { gracefulStop } from './signals.js';
 
@@ -32,9 +32,13 @@ export function register(program: Command): void {
     .option('--clean-source <mode>', 'after commit: off | archive | delete', choiceOption('--clean-source', CLEAN), d.cleanSource)
     .option('--archive-dir <dir>', 'where --clean-source archive moves files', d.archiveDir)
     .option('--progress-file <file>', 'progress records (JSON lines)', d.progressFile)
+    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (0 for producers that publish atomically)', numberOption('--file-settle', 0, 3600), d.fileSettleMillis / 1000)
+    .option('--reread-modified', 'read a processed file again, as a new version, when it changed under the same name', d.rereadModified)
+    .option('--startup-timeout <seconds>', 'how long start-up waits for a PostgreSQL that does not answer yet', numberOption('--startup-timeout', 0, 86_400), d.startupRetrySeconds)
+    .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream)
     .option('--contract <file>', 'the feed\'s contract JSON (default: the event contract; see docs/contracts.md)')
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; contract?: string }) => {
+    .action(async (opts: { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number; contract?: string }) => {
       const contract = opts.contract ? compileContract(loadContractFile(opts.contract)) : undefined;
       const config = loadConfig({
         engine: {
@@ -45,10 +49,14 @@ export function register(program: Command): void {
           cleanSource: opts.cleanSource,
           archiveDir: opts.archiveDir,
           progressFile: opts.progressFile,
+          fileSettleMillis: Math.round(opts.fileSettle * 1000),
+          rereadModified: opts.rereadModified,
+          newStream: opts.newStream,
+          startupRetrySeconds: opts.startupTimeout,
         },
       });
       const log = consoleLogger;
-      const db = await openDatabase(config, log);
+      const db = await openDatabase(config, log, { waitForServer: true });
       const stop = gracefulStop(log, 'finishing the batch in flight');
       try {
         const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, signal: stop.signal, contract, onProgress: (p) => log.info(formatProgress(p)) });

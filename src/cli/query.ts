@@ -1,6 +1,7 @@
 /** `ecomstream query <name>`: the spec's sample queries, as a table or JSON. */
 import type { Command } from 'commander';
 import pg from 'pg';
+import { newClient } from '../db/client.js';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { NAMED_QUERIES, QUERY_NAMES, type QueryName } from '../db/queries.js';
@@ -28,7 +29,7 @@ export function register(program: Command): void {
       const db = await openDatabase(loadConfig(), quietLog);
       // Counts (int8) and sums (numeric) as JSON numbers: these values stay far below 2^53.
       const types = { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
-      const client = new pg.Client({ connectionString: db.url, ...(opts.json ? { types: types as pg.CustomTypesConfig } : {}) });
+      const client = newClient({ connectionString: db.url, ...(opts.json ? { types: types as pg.CustomTypesConfig } : {}) });
       try {
         await client.connect();
         const res = await client.query(NAMED_QUERIES[name].sql);

@@ -20,6 +20,7 @@ interface UpOptions {
   interval: number;
   dashboard: boolean;
   dashboardPort: number;
+  fileSettle: number;
 }
 
 /** A dashboard that fails to start (say, its port is taken) must not stop the pipeline. */
@@ -42,6 +43,8 @@ export function register(program: Command): void {
     .option('--interval <seconds>', 'seconds between files', numberOption('--interval', 0, 86_400), d.generator.intervalSeconds)
     .option('--no-dashboard', 'do not serve the dashboard')
     .option('--dashboard-port <n>', 'dashboard port', intOption('--dashboard-port', 1, 65_535), d.dashboard.port)
+    // Its own generator publishes atomically (complete files linked into place), so nothing needs to settle.
+    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (raise it if other producers write into the folder)', numberOption('--file-settle', 0, 3600), 0)
     .addHelpText('after', '\nWith DATABASE_URL set, that PostgreSQL is used and no server is started.')
     .action(async (opts: UpOptions) => {
       const t0 = performance.now();
@@ -49,8 +52,9 @@ export function register(program: Command): void {
       const config = loadConfig({
         generator: { files: opts.files, eventsPerFile: opts.eventsPerFile, intervalSeconds: opts.interval },
         dashboard: { port: opts.dashboardPort },
+        engine: { fileSettleMillis: Math.round(opts.fileSettle * 1000) },
       });
-      const db = await openDatabase(config, log);
+      const db = await openDatabase(config, log, { waitForServer: true });
       const stop = gracefulStop(log, 'the generator stops, the batch in flight commits, then the server stops');
       let firstBatchLogged = false;
       const dashboard = opts.dashboard ? await maybeStartDashboard(config, db.url, log) : undefined;

@@ -69,6 +69,9 @@ export const REASONS = {
   empty_file: 'the file is empty or has only a header',
   file_missing: 'the file vanished before it could be read',
   file_unreadable: 'the file could not be read',
+  file_modified: 'a file already processed changed (size or modification time) under the same name',
+  file_skipped: 'an entry named *.csv that is not a readable regular file (FIFO, socket, folder, dangling link)',
+  rejected_by_database: 'PostgreSQL refused the row although it passed the contract (e.g. a constraint added by an operator)',
 } as const;
 export type Reason = keyof typeof REASONS;
 
@@ -76,7 +79,7 @@ export type Reason = keyof typeof REASONS;
  * File-level reasons that do not reject rows: `missing_header` and `empty_file` are recorded once per
  * file (line_number 0) so an operator sees them, while every row of the file is still accounted for.
  */
-export const FILE_NOTICE_REASONS: readonly Reason[] = ['missing_header', 'empty_file'];
+export const FILE_NOTICE_REASONS: readonly Reason[] = ['missing_header', 'empty_file', 'file_modified', 'file_skipped'];
 
 const ALLOWED_DETAIL = '{column} {value_json} is not one of {allowed}';
 

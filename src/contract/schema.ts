@@ -163,7 +163,9 @@ export function contractJson(spec: ContractSpec): ContractJson {
 }
 
 export class ContractError extends EcomstreamError {
-  override readonly code = 'CONTRACT_INVALID';
+  constructor(message: string, context: { file?: string; option?: string; cause?: unknown } = {}) {
+    super(message, { ...context, code: 'CONTRACT_INVALID' });
+  }
 }
 
 const SQL_NAME = /^[a-z_][a-z0-9_]*$/;

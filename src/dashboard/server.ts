@@ -20,7 +20,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../db/migrate.js';
-import { isConnectionError } from '../db/errors.js';
+import { isConnectionError, withClient } from '../db/errors.js';
 import { DbWatcher, explainDbError, type DbStatus } from './live.js';
 import { buildSnapshot, parseWindow, readDbRows, WINDOWS, type Snapshot, type WindowKey } from './queries.js';
 import { BacklogTracker, engineState } from './surroundings.js';
@@ -148,34 +148,29 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
   const compute = (windows: WindowKey[]): Promise<Map<WindowKey, Snapshot>> => {
     const run = async (): Promise<Map<WindowKey, Snapshot>> => {
       const out = new Map<WindowKey, Snapshot>();
-      let client: pg.PoolClient;
       try {
-        client = await pool.connect();
-      } catch (err) {
-        watcher.reportLost(err);
-        throw err;
-      }
-      let broken = false;
-      try {
-        const backlogFiles = await backlog.count(client);
-        const [engine, architecture] = await Promise.all([
-          engineState(config.engine.checkpointDir, backlogFiles),
-          fsp.access(ARCHITECTURE_SVG).then(() => true, () => false),
-        ]);
-        for (const w of windows) {
-          const { rows } = await readDbRows(client, w);
-          const snapshot = buildSnapshot(rows, w, { backlogFiles, engine, architecture });
-          out.set(w, snapshot);
-          cache.set(w, { snapshot, atMs: Date.now() });
-        }
+        // withClient handles the client's 'error' event: a connection killed mid-query (server crash,
+        // pg_terminate_backend) is a ConnectionLostError here, never a crash of the dashboard.
+        await withClient(pool, async (client) => {
+          const backlogFiles = await backlog.count(client);
+          const [engine, architecture] = await Promise.all([
+            engineState(config.engine.checkpointDir, backlogFiles),
+            fsp.access(ARCHITECTURE_SVG).then(() => true, () => false),
+          ]);
+          for (const w of windows) {
+            const { rows } = await readDbRows(client, w);
+            const snapshot = buildSnapshot(rows, w, { backlogFiles, engine, architecture });
+            out.set(w, snapshot);
+            cache.set(w, { snapshot, atMs: Date.now() });
+          }
+        });
         if (problem !== null) {
           problem = null;
           broadcastStatus();
         }
         return out;
       } catch (err) {
-        broken = isConnectionError(err);
-        if (broken) {
+        if (isConnectionError(err)) {
           watcher.reportLost(err);
         } else {
           const message = explainDbError(err, config.db.readonlyUser);
@@ -186,8 +181,6 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
           }
         }
         throw err;
-      } finally {
-        client.release(broken);
       }
     };
     const p = chain.then(run, run);

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { startEmbedded, type EmbeddedServer } from './embedded.js';
 import { migrate } from './migrate.js';
+import { retryWhileUnavailable } from './retry.js';
 
 export interface Database {
   url: string;
@@ -24,9 +25,19 @@ function embeddedUrlFile(config: Readonly<Config>): string {
   return path.join(config.db.embeddedDir, '..', `${path.basename(config.db.embeddedDir)}.${EMBEDDED_URL_FILE}`);
 }
 
-export async function openDatabase(config: Readonly<Config>, log: Logger, opts: { migrate?: boolean } = {}): Promise<Database> {
+/**
+ * `waitForServer`: a long-running command (process, up) waits, within `startupRetrySeconds`, for a
+ * server that does not answer yet; a one-shot command (query, migrate) fails at once.
+ */
+export async function openDatabase(config: Readonly<Config>, log: Logger, opts: { migrate?: boolean; waitForServer?: boolean } = {}): Promise<Database> {
   if (config.db.url) {
-    if (opts.migrate !== false) await migrate(config.db.url);
+    const url = config.db.url;
+    // A server still starting (or restarting) is waited for, like a batch waits for it, for a bounded time.
+    const e = config.engine;
+    if (opts.migrate !== false && !opts.waitForServer) await migrate(url);
+    else if (opts.migrate !== false) {
+      await retryWhileUnavailable({ log, what: 'start-up', initialMillis: e.retryInitialMillis, maxMillis: e.retryMaxMillis, deadlineMillis: e.startupRetrySeconds * 1000 }, () => migrate(url));
+    }
     return { url: config.db.url, embedded: undefined, close: async () => undefined };
   }
   // A running `ecomstream up` has the server already: connect to it instead of starting a second one.

@@ -1,36 +1,100 @@
 /**
- * Which database errors are worth retrying. Only connection-level failures are: the server is down,
- * restarting or unreachable. Anything else (a constraint, a bad value) would fail the same way again.
+ * Which database errors are worth retrying, and which mean "this data cannot be stored".
+ *
+ * Retryable: only connection-level failures — the server is down, restarting or unreachable, or the
+ * connection broke under us. They are recognised by SQLSTATE or Node error code, or by the sink having
+ * seen its client emit a connection error (`ConnectionLostError`); never by message text.
+ * Data errors (SQLSTATE classes 22 and 23): the server refused a value or a row. Retrying the same row
+ * fails the same way, so the sink isolates the rows at fault instead (see src/sink/postgres.ts).
  */
-const RETRYABLE_SQLSTATE_PREFIXES = ['08']; // connection_exception class
+import { EcomstreamError, type ErrorContext } from '../errors.js';
+
+const RETRYABLE_SQLSTATE_CLASSES = ['08']; // connection_exception
 const RETRYABLE_SQLSTATES = new Set([
-  '57P01', // admin_shutdown
+  '57P01', // admin_shutdown (also pg_terminate_backend)
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up / shutting down)
   '53300', // too_many_connections
 ]);
-const RETRYABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
-const RETRYABLE_MESSAGES = [/Connection terminated/i, /connection ended/i, /Client has encountered a connection error/i, /not queryable/i];
+const RETRYABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const DATA_SQLSTATE_CLASSES = ['22', '23']; // data_exception, integrity_constraint_violation
+
+/** The connection of a client in use broke (its 'error' event fired): the operation may be retried. */
+export class ConnectionLostError extends EcomstreamError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super(message, { code: 'CONNECTION_LOST', ...context });
+  }
+}
+
+function* chain(err: unknown): Generator<unknown> {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) yield e;
+}
+
+function isSqlState(code: unknown): code is string {
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
 
 export function isConnectionError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of chain(err)) {
+    if (e instanceof ConnectionLostError) return true;
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
-      if (code.length === 5 && RETRYABLE_SQLSTATE_PREFIXES.some((p) => code.startsWith(p))) return true;
-    }
-    const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && RETRYABLE_MESSAGES.some((r) => r.test(message))) return true;
+    if (typeof code !== 'string') continue;
+    if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
+    if (isSqlState(code) && RETRYABLE_SQLSTATE_CLASSES.some((p) => code.startsWith(p))) return true;
   }
   return false;
 }
 
+/** The server refused a value or a row (SQLSTATE class 22 or 23). */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return isSqlState(code) && DATA_SQLSTATE_CLASSES.some((p) => code.startsWith(p));
+}
+
 /** Keeps the server's code, detail and constraint on the error, as pg-protocol reports them. */
 export function describePgError(err: unknown): string {
-  const e = err as { message?: string; code?: string; detail?: string; constraint?: string };
+  const e = err as { message?: string; code?: string; detail?: string; constraint?: string; where?: string };
   const parts = [e.message ?? String(err)];
   if (e.code) parts.push(`code ${e.code}`);
   if (e.constraint) parts.push(`constraint ${e.constraint}`);
   if (e.detail) parts.push(e.detail);
   return parts.join('; ');
+}
+
+/**
+ * Runs `use` on a client checked out of `pool`, with its 'error' event handled: a connection that
+ * breaks while in use (server crash, pg_terminate_backend) becomes a `ConnectionLostError` for the
+ * caller to retry, not an unhandled 'error' event that kills the process. A broken client is discarded,
+ * never returned to the pool.
+ */
+export async function withClient<T>(
+  pool: import('pg').Pool,
+  use: (client: import('pg').PoolClient) => Promise<T>,
+): Promise<T> {
+  let client: import('pg').PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    // Failing to connect is a connection failure unless the server said otherwise (auth, no such db).
+    if (isSqlState((err as { code?: unknown }).code) && !isConnectionError(err)) throw err;
+    throw new ConnectionLostError(`cannot connect to PostgreSQL: ${(err as Error).message}`, { cause: err });
+  }
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost = err;
+  };
+  client.on('error', onError);
+  try {
+    return await use(client);
+  } catch (err) {
+    if (lost && !isConnectionError(err)) throw new ConnectionLostError(`the database connection broke: ${lost.message}`, { cause: err });
+    throw err;
+  } finally {
+    client.off('error', onError);
+    // A client whose connection broke cannot be reused; one that still works goes back to the pool.
+    if (lost) {
+      client.on('error', () => undefined); // late errors of a dead socket must not crash the process
+      client.release(lost);
+    } else client.release();
+  }
 }

@@ -7,18 +7,19 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { connectClient, newClient } from './client.js';
+import { isConnectionError } from './errors.js';
 import { EcomstreamError } from '../errors.js';
 
 /** The project folder: two levels above this module in both src/ (tsx) and dist/ (compiled). */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'postgres', 'migrations');
 
+export type MigrationErrorCode = 'MIGRATION_FAILED' | 'MIGRATION_CHANGED' | 'MIGRATION_NOT_RECORDED' | 'MIGRATIONS_INVALID';
+
 export class MigrationError extends EcomstreamError {
-  override readonly code: 'MIGRATION_FAILED' | 'MIGRATION_CHANGED' | 'MIGRATION_NOT_RECORDED' | 'MIGRATIONS_INVALID';
-  constructor(code: MigrationError['code'], message: string, options: { file?: string; cause?: unknown } = {}) {
-    super(message, options);
-    this.code = code;
+  constructor(code: MigrationErrorCode, message: string, options: { file?: string; cause?: unknown } = {}) {
+    super(message, { ...options, code });
   }
 }
 
@@ -51,8 +52,7 @@ export function listMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 /** Applies the pending migrations; returns the files applied. */
 export async function migrate(url: string, opts: { dir?: string; onApply?: (m: Migration) => void } = {}): Promise<Migration[]> {
   const migrations = listMigrations(opts.dir);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = await connectClient({ connectionString: url });
   const applied: Migration[] = [];
   try {
     // One advisory lock so two processes starting at once do not apply the same file twice.
@@ -76,7 +76,8 @@ export async function migrate(url: string, opts: { dir?: string; onApply?: (m: M
         await client.query('COMMIT');
       } catch (cause) {
         await client.query('ROLLBACK').catch(() => undefined);
-        if (cause instanceof MigrationError) throw cause;
+        // A lost connection is retried by the caller (start-up waits for the server); anything else is this file's fault.
+        if (cause instanceof MigrationError || isConnectionError(cause)) throw cause;
         throw new MigrationError('MIGRATION_FAILED', `applying ${m.file} failed: ${(cause as Error).message}`, { file: m.file, cause });
       }
       if (!done.has(m.version)) {
@@ -95,7 +96,7 @@ export async function migrate(url: string, opts: { dir?: string; onApply?: (m: M
  * migrations; returns its URL. For tests and benchmarks that want a fresh database per case.
  */
 export async function createMigratedDatabase(adminUrl: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: adminUrl });
+  const client = newClient({ connectionString: adminUrl });
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS "${name}"`);

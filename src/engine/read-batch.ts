@@ -7,17 +7,31 @@
  * line by line, so one bad byte rejects one line.
  */
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import { IDENTIFIER_PATTERN, TRIM_CHARACTERS } from '../contract/schema.js';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
-import { copyEscape } from '../db/copy-text.js';
+import { copyEscape } from '../sink/copy-text.js';
 import { splitCsvLine } from './csv-line.js';
 import { EventIdSet } from './event-id-set.js';
+import { filePath } from './source.js';
+import { EcomstreamError } from '../errors.js';
 import { EVENTS, renderDetail, type CompiledContract, type RowRules } from './validate.js';
 import type { RejectRecord, RowMode, ScanStats } from '../sink/postgres.js';
 
 export type { RejectRecord, ScanStats } from '../sink/postgres.js';
+
+/**
+ * A file changed while it was being read (or since it was planned): what was read is not a version of
+ * the file, so the batch must not commit it. The engine waits for the file to settle and reads it again.
+ */
+export class FileChangedError extends EcomstreamError {
+  constructor(readonly entry: FileEntry, readonly now: { size: number; mtimeMs: number }, when: string) {
+    super(`${entry.name} changed ${when} (${entry.size} -> ${now.size} bytes, mtime ${new Date(entry.mtimeMs).toISOString()} -> ${new Date(now.mtimeMs).toISOString()})`, {
+      code: 'FILE_CHANGED',
+      file: entry.name,
+    });
+  }
+}
 
 export interface ScanOptions {
   inputDir: string;
@@ -91,14 +105,30 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     opts.onReject({ file: name, line, raw: clipRaw(raw, maxRaw), reason, detail });
   };
 
+  if (file.notice) notice(file.notice.reason, file.notice.detail);
+  if (file.read === false) return;
+
   let fh: fsp.FileHandle;
   try {
-    fh = await fsp.open(path.join(opts.inputDir, name), 'r');
+    fh = await fsp.open(filePath(opts.inputDir, file), 'r');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') notice(reader.fileMissing.reason, renderDetail(reader.fileMissing.notice, { file: name }));
     else notice(reader.fileUnreadable.reason, `${name} could not be opened: ${code ?? (cause as Error).message}`);
     return;
+  }
+  let opened: { size: number; mtimeMs: number };
+  try {
+    const st = await fh.stat();
+    opened = { size: st.size, mtimeMs: st.mtimeMs };
+  } catch (cause) {
+    await fh.close().catch(() => undefined);
+    notice(reader.fileUnreadable.reason, `${name} could not be examined: ${(cause as Error).message}`);
+    return;
+  }
+  if (file.size >= 0 && (opened.size !== file.size || opened.mtimeMs !== file.mtimeMs)) {
+    await fh.close().catch(() => undefined);
+    throw new FileChangedError(file, opened, 'after it was planned');
   }
 
   let header: HeaderVerdict | undefined;
@@ -158,6 +188,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     let first = true;
     let eof = false;
     let skippingOverlong = false;
+    let readFailed = false;
     while (!eof) {
       if (filled === buf.length) {
         // One line fills the whole buffer: grow, up to the contract's maxLineBytes.
@@ -180,6 +211,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
       } catch (cause) {
         // A read error mid-file (e.g. EIO): what was read stands; the rest is recorded as unreadable.
         notice(reader.fileUnreadable.reason, `${name}: read failed after line ${lineNo}: ${(cause as Error).message}`);
+        readFailed = true;
         break;
       }
       stats.bytes += bytesRead;
@@ -234,6 +266,9 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
       end = rest;
       await flush();
     }
+    // Read to the end: unchanged since the open, or what was read is no version of the file.
+    const st = readFailed ? opened : await fh.stat();
+    if (st.size !== opened.size || st.mtimeMs !== opened.mtimeMs) throw new FileChangedError(file, { size: st.size, mtimeMs: st.mtimeMs }, 'while it was being read');
   } finally {
     await fh.close().catch(() => undefined);
   }

@@ -9,22 +9,28 @@
  * - replay:       on start, the newest offsets/N without commits/N is run again from the log — same
  *                 files, same timestamp — never re-planned. The sink skips it if the database already
  *                 has it (crash between database commit and commits/N).
- * - seen files:   every file ever planned (sources/0 log); never planned twice.
+ * - seen files:   every file ever planned (sources/0 log), with the size and mtime it was read at;
+ *                 never planned twice, unless it changes and `rereadModified` asks for the new version.
+ * - settled:      a file is planned only when it stopped changing (see src/engine/source.ts); a file
+ *                 that changes while its batch reads it is read again, in the same batch, once settled.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { EngineConfig } from '../config.js';
 import { formatTrigger } from '../config.js';
-import { Checkpoint, type FileEntry, type OffsetEntry } from '../checkpoint/checkpoint.js';
-import { isConnectionError, describePgError } from '../db/errors.js';
+import { Checkpoint, fileKey, type FileEntry, type OffsetEntry, type SeenFile } from '../checkpoint/checkpoint.js';
+import { describePgError, withClient } from '../db/errors.js';
+import { retryWhileUnavailable } from '../db/retry.js';
+import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
+import { sleep } from '../sleep.js';
 import { failpoint } from './failpoint.js';
-import { scanBatch } from './read-batch.js';
+import { FileChangedError, scanBatch } from './read-batch.js';
 import { EVENTS, type CompiledContract } from './validate.js';
-import { listNewFiles } from './source.js';
-import { sleep, Trigger } from './trigger.js';
+import { FileSource, filePath, type Listing } from './source.js';
+import { Trigger } from './trigger.js';
 import { ProgressLog, type ProgressRecord } from './progress.js';
 
 export interface StreamOptions {
@@ -51,7 +57,7 @@ export interface RunSummary {
 export class StreamEngine {
   private readonly checkpoint: Checkpoint;
   private readonly progress: ProgressLog;
-  private seen = new Map<string, number>();
+  private seen = new Map<string, SeenFile>();
   private lastBacklogWarning = 0;
 
   constructor(private readonly opts: StreamOptions) {
@@ -63,35 +69,60 @@ export class StreamEngine {
     const { engine, log, signal } = this.opts;
     await this.checkpoint.open();
     const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
-    const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis);
+    const source = new FileSource({ inputDir: engine.inputDir, settleMs: engine.fileSettleMillis, rereadModified: engine.rereadModified });
+    const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis, (name) => source.touch(name));
     const summary: RunSummary = { streamId: this.checkpoint.streamId, batches: 0, replayed: 0, inputRows: 0, insertedRows: 0, duplicateRows: 0, rejectedRows: 0 };
     try {
+      await retryWhileUnavailable(
+        { log, what: 'start-up', initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis, deadlineMillis: engine.startupRetrySeconds * 1000, signal },
+        () => withClient(pool, (c) => c.query('SELECT 1')),
+      );
+      if (this.checkpoint.isNew) {
+        await this.guardNewStream(pool);
+        await this.checkpoint.createStream();
+      }
       this.seen = await this.checkpoint.loadSeenFiles();
       let nextBatchId = await this.recover(pool, summary);
       log.info(
         `stream ${this.checkpoint.streamId}: watching ${engine.inputDir} (trigger ${formatTrigger(engine.trigger)}, ` +
-          `max ${engine.maxFilesPerTrigger || 'all'} files per batch, ${this.seen.size} files already seen, next batch ${nextBatchId})`,
+          `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
+          `${this.seen.size} files already seen, next batch ${nextBatchId})`,
       );
 
-      // available-now: exactly the files present at start, in as many batches as maxFilesPerTrigger needs.
-      const snapshot = engine.trigger.kind === 'available-now' ? new Set((await listNewFiles(engine.inputDir, this.seen)).map((f) => f.name)) : undefined;
-
+      // available-now and once: exactly the files present at start (waiting for those still settling).
+      const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
+      let snapshot: Set<string> | undefined;
+      let listing: Listing | undefined;
+      let moreReady = false;
       while (!signal?.aborted) {
-        await trigger.wait(signal);
+        // on-arrival with files still waiting after the last batch: go on at once, not at the next event.
+        if (!(moreReady && engine.trigger.kind === 'on-arrival')) await trigger.wait(signal, listing?.nextSettleMs);
         if (signal?.aborted) break;
-        let files = await listNewFiles(engine.inputDir, this.seen);
-        if (snapshot) files = files.filter((f) => snapshot.has(f.name));
+        listing = await source.list(this.seen);
+        snapshot ??= bounded ? new Set([...listing.ready.map(fileKey), ...listing.settlingKeys]) : undefined;
+        const inScope = (key: string): boolean => snapshot === undefined || snapshot.has(key);
+        const files = listing.ready.filter((f) => inScope(fileKey(f)));
+        const settling = listing.settlingKeys.filter(inScope).length;
+        if (bounded && settling > 0 && (engine.trigger.kind === 'once' || files.length === 0)) {
+          await sleep(listing.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
+          continue;
+        }
+        moreReady = false;
         if (files.length === 0) {
-          if (engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once') break;
+          if (bounded) break;
           continue;
         }
         const limit = engine.trigger.kind === 'once' || engine.maxFilesPerTrigger === 0 ? files.length : engine.maxFilesPerTrigger;
         const take = files.slice(0, limit);
-        this.warnBacklog(files.length - take.length);
+        moreReady = take.length < files.length;
+        const backlog = files.length - take.length + settling;
+        this.warnBacklog(backlog);
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: take };
         await this.checkpoint.offsets.add(entry.batchId, entry);
         failpoint('after-offsets', entry.batchId);
-        await this.runPlanned(pool, entry, summary, files.length - take.length);
+        source.planned(take);
+        for (const f of take) this.seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
+        await this.runPlanned(pool, entry, summary, backlog);
         nextBatchId++;
         if (engine.trigger.kind === 'once') break;
       }
@@ -103,6 +134,37 @@ export class StreamEngine {
     }
   }
 
+  /**
+   * A new checkpoint on a folder whose files the database already holds under another stream id means
+   * the checkpoint was lost: starting afresh would read every file again and reject each row as a
+   * duplicate. Refuse, unless the user asked for a new stream.
+   */
+  private async guardNewStream(pool: ReturnType<typeof createPool>): Promise<void> {
+    const { engine, log } = this.opts;
+    const names = await fsp.readdir(engine.inputDir).catch(() => [] as string[]);
+    if (names.length === 0) return;
+    const { rows } = await withClient(pool, (c) =>
+      c.query<{ stream_id: string; batches: string; files: string }>(
+        `SELECT stream_id, count(DISTINCT batch_id) AS batches, count(*) AS files
+         FROM stream_batches b, jsonb_array_elements(b.files) f
+         WHERE f->>'name' = ANY($1) AND b.stream_id <> $2
+         GROUP BY stream_id ORDER BY count(*) DESC`,
+        [names, this.checkpoint.streamId],
+      ),
+    );
+    if (rows.length === 0) return;
+    const files = rows.reduce((n, r) => n + Number(r.files), 0);
+    const streams = rows.map((r) => `${r.stream_id} (${r.batches} batches)`).join(', ');
+    if (!engine.newStream) {
+      throw new EcomstreamError(
+        `the checkpoint ${this.checkpoint.dir} is new, but the database already holds ${files} files of ${engine.inputDir} from stream ${streams}: ` +
+          'the checkpoint was probably lost. Restore it, point --checkpoint at it, or pass --new-stream to read the folder again as a new stream',
+        { code: 'STREAM_EXISTS', file: this.checkpoint.dir, option: '--new-stream' },
+      );
+    }
+    log.warn(`--new-stream: starting stream ${this.checkpoint.streamId}; ${files} files already stored by stream ${streams} are read again, and their rows are rejected as duplicate_event_id`);
+  }
+
   /** Replays the newest planned-but-uncommitted batch, if any; returns the next batch id to plan. */
   private async recover(pool: ReturnType<typeof createPool>, summary: RunSummary): Promise<number> {
     const latestOffset = await this.checkpoint.offsets.latest();
@@ -110,7 +172,7 @@ export class StreamEngine {
     const latestCommit = await this.checkpoint.commits.latest();
     if (latestCommit === undefined || latestCommit < latestOffset) {
       const entry = await this.checkpoint.offsets.get(latestOffset);
-      if (!entry) throw new SinkError(`offsets/${latestOffset} is listed but unreadable in ${this.checkpoint.dir}`);
+      if (!entry) throw new SinkError(`offsets/${latestOffset} is listed but unreadable in ${this.checkpoint.dir}`, { batch: latestOffset, file: this.checkpoint.offsets.dir });
       this.opts.log.info(`replaying batch ${latestOffset} from the offsets log (${entry.files.length} files, planned but not committed)`);
       await this.runPlanned(pool, entry, summary, 0, true);
     } else {
@@ -124,11 +186,14 @@ export class StreamEngine {
   private async runPlanned(pool: ReturnType<typeof createPool>, entry: OffsetEntry, summary: RunSummary, backlog: number, replay = false): Promise<void> {
     const { engine } = this.opts;
     const tPlan = performance.now();
-    await this.checkpoint.addSourceEntry(entry.batchId, entry.files, this.seen, engine.compactInterval);
-    for (const f of entry.files) this.seen.set(f.name, f.mtimeMs);
+    // What is read: the planned files, with size and mtime updated when one had to be re-read.
+    const files = entry.files.map((f) => ({ ...f }));
     const planMs = performance.now() - tPlan;
-    const result = await this.writeWithRetry(pool, entry);
+    const result = await this.writeWithRetry(pool, entry, files);
     const tCommitDb = performance.now();
+    // The seen-files entry records each file as it was read, so only a later change counts as modified.
+    for (const f of files) this.seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
+    await this.checkpoint.addSourceEntry(entry.batchId, files, this.seen, engine.compactInterval);
     await this.checkpoint.commits.add(entry.batchId, { batchId: entry.batchId, committedAtMs: Date.now() });
     const committedAt = Date.now();
     await this.cleanSource(entry.files);
@@ -141,7 +206,7 @@ export class StreamEngine {
     summary.duplicateRows += result.duplicateRows;
     summary.rejectedRows += result.rejectedRows;
 
-    const latencies = entry.files.map((f) => Math.round(committedAt - f.mtimeMs)).sort((a, b) => a - b);
+    const latencies = entry.files.filter((f) => f.read !== false).map((f) => Math.round(committedAt - f.mtimeMs)).sort((a, b) => a - b);
     const totalMs = performance.now() - tPlan;
     const record: ProgressRecord = {
       engine: 'typescript',
@@ -174,14 +239,17 @@ export class StreamEngine {
     this.opts.onProgress?.(record);
   }
 
-  /** Connection failures keep the batch uncommitted and retry with backoff; anything else fails the run. */
-  private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry): Promise<BatchResult> {
+  /**
+   * Connection failures keep the batch uncommitted and retry with backoff; a file that changed while
+   * it was read is read again once settled; anything else fails the run.
+   */
+  private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
     const { engine, log } = this.opts;
     const contract = this.opts.contract ?? EVENTS;
     const scan: Parameters<typeof writeBatch>[1]['scan'] = (mode, onValid, onReject) =>
       scanBatch({
         inputDir: engine.inputDir,
-        files: entry.files,
+        files,
         mode,
         onValid,
         onReject,
@@ -189,18 +257,35 @@ export class StreamEngine {
         rules: { batchTimestampMs: entry.batchTimestampMs },
       });
     const hooks = { duringCopy: () => failpoint('during-copy', entry.batchId), afterCommit: () => failpoint('after-db-commit', entry.batchId) };
-    let delay = engine.retryInitialMillis;
-    for (let attempt = 1; ; attempt++) {
+    const what = `batch ${entry.batchId}`;
+    for (;;) {
       try {
-        return await writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files: entry.files, scan, contract: contract.spec, hooks });
+        return await retryWhileUnavailable({ log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis }, () =>
+          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, contract: contract.spec, hooks }),
+        );
       } catch (err) {
-        if (!isConnectionError(err)) {
-          throw new SinkError(`batch ${entry.batchId} (${entry.files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err });
+        if (err instanceof FileChangedError) {
+          log.warn(`${what}: ${err.message}; nothing of it is committed, it is read again once it has settled`);
+          const f = files.find((x) => fileKey(x) === fileKey(err.entry))!;
+          Object.assign(f, await this.settle(f));
+          continue;
         }
-        log.warn(`batch ${entry.batchId}: database unavailable (${(err as Error).message}); retry ${attempt} in ${delay} ms, the batch stays uncommitted`);
-        await sleep(delay);
-        delay = Math.min(delay * 2, engine.retryMaxMillis);
+        throw new SinkError(`${what} (${files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err, batch: entry.batchId });
       }
+    }
+  }
+
+  /** Waits until `f` has not changed for the settle time (at least 250 ms), and returns its new state. */
+  private async settle(f: FileEntry): Promise<{ size: number; mtimeMs: number }> {
+    const quiet = Math.max(250, this.opts.engine.fileSettleMillis);
+    let last: { size: number; mtimeMs: number } | undefined;
+    for (;;) {
+      const st = await fsp.stat(filePath(this.opts.engine.inputDir, f)).catch(() => undefined);
+      if (!st) return { size: -1, mtimeMs: f.mtimeMs }; // gone: the read records it as file_missing
+      const now = { size: st.size, mtimeMs: st.mtimeMs };
+      if (Date.now() - st.mtimeMs >= quiet || (last && last.size === now.size && last.mtimeMs === now.mtimeMs)) return now;
+      last = now;
+      await sleep(quiet);
     }
   }
 
@@ -223,18 +308,19 @@ export class StreamEngine {
     if (engine.cleanSource === 'off') return;
     if (engine.cleanSource === 'archive') await fsp.mkdir(engine.archiveDir, { recursive: true });
     for (const f of files) {
-      const from = path.join(engine.inputDir, f.name);
+      if (f.read === false) continue; // a notice only: the entry is not ours to move
+      const from = filePath(engine.inputDir, f);
       try {
         if (engine.cleanSource === 'delete') await fsp.rm(from, { force: true });
-        else if (fs.existsSync(from)) await moveFile(from, path.join(engine.archiveDir, f.name));
+        else if (fs.existsSync(from)) await moveFile(from, f.rawName === undefined ? path.join(engine.archiveDir, f.name) : Buffer.concat([Buffer.from(path.join(engine.archiveDir, path.sep)), Buffer.from(f.rawName, 'base64')]));
       } catch (err) {
-        log.warn(`could not ${engine.cleanSource} ${from}: ${(err as Error).message}`);
+        log.warn(`could not ${engine.cleanSource} ${f.name}: ${(err as Error).message}`);
       }
     }
   }
 }
 
-async function moveFile(from: string, to: string): Promise<void> {
+async function moveFile(from: string | Buffer, to: string | Buffer): Promise<void> {
   try {
     await fsp.rename(from, to);
   } catch (err) {

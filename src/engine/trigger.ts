@@ -5,19 +5,7 @@
  */
 import fs from 'node:fs';
 import type { TriggerSpec } from '../config.js';
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+import { sleep } from '../sleep.js';
 
 export class Trigger {
   private watcher: fs.FSWatcher | undefined;
@@ -25,12 +13,19 @@ export class Trigger {
   private wake: (() => void) | undefined;
   private nextTick = 0;
 
-  constructor(private readonly spec: TriggerSpec, private readonly inputDir: string, private readonly pollMillis: number) {
+  constructor(
+    private readonly spec: TriggerSpec,
+    private readonly inputDir: string,
+    private readonly pollMillis: number,
+    /** Told each published name the watcher reports (the source re-checks it even if processed). */
+    private readonly onName?: (name: string) => void,
+  ) {
     if (spec.kind === 'on-arrival') {
       fs.mkdirSync(inputDir, { recursive: true });
       try {
         this.watcher = fs.watch(inputDir, (_event, name) => {
           if (name && !String(name).endsWith('.csv')) return;
+          if (name) this.onName?.(String(name));
           this.pending = true;
           this.wake?.();
         });
@@ -41,8 +36,11 @@ export class Trigger {
     }
   }
 
-  /** Resolves when the next batch should be planned (or at once when `signal` aborts). */
-  async wait(signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when the next batch should be planned (or at once when `signal` aborts). `soonMs`: a file
+   * may have settled by then, so an on-arrival trigger looks again no later than that.
+   */
+  async wait(signal?: AbortSignal, soonMs?: number): Promise<void> {
     if (this.spec.kind === 'interval') {
       const period = this.spec.seconds * 1000;
       const now = Date.now();
@@ -65,7 +63,7 @@ export class Trigger {
         this.wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.pollMillis);
+      const timer = setTimeout(done, soonMs === undefined ? this.pollMillis : Math.min(this.pollMillis, soonMs));
       this.wake = done;
       signal?.addEventListener('abort', done, { once: true });
     });

@@ -10,7 +10,7 @@
  * words; spark/ecomstream_spark/rows.py implements the same words, and the golden vectors
  * (test/fixtures/contract/vectors.json) pin both.
  */
-import { copyEscape } from '../db/copy-text.js';
+import { copyEscape } from '../sink/copy-text.js';
 import { EVENT_CONTRACT } from '../contract/event.js';
 import { DECIMAL_PATTERN, TIMESTAMP_PATTERN, type CheckSpec, type ContractSpec } from '../contract/schema.js';
 
@@ -281,12 +281,12 @@ export function compileContract(spec: ContractSpec): CompiledContract {
       let missing = 0;
       for (const i of optionalIdx) if (fields[i] === '') missing++;
       const quality = weights[Math.min(missing, weights.length - 1)]!;
-      // COPY text line: empty field -> \N (NULL). Escaping only when a field needs it.
+      // COPY text line: empty field -> \N (NULL); every other field escaped as COPY requires.
       let line = '';
       for (let i = 0; i < ncol; i++) {
         const v = isTs[i] ? (tsCopy[i] ?? fields[i]!) : fields[i]!;
         if (i > 0) line += '\t';
-        line += v === '' ? '\\N' : v.indexOf('\\') === -1 && v.indexOf('\t') === -1 ? v : copyEscape(v);
+        line += v === '' ? '\\N' : copyEscape(v);
       }
       return { ok: true, key: fields[keyIndex]!, copyLine: line, quality };
     },

@@ -9,12 +9,21 @@
  *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table;
  *        INSERT ... ON CONFLICT (conflict key) DO NOTHING, and the rows that conflicted become
  *        the contract's duplicate rejects
+ *     the server refused a row for a data reason (SQLSTATE class 22/23: a value it will not take, a
+ *     constraint an operator added), on either path?
+ *     -> ROLLBACK TO SAVEPOINT; isolation: the rows go in chunks, each under its own savepoint through
+ *        staging + ON CONFLICT; a chunk that fails is halved until the rows at fault are found, and
+ *        each of those becomes a rejected_by_database reject with the server's message. No single
+ *        row can fail a batch, so no batch can be replayed forever.
  *   COPY rejected rows into rejected_events
  *   INSERT the batch record into stream_batches
  *   COMMIT
  *
+ * Every client is used through `withClient`, so a connection that breaks mid-COPY is a retryable
+ * ConnectionLostError for the engine, never an unhandled 'error' event.
+ *
  * The sink depends on src/contract/ (what to write where) and src/db/ only: the engine hands it the
- * batch's rows as a function it may call twice, and hooks for the failure-injection points.
+ * batch's rows as a function it may call again, and hooks for the failure-injection points.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -25,7 +34,12 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { EVENT_CONTRACT } from '../contract/event.js';
 import type { ContractSpec } from '../contract/schema.js';
-import { copyEscape } from '../db/copy-text.js';
+import { copyEscape, copyUnescape } from './copy-text.js';
+import { EcomstreamError } from '../errors.js';
+import { describePgError, isDataError, withClient } from '../db/errors.js';
+
+const REJECT_COLUMNS = 'stream_id, batch_id, source_file, line_number, raw_line, reason, detail';
+const SOURCE_FILE_CHARS = 500;
 
 /** A rejected row or file notice, as rejected_events stores it. */
 export interface RejectRecord {
@@ -33,14 +47,17 @@ export interface RejectRecord {
   /** 1-based line number; 0 for a file-level notice. */
   line: number;
   raw: string | null;
+  /** A reason code of the contract. */
   reason: string;
   detail: string;
 }
 
 /** What producing the batch's rows found; the sink records it in stream_batches. */
 export interface ScanStats {
+  /** Data lines read (header and blank lines excluded). */
   inputRows: number;
   validRows: number;
+  /** Rule violations and malformed lines (not duplicates, not file notices). */
   rejectedRows: number;
   duplicateRows: number;
   notices: number;
@@ -59,7 +76,7 @@ export interface BatchToWrite {
   batchId: number;
   batchTimestampMs: number;
   files: readonly { name: string; size: number; mtimeMs: number }[];
-  /** Produces the batch's rows; called a second time (mode `staging`) only if the fast path hits a duplicate. */
+  /** Produces the batch's rows; called again (mode `staging`) only if the fast path hits a duplicate or a refused row. */
   scan(mode: RowMode, onValid: (chunk: string) => Promise<void> | void, onReject: (r: RejectRecord) => void): Promise<ScanStats>;
   /** The feed's contract: table, columns, conflict key, duplicate reason. The event contract when omitted. */
   contract?: ContractSpec;
@@ -67,8 +84,17 @@ export interface BatchToWrite {
   hooks?: { duringCopy?(): void; afterCommit?(): void };
 }
 
-/** The SQL the sink writes a contract's rows with: quoted identifiers from the contract. */
-export function sinkTarget(spec: ContractSpec): { table: string; columns: string; key: string; duplicateReason: string; storedDetail: [string, string] } {
+/** The SQL names the sink writes a contract's rows with, quoted, and its duplicate reason. */
+interface Target {
+  table: string;
+  columns: string;
+  key: string;
+  duplicateReason: string;
+  /** The stored-duplicate detail template around its {value}. */
+  storedDetail: [string, string];
+}
+
+export function sinkTarget(spec: ContractSpec): Target {
   const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
   const dup = spec.reader.duplicate;
   const [before, after] = dup.detailStored.replace('{column}', spec.conflictKey).split('{value}') as [string, string | undefined];
@@ -86,12 +112,7 @@ export interface BatchResult {
   durationsMs: { read: number; write: number; commit: number };
 }
 
-export class SinkError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SinkError';
-  }
-}
+export class SinkError extends EcomstreamError {}
 
 /**
  * Rejected rows, kept in memory as COPY lines until they pass 32 MiB, then spilled to a temporary file:
@@ -107,7 +128,8 @@ class RejectBuffer {
   constructor(private readonly streamId: string, private readonly batchId: number) {}
 
   add(r: RejectRecord): void {
-    const line = `${this.streamId}\t${this.batchId}\t${copyEscape(r.file)}\t${r.line}\t${r.raw === null ? '\\N' : copyEscape(r.raw)}\t${r.reason}\t${copyEscape(r.detail)}\n`;
+    // source_file is VARCHAR(500): a longer file name is clipped rather than failing the batch.
+    const line = `${this.streamId}\t${this.batchId}\t${copyEscape(r.file.slice(0, SOURCE_FILE_CHARS))}\t${r.line}\t${r.raw === null ? '\\N' : copyEscape(r.raw)}\t${r.reason}\t${copyEscape(r.detail)}\n`;
     this.count++;
     this.bytes += line.length;
     this.lines.push(line);
@@ -167,13 +189,111 @@ async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: 
   return result;
 }
 
+const stagingColumns = (t: Target): string => `${t.columns}, source_file, line_number, raw_line`;
+const createStaging = (t: Target): string =>
+  `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE ${t.table} INCLUDING DEFAULTS, source_file TEXT, line_number INTEGER, raw_line TEXT) ON COMMIT DROP`;
+/** Rows per isolation chunk: small enough that halving to the culprit takes few round trips. */
+const ISOLATION_CHUNK_ROWS = 512;
+
+/**
+ * Moves staged rows into the contract's table; those whose conflict key is already stored become the
+ * contract's duplicate rejects. Returns how many were duplicates.
+ */
+async function mergeStaging(client: pg.PoolClient, batch: BatchToWrite, t: Target): Promise<number> {
+  const res = await client.query(
+    `WITH ins AS (
+       INSERT INTO ${t.table} (${t.columns})
+       SELECT ${t.columns} FROM batch_staging ORDER BY ctid -- filled by COPY into a fresh temp table: line order
+       ON CONFLICT (${t.key}) DO NOTHING
+       RETURNING ${t.key})
+     INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail)
+     SELECT $1, $2, s.source_file, s.line_number, s.raw_line, $3, $4 || s.${t.key} || $5
+     FROM batch_staging s
+     WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${t.key} = s.${t.key})`,
+    [batch.streamId, batch.batchId, t.duplicateReason, ...t.storedDetail],
+  );
+  return res.rowCount ?? 0;
+}
+
+interface PathOutcome {
+  stats: ScanStats;
+  storedDuplicates: number;
+  /** Rows the server refused, moved from valid to rejected. */
+  refused: number;
+}
+
+/** The staging path: every valid row through batch_staging and ON CONFLICT. */
+async function stagingPath(client: pg.PoolClient, batch: BatchToWrite, t: Target, rejects: RejectBuffer): Promise<PathOutcome> {
+  await client.query(createStaging(t));
+  const stats = await copyInto(client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, (write) => batch.scan('staging', write, (r) => rejects.add(r)));
+  return { stats, storedDuplicates: await mergeStaging(client, batch, t), refused: 0 };
+}
+
+/** The staged COPY line's last three fields: source file, line number, raw line. */
+function stagedOrigin(line: string): { file: string; line: number; raw: string | null } {
+  const c3 = line.lastIndexOf('\t');
+  const c2 = line.lastIndexOf('\t', c3 - 1);
+  const c1 = line.lastIndexOf('\t', c2 - 1);
+  return { file: copyUnescape(line.slice(c1 + 1, c2)) ?? '', line: Number(line.slice(c2 + 1, c3)), raw: copyUnescape(line.slice(c3 + 1)) };
+}
+
+/** The isolation path: chunks under savepoints, halved on a data error down to the rows at fault. */
+async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Target, rejects: RejectBuffer): Promise<PathOutcome> {
+  await client.query(createStaging(t));
+  let storedDuplicates = 0;
+  let refused = 0;
+  const tryRows = async (rows: string[]): Promise<void> => {
+    await client.query('SAVEPOINT isolate');
+    try {
+      await copyInto(client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, async (write) => write(rows.join('')));
+      storedDuplicates += await mergeStaging(client, batch, t);
+      await client.query('TRUNCATE batch_staging');
+      await client.query('RELEASE SAVEPOINT isolate');
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT isolate');
+      await client.query('RELEASE SAVEPOINT isolate');
+      if (rows.length > 1) {
+        const half = rows.length >> 1;
+        await tryRows(rows.slice(0, half));
+        await tryRows(rows.slice(half));
+        return;
+      }
+      const origin = stagedOrigin(rows[0]!.slice(0, -1));
+      refused++;
+      rejects.add({ file: origin.file, line: origin.line, raw: origin.raw, reason: 'rejected_by_database', detail: `PostgreSQL refused the row: ${describePgError(err)}` });
+    }
+  };
+  let pending: string[] = [];
+  const stats = await batch.scan(
+    'staging',
+    async (chunk) => {
+      // COPY lines end in a newline and escape every newline inside a field, so this split is exact.
+      for (let pos = 0; pos < chunk.length; ) {
+        const nl = chunk.indexOf('\n', pos);
+        pending.push(chunk.slice(pos, nl + 1));
+        pos = nl + 1;
+        if (pending.length === ISOLATION_CHUNK_ROWS) {
+          const rows = pending;
+          pending = [];
+          await tryRows(rows);
+        }
+      }
+    },
+    (r) => rejects.add(r),
+  );
+  if (pending.length) await tryRows(pending);
+  return { stats, storedDuplicates, refused };
+}
+
 export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 'typescript'): Promise<BatchResult> {
-  const target = sinkTarget(batch.contract ?? EVENT_CONTRACT);
-  const cols = target.columns;
-  const client = await pool.connect();
+  return withClient(pool, (client) => writeBatchOn(client, batch, engine));
+}
+
+async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: string): Promise<BatchResult> {
+  const t = sinkTarget(batch.contract ?? EVENT_CONTRACT);
   let rejects = new RejectBuffer(batch.streamId, batch.batchId);
   const t0 = performance.now();
-  let released = false;
   try {
     await client.query('BEGIN');
     const exists = await client.query('SELECT 1 FROM stream_batches WHERE stream_id = $1 AND batch_id = $2', [batch.streamId, batch.batchId]);
@@ -184,13 +304,18 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
     }
 
     await client.query('SAVEPOINT fast_path');
-    let stats: ScanStats;
-    let insertedRows: number;
-    let storedDuplicates = 0;
+    let outcome: PathOutcome;
     let usedFallback = false;
     let chunks = 0;
+    /** Back to the savepoint, with a fresh reject buffer: the next pass reports every reject again. */
+    const restart = async (): Promise<void> => {
+      usedFallback = true;
+      await client.query('ROLLBACK TO SAVEPOINT fast_path');
+      await rejects.dispose();
+      rejects = new RejectBuffer(batch.streamId, batch.batchId);
+    };
     try {
-      stats = await copyInto(client, `COPY ${target.table} (${cols}) FROM STDIN`, (write) =>
+      const stats = await copyInto(client, `COPY ${t.table} (${t.columns}) FROM STDIN`, (write) =>
         batch.scan(
           'direct',
           async (chunk) => {
@@ -200,44 +325,31 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
           (r) => rejects.add(r),
         ),
       );
-      insertedRows = stats.validRows;
+      outcome = { stats, storedDuplicates: 0, refused: 0 };
     } catch (err) {
-      if ((err as { code?: string }).code !== '23505') throw err;
-      // A row of this batch is already stored: redo the batch through staging + ON CONFLICT.
-      usedFallback = true;
-      await client.query('ROLLBACK TO SAVEPOINT fast_path');
-      // The second pass reports the same rejects again: start their buffer afresh.
-      await rejects.dispose();
-      rejects = new RejectBuffer(batch.streamId, batch.batchId);
-      await client.query(
-        `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE ${target.table} INCLUDING DEFAULTS, source_file VARCHAR(500), line_number INTEGER, raw_line TEXT) ON COMMIT DROP`,
-      );
-      stats = await copyInto(client, `COPY batch_staging (${cols}, source_file, line_number, raw_line) FROM STDIN`, (write) =>
-        batch.scan('staging', write, (r) => rejects.add(r)),
-      );
-      const res = await client.query(
-        `WITH ins AS (
-           INSERT INTO ${target.table} (${cols})
-           SELECT ${cols} FROM batch_staging ORDER BY ctid -- one COPY into a fresh temp table: physical order is line order
-           ON CONFLICT (${target.key}) DO NOTHING
-           RETURNING ${target.key})
-         INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail)
-         SELECT $1, $2, s.source_file, s.line_number, s.raw_line, $3, $4 || s.${target.key} || $5
-         FROM batch_staging s
-         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${target.key} = s.${target.key})`,
-        [batch.streamId, batch.batchId, target.duplicateReason, ...target.storedDetail],
-      );
-      storedDuplicates = res.rowCount ?? 0;
-      insertedRows = stats.validRows - storedDuplicates;
+      if (!isDataError(err)) throw err;
+      await restart();
+      if ((err as { code?: string }).code === '23505') {
+        // A row of this batch is already stored: redo the batch through staging + ON CONFLICT.
+        try {
+          outcome = await stagingPath(client, batch, t, rejects);
+        } catch (err2) {
+          if (!isDataError(err2)) throw err2;
+          await restart();
+          outcome = await isolationPath(client, batch, t, rejects);
+        }
+      } else {
+        outcome = await isolationPath(client, batch, t, rejects);
+      }
     }
+    const { stats, storedDuplicates, refused } = outcome;
+    const validRows = stats.validRows - refused;
+    const insertedRows = validRows - storedDuplicates;
+    const rejectedRows = stats.rejectedRows + refused;
     const tRead = performance.now();
 
     if (rejects.count > 0) {
-      await copyInto(
-        client,
-        'COPY rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) FROM STDIN',
-        (write) => rejects.writeTo(write),
-      );
+      await copyInto(client, `COPY rejected_events (${REJECT_COLUMNS}) FROM STDIN`, (write) => rejects.writeTo(write));
     }
     const duplicateRows = stats.duplicateRows + storedDuplicates;
     const mtimes = batch.files.map((f) => f.mtimeMs);
@@ -255,8 +367,8 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
         stats.inputRows,
         insertedRows,
         duplicateRows,
-        stats.rejectedRows,
-        stats.validRows ? Math.round((stats.qualitySum / stats.validRows) * 1000) / 1000 : null,
+        rejectedRows,
+        validRows ? Math.round((stats.qualitySum / stats.validRows) * 1000) / 1000 : null,
         mtimes.length ? new Date(Math.min(...mtimes)) : null,
         mtimes.length ? new Date(Math.max(...mtimes)) : null,
         // Same phase names as the progress record; `total` runs to the batch record, just before COMMIT.
@@ -268,23 +380,19 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
     const tCommit = performance.now();
     return {
       alreadyCommitted: false,
-      stats,
+      stats: { ...stats, validRows, rejectedRows },
       insertedRows,
       duplicateRows,
-      rejectedRows: stats.rejectedRows,
+      rejectedRows,
       usedFallback,
       durationsMs: { read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), commit: Math.round(tCommit - tWrite) },
     };
   } catch (err) {
-    // A broken connection cannot roll back; discard the client instead of returning it to the pool.
-    await client.query('ROLLBACK').catch(() => {
-      released = true;
-      client.release(true);
-    });
+    // A broken connection cannot roll back; withClient then discards the client.
+    await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
     await rejects.dispose();
-    if (!released) client.release();
   }
 }
 

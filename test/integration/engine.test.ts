@@ -144,6 +144,7 @@ describe('engine', () => {
     const { Checkpoint } = await import('../../src/checkpoint/checkpoint.js');
     const cp = new Checkpoint(path.join(dir, 'ck'));
     await cp.open();
+    await cp.createStream();
     const st = await fsp.stat(path.join(input, 'events_1.csv'));
     await cp.offsets.add(0, { batchId: 0, batchTimestampMs: Date.now(), files: [{ name: 'events_1.csv', size: st.size, mtimeMs: st.mtimeMs }] });
     await cp.close();

@@ -82,7 +82,7 @@ test('an applied migration that changed is refused; so is a file that does not r
   await migrate(url, { dir });
   const first = path.join(dir, path.basename(listMigrations()[0]!.file));
   await fsp.appendFile(first, '\n-- edited\n');
-  await assert.rejects(migrate(url, { dir }), (e: unknown) => e instanceof MigrationError && e.code === 'MIGRATION_CHANGED' && e.context.file === first);
+  await assert.rejects(migrate(url, { dir }), (e: unknown) => e instanceof MigrationError && e.code === 'MIGRATION_CHANGED' && e.file === first);
   await fsp.copyFile(listMigrations()[0]!.file, first);
   const next = String(listMigrations().length + 1).padStart(4, '0');
   await fsp.writeFile(path.join(dir, `${next}_forgets_itself.sql`), 'CREATE TABLE forgotten (x INT);\n');

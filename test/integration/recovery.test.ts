@@ -12,11 +12,10 @@ import { loadConfig } from '../../src/config.js';
 import { startEmbedded } from '../../src/db/embedded.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { silentLogger } from '../../src/log.js';
-import { PACKAGE_ROOT } from '../../src/db/migrate.js';
-import { startTestDb, type TestDb } from '../support/pg.js';
+import { query as q, startTestDb, type TestDb } from '../support/pg.js';
+import { BIN, cli, type Run } from '../support/cli.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
 
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js');
 
 let db: TestDb;
 before(async () => {
@@ -25,34 +24,6 @@ before(async () => {
 after(async () => {
   await db?.close();
 });
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-async function q(url: string, sql: string): Promise<pg.QueryResultRow[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function sixFiles(input: string): Promise<Set<string>> {
   const ids = new Set<string>();

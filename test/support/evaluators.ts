@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FileEntry } from '../../src/checkpoint/checkpoint.js';
 import { scanBatch } from '../../src/engine/read-batch.js';
+import { copyUnescape } from '../../src/sink/copy-text.js';
 import { compileContract, EVENTS } from '../../src/engine/validate.js';
 import { loadContractFile } from '../../src/contract/schema.js';
 
@@ -45,11 +46,6 @@ export function pythonMissing(): string | undefined {
   return why;
 }
 
-function unescapeCopy(v: string): string | null {
-  if (v === '\\N') return null;
-  return v.replace(/\\(.)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c));
-}
-
 export async function runTypescript(batches: readonly Batch[], contractFile?: string): Promise<{ verdicts: Verdict[]; summaries: BatchSummary[] }> {
   const contract = contractFile ? compileContract(loadContractFile(contractFile)) : EVENTS;
   const ncol = contract.columnNames.length;
@@ -66,7 +62,7 @@ export async function runTypescript(batches: readonly Batch[], contractFile?: st
         for (const l of chunk.split('\n')) {
           if (!l) continue;
           const cols = l.split('\t');
-          verdicts.push({ batch: b, file: unescapeCopy(cols[ncol]!)!, line: Number(cols[ncol + 1]), reason: null, detail: null, raw: unescapeCopy(cols[ncol + 2]!), values: cols.slice(0, ncol).map(unescapeCopy) });
+          verdicts.push({ batch: b, file: copyUnescape(cols[ncol]!)!, line: Number(cols[ncol + 1]), reason: null, detail: null, raw: copyUnescape(cols[ncol + 2]!), values: cols.slice(0, ncol).map(copyUnescape) });
         }
       },
       onReject(r) {
@@ -106,10 +102,12 @@ export function runPython(batches: readonly Batch[], contractFile?: string): Pro
   });
 }
 
-export function writeFiles(dir: string, files: readonly { name: string; content: Buffer }[], mtimeMs: number): FileEntry[] {
+/** Writes the files and returns them as planned entries (the reader checks size and mtime against them). */
+export function writeFiles(dir: string, files: readonly { name: string; content: Buffer }[]): FileEntry[] {
   fs.mkdirSync(dir, { recursive: true });
-  return files.map((f, i) => {
-    fs.writeFileSync(path.join(dir, f.name), f.content);
-    return { name: f.name, size: f.content.length, mtimeMs: mtimeMs + i };
+  return files.map((f) => {
+    const file = path.join(dir, f.name);
+    fs.writeFileSync(file, f.content);
+    return { name: f.name, size: f.content.length, mtimeMs: fs.statSync(file).mtimeMs };
   });
 }

@@ -73,3 +73,8 @@ export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>
     await c.end();
   }
 }
+
+/** The rows of one query, on a short-lived client. */
+export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  return withClient(url, async (c) => (await c.query<R>(sql, params)).rows);
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BatchLog } from '../../src/checkpoint/log.js';
-import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
+import { Checkpoint, type SeenFile } from '../../src/checkpoint/checkpoint.js';
 import { tempDir } from '../support/files.js';
 
 test('batch log: versioned, never overwritten, listed in order', async () => {
@@ -25,9 +25,10 @@ test('a second engine on the same checkpoint is refused; a dead holder is taken 
   const dir = await tempDir();
   const a = new Checkpoint(dir);
   await a.open();
+  await a.createStream();
   fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`); // a live process that is not us
   const b = new Checkpoint(dir);
-  await assert.rejects(b.open(), /another engine \(pid \d+\) is using the checkpoint/);
+  await assert.rejects(b.open(), { name: 'CheckpointError', code: 'LOCKED' });
   fs.writeFileSync(path.join(dir, 'lock'), '999999999\n'); // no such process
   const c = new Checkpoint(dir);
   await c.open();
@@ -39,12 +40,12 @@ test('seen files survive compaction and purge; restart after 100,000 files reads
   const dir = await tempDir();
   const cp = new Checkpoint(dir);
   await cp.open();
-  const seen = new Map<string, number>();
+  const seen = new Map<string, SeenFile>();
   let n = 0;
   for (let b = 0; b < 100; b++) {
     const files = Array.from({ length: 1000 }, () => ({ name: `events_${n++}.csv`, size: 10, mtimeMs: n }));
     await cp.addSourceEntry(b, files, seen, 10);
-    for (const f of files) seen.set(f.name, f.mtimeMs);
+    for (const f of files) seen.set(f.name, { size: f.size, mtimeMs: f.mtimeMs });
     if ((b + 1) % 10 === 0) await cp.purge(b, 100);
   }
   await cp.close();

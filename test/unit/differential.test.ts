@@ -15,8 +15,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HEADER_LINE } from '../../src/contract/event.js';
-import type { FileEntry } from '../../src/checkpoint/checkpoint.js';
-import { pythonMissing, runPython, runTypescript, type Verdict } from '../support/evaluators.js';
+import { pythonMissing, runPython, runTypescript, writeFiles, type Verdict } from '../support/evaluators.js';
 
 const SEED = Number(process.env.ECOMSTREAM_DIFF_SEED ?? 20261125);
 const FILES = Number(process.env.ECOMSTREAM_DIFF_FILES ?? 80);
@@ -135,13 +134,7 @@ const key = (v: Verdict): string => `${v.file}\u0000${String(v.line).padStart(6,
 test('the TypeScript and Spark readers agree line by line on seeded random input', { skip: pythonMissing() }, async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-diff-'));
   try {
-    const files: FileEntry[] = [];
-    for (let i = 0; i < FILES; i++) {
-      const name = `events_${String(i).padStart(3, '0')}.csv`;
-      const content = randomFile();
-      await fsp.writeFile(path.join(dir, name), content);
-      files.push({ name, size: content.length, mtimeMs: NOW - 60_000 + i });
-    }
+    const files = writeFiles(dir, Array.from({ length: FILES }, (_, i) => ({ name: `events_${String(i).padStart(3, '0')}.csv`, content: randomFile() })));
 
     const batch = [{ dir, files, batchTimestampMs: NOW }];
     const [{ verdicts: ts }, { verdicts: py }] = await Promise.all([runTypescript(batch), runPython(batch)]);

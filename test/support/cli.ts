@@ -1,0 +1,24 @@
+/** The `ecomstream` CLI run as a subprocess, as a user runs it (pg-boss tests its CLI the same way). */
+import { spawn, type SpawnOptions } from 'node:child_process';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/db/migrate.js';
+
+export const BIN = path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js');
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], env: Record<string, string | undefined> = {}, options: Pick<SpawnOptions, 'cwd' | 'uid' | 'gid'> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
