@@ -68,11 +68,9 @@ def test_unknown_contract_version_is_refused():
 
 
 def test_every_reason_code_the_job_emits_exists_in_the_contract():
-    emitted = {"missing_required", "invalid_event_type", "invalid_device_type", "invalid_price", "negative_price",
-               "invalid_timestamp", "stale_timestamp", "future_timestamp", "field_too_long", "wrong_column_count",
-               "malformed_csv", "invalid_encoding", "duplicate_event_id", "bad_header", "missing_header", "empty_file",
-               "file_missing", "file_unreadable"}
-    assert emitted == set(CONTRACT.reasons)
+    # Row and reader reasons come from the contract itself; the job adds the two for files it cannot read.
+    emitted = {c["reason"] for c in CONTRACT.checks} | {r["reason"] for r in CONTRACT.reader.values()} | {"file_missing", "file_unreadable"}
+    assert emitted <= set(CONTRACT.reasons)
 
 
 # -- CSV lines --------------------------------------------------------------------------------------

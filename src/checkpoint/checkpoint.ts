@@ -324,3 +324,22 @@ function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** What another process (the dashboard) may know of a checkpoint without opening it or taking its lock. */
+export interface CheckpointView {
+  /** False when the folder has neither a lock nor a planned batch: no engine checkpoint here. */
+  exists: boolean;
+  /** The engine holding the lock, if it is alive. */
+  holder: LockHolder | undefined;
+  /** The newest planned (offsets/N) and committed (commits/N) batch. */
+  planned: number | undefined;
+  committed: number | undefined;
+}
+
+export async function inspectCheckpoint(dir: string): Promise<CheckpointView> {
+  const lockText = await fsp.readFile(path.join(dir, 'lock'), 'utf8').catch(() => undefined);
+  const newest = (sub: string): Promise<number | undefined> => new BatchLog(path.join(dir, sub)).latest().catch(() => undefined);
+  const [planned, committed] = await Promise.all([newest('offsets'), newest('commits')]);
+  const holder = lockText === undefined ? undefined : parseLock(lockText);
+  return { exists: lockText !== undefined || planned !== undefined, holder: holder && lockHolderAlive(holder) ? holder : undefined, planned, committed };
+}

@@ -11,6 +11,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { inspectCheckpoint } from '../checkpoint/checkpoint.js';
 import type { EngineState } from './queries.js';
 
 /** Batches loaded on the first scan; older committed files are recognised by their mtime instead. */
@@ -86,47 +87,16 @@ export class BacklogTracker {
   }
 }
 
-async function newestBatchFile(dir: string): Promise<number | undefined> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return undefined;
-  }
-  let max: number | undefined;
-  for (const n of names) if (/^\d+$/.test(n)) max = Math.max(max ?? -1, Number(n));
-  return max;
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * The engine's state from its checkpoint (see src/checkpoint/checkpoint.ts): `lock` holds the pid of the
- * running engine; `offsets/N` without `commits/N` is a batch planned but not yet committed.
+ * The engine's state from its checkpoint, read through src/checkpoint/checkpoint.ts (`inspectCheckpoint`):
+ * a live lock holder is a running engine; a planned batch without its commit is a batch in flight.
  */
 export async function engineState(checkpointDir: string, backlog: number | null): Promise<EngineState> {
-  let lockText: string | undefined;
-  try {
-    lockText = await fsp.readFile(path.join(checkpointDir, 'lock'), 'utf8');
-  } catch {
-    lockText = undefined;
-  }
-  const [planned, committed] = await Promise.all([
-    newestBatchFile(path.join(checkpointDir, 'offsets')),
-    newestBatchFile(path.join(checkpointDir, 'commits')),
-  ]);
-  if (lockText === undefined && planned === undefined) {
+  const { exists, holder, planned, committed } = await inspectCheckpoint(checkpointDir);
+  if (!exists) {
     return { state: 'unknown', detail: 'no engine checkpoint on this machine' };
   }
-  const running = lockText !== undefined && alive(Number(lockText.trim()));
+  const running = holder !== undefined;
   const inFlight = planned !== undefined && (committed === undefined || planned > committed);
   if (!running) {
     return {
