@@ -9,15 +9,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { EcomstreamError } from '../errors.js';
 
-export class DiagramInputError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${message}`, options);
-    this.name = 'DiagramInputError';
+export class DiagramInputError extends EcomstreamError {
+  declare readonly file: string;
+  constructor(message: string, file: string, options?: { cause?: unknown }) {
+    super(`${file}: ${message}`, { ...options, file });
   }
 }
 
