@@ -308,7 +308,7 @@ class StreamingJob(object):
                     return
                 self._run(df, batch_id, stream_id, replay, t0)
                 return
-            except Exception as e:  # noqa: BLE001 - classified below, re-raised unless transient
+            except Exception as e:
                 if not is_connection_error(e) or self._stop_requested:
                     raise
                 self.reset_connection()
@@ -449,7 +449,7 @@ class StreamingJob(object):
             finally:
                 try:
                     drop_tables(conn, [stage.events, stage.rejects])
-                except Exception:  # noqa: BLE001 - dropped inside the transaction already, or left for the next start
+                except Exception:
                     pass
             t_commit = time.time()
             if result is None:
@@ -490,7 +490,7 @@ class StreamingJob(object):
         p, fs = self._hadoop_fs(uri)
         try:
             status = fs.getFileStatus(p)
-        except Exception:  # noqa: BLE001 - java.io.FileNotFoundException through py4j
+        except Exception:
             return "file_missing", None
         size = int(status.getLen())
         return ("empty" if size == 0 else "file_unreadable"), size

@@ -81,7 +81,7 @@ def _java_message(err: Exception) -> str:
             msg = java.getMessage()
             state = java.getSQLState() if hasattr(java, "getSQLState") else None
             return "%s%s" % (msg, " (SQLState %s)" % state if state else "")
-        except Exception:  # noqa: BLE001 - the JVM may be gone; fall back to the Python text
+        except Exception:
             pass
     return str(err)
 
@@ -105,7 +105,7 @@ class PgConnection(object):
     def close(self) -> None:
         try:
             self._conn.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def set_autocommit(self, on: bool) -> None:
@@ -141,7 +141,7 @@ class PgConnection(object):
     def rollback(self) -> None:
         try:
             self._conn.rollback()
-        except Exception:  # noqa: BLE001 - a broken connection cannot roll back; the server does
+        except Exception:
             pass
 
     @staticmethod
@@ -271,5 +271,5 @@ def commit_batch(
     finally:
         try:
             conn.set_autocommit(True)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass

@@ -13,8 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ecomstream_spark.contract import load_contract  # noqa: E402
-from ecomstream_spark.rows import Rules, quality, render, scan_file  # noqa: E402
+from ecomstream_spark.contract import load_contract
+from ecomstream_spark.rows import Rules, quality, render, scan_file
 
 
 def main():

@@ -5,15 +5,14 @@ changed on one side and not the other fails here or in the conformance suite.
 """
 import os
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ecomstream_spark import rows  # noqa: E402
-from ecomstream_spark.contract import Contract, ContractError, load_contract  # noqa: E402
-from ecomstream_spark.settings import SettingsError, jdbc_from_database_url, load_settings, parse_trigger  # noqa: E402
+from ecomstream_spark import rows
+from ecomstream_spark.contract import Contract, ContractError, load_contract
+from ecomstream_spark.settings import SettingsError, jdbc_from_database_url, load_settings, parse_trigger
 
 CONTRACT = load_contract()
 RULES = rows.Rules(CONTRACT)
