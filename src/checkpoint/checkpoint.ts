@@ -174,12 +174,6 @@ export class Checkpoint {
     throw new CheckpointError(`could not take the lock ${this.lockFile}`, { code: 'LOCKED', file: this.lockFile });
   }
 
-  /** Who holds the lock now, if anyone alive does. */
-  async lockHolder(): Promise<LockHolder | undefined> {
-    const holder = parseLock(await fsp.readFile(this.lockFile, 'utf8').catch(() => ''));
-    return holder && lockHolderAlive(holder) ? holder : undefined;
-  }
-
   async close(): Promise<void> {
     if (!this.lockHeld) return;
     this.lockHeld = false;
@@ -284,6 +278,12 @@ export interface LockHolder {
   host: string | undefined;
 }
 
+/** Who holds the lock of the checkpoint in `dir` now, if a live engine does (for the dashboard). */
+export async function lockHolder(dir: string): Promise<LockHolder | undefined> {
+  const holder = parseLock(await fsp.readFile(path.join(dir, 'lock'), 'utf8').catch(() => ''));
+  return holder && lockHolderAlive(holder) ? holder : undefined;
+}
+
 /** The lock file's content: JSON, or a bare pid (checkpoints written before the start time was kept). */
 function parseLock(text: string): LockHolder | undefined {
   const t = text.trim();
@@ -337,9 +337,7 @@ export interface CheckpointView {
 }
 
 export async function inspectCheckpoint(dir: string): Promise<CheckpointView> {
-  const lockText = await fsp.readFile(path.join(dir, 'lock'), 'utf8').catch(() => undefined);
   const newest = (sub: string): Promise<number | undefined> => new BatchLog(path.join(dir, sub)).latest().catch(() => undefined);
-  const [planned, committed] = await Promise.all([newest('offsets'), newest('commits')]);
-  const holder = lockText === undefined ? undefined : parseLock(lockText);
-  return { exists: lockText !== undefined || planned !== undefined, holder: holder && lockHolderAlive(holder) ? holder : undefined, planned, committed };
+  const [holder, planned, committed] = await Promise.all([lockHolder(dir), newest('offsets'), newest('commits')]);
+  return { exists: planned !== undefined || fs.existsSync(path.join(dir, 'lock')), holder, planned, committed };
 }
