@@ -182,8 +182,8 @@ export function checkContract(spec: ContractSpec, source: string): ContractSpec 
     if (names.has(c.name)) fail(`column ${c.name} appears twice`);
     names.add(c.name);
     if (c.type === 'varchar' && !(Number.isInteger(c.length) && c.length! > 0)) fail(`varchar column ${c.name} needs a positive length`);
-    if (c.type === 'decimal' && !(Number.isInteger(c.precision) && Number.isInteger(c.scale) && c.scale! >= 0 && c.precision! > c.scale!)) {
-      fail(`decimal column ${c.name} needs precision > scale >= 0`);
+    if (c.type === 'decimal' && !(Number.isInteger(c.precision) && Number.isInteger(c.scale) && c.scale! >= 0 && c.precision! >= Math.max(c.scale!, 1))) {
+      fail(`decimal column ${c.name} needs precision >= scale >= 0 and precision >= 1, as PostgreSQL's DECIMAL(p,s)`);
     }
     if (!['varchar', 'decimal', 'timestamp'].includes(c.type)) fail(`column ${c.name} has unknown type ${JSON.stringify(c.type)}`);
   }

@@ -212,10 +212,10 @@ export function compileContract(spec: ContractSpec): CompiledContract {
         const i = index(c.column);
         const { precision = 0, scale = 0 } = cols[i]!;
         // Plain digits that fit without rounding: the common case, decided without parsing.
-        const plain = new RegExp(`^[0-9]{1,${precision - scale}}(?:\\.[0-9]{0,${scale}})?$`);
+        const plain = precision > scale ? new RegExp(`^[0-9]{1,${precision - scale}}(?:\\.[0-9]{0,${scale}})?$`) : undefined;
         return (f) => {
           const v = f[i]!;
-          if (v === '' || plain.test(v)) return undefined;
+          if (v === '' || plain?.test(v)) return undefined;
           const d = parseDecimal(v);
           return d !== undefined && decimalFits(d, precision, scale)
             ? undefined
