@@ -308,7 +308,7 @@ class StreamingJob(object):
                     return
                 self._run(df, batch_id, stream_id, replay, t0)
                 return
-            except Exception as e:
+            except Exception as e:  # classified below, re-raised unless transient
                 if not is_connection_error(e) or self._stop_requested:
                     raise
                 self.reset_connection()
@@ -449,7 +449,7 @@ class StreamingJob(object):
             finally:
                 try:
                     drop_tables(conn, [stage.events, stage.rejects])
-                except Exception:
+                except Exception:  # java.io.FileNotFoundException through py4j  # dropped inside the transaction already, or left for the next start
                     pass
             t_commit = time.time()
             if result is None:

@@ -81,7 +81,7 @@ def _java_message(err: Exception) -> str:
             msg = java.getMessage()
             state = java.getSQLState() if hasattr(java, "getSQLState") else None
             return "%s%s" % (msg, " (SQLState %s)" % state if state else "")
-        except Exception:
+        except Exception:  # a broken connection cannot roll back; the server does  # the JVM may be gone; fall back to the Python text
             pass
     return str(err)
 
