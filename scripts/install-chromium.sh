@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs Debian's Chromium for the dashboard's browser test (npm run test:e2e). playwright-core drives
-# it at /usr/bin/chromium; Playwright's own browser download is not used (it does not work on our
-# machines). Idempotent: does nothing when Chromium is already there and starts.
+# Installs Debian's Chromium for the browser tests (npm run test:e2e). playwright-core drives it at
+# /usr/bin/chromium; Playwright's own browser download is not used (it does not work on our machines).
+# Also Liberation Sans (fonts-liberation), metric-compatible with Helvetica and Arial: the draw.io file
+# names Helvetica, as every desktop has it, and without it Chromium sets the text in the wider DejaVu Sans.
+# Idempotent: does nothing when Chromium starts and the font is there.
 set -eu
 
-if [ -x /usr/bin/chromium ] && /usr/bin/chromium --version >/dev/null 2>&1; then
-  echo "chromium already installed: $(/usr/bin/chromium --version 2>/dev/null)"
+if [ -x /usr/bin/chromium ] && /usr/bin/chromium --version >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ]; then
+  echo "chromium already installed: $(/usr/bin/chromium --version 2>/dev/null); Liberation Sans present"
   exit 0
 fi
 
@@ -20,5 +22,5 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends chromium
-echo "installed: $(/usr/bin/chromium --version 2>/dev/null)"
+$SUDO apt-get install -y --no-install-recommends chromium fonts-liberation
+echo "installed: $(/usr/bin/chromium --version 2>/dev/null), $(fc-match Helvetica 2>/dev/null)"

@@ -12,13 +12,13 @@ export function register(program: Command): void {
     .command('diagram')
     .description(
       'write the architecture diagram (DOT, SVG, A4 300-DPI PNG, draw.io) and the use-case diagrams, ' +
-        'generated from docker-compose.yml, src/config.ts, postgres/migrations/ and bench/results/latest.json',
+        'generated from docker-compose.yml, src/config.ts, postgres/migrations/ and bench/results/ (latest.json, engines.json)',
     )
     .option('--out <dir>', 'output folder', 'docs/diagrams')
     .option('--check', 'write nothing; fail if the files in --out differ from a fresh generation')
     .action(async (opts: DiagramOptions) => {
       // Loaded here, not at the top: Graphviz (WebAssembly) and resvg are only needed by this command.
-      const { generateDiagrams, staleDiagrams, writeDiagrams } = await import('../diagram/index.js');
+      const { generateDiagrams, staleDiagrams, writeDiagrams, MIN_PRINT_SCALE } = await import('../diagram/index.js');
       const root = process.cwd();
       const outDir = path.resolve(root, opts.out);
       const set = await generateDiagrams({ root });
@@ -35,7 +35,7 @@ export function register(program: Command): void {
         for (const f of writeDiagrams(outDir, set.files)) process.stdout.write(`wrote ${rel(f)}\n`);
         const s = set.smallestText;
         process.stdout.write(
-          `A4 page at 300 DPI: drawing scaled to ${((set.placement.scale * 72) / 300).toFixed(2)} of its size; ` +
+          `A4 page at 300 DPI: print scale ${set.printScale.toFixed(3)} (at least ${MIN_PRINT_SCALE}); ` +
             `smallest text ${s.drawingPt} pt in the drawing, ${s.printedPt.toFixed(1)} pt printed\n`,
         );
       }

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { newClient } from '../db/client.js';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/connect.js';
-import { NAMED_QUERIES, QUERY_NAMES, type QueryName } from '../db/queries.js';
+import { NAMED_QUERIES, QUERY_NAMES, type NamedQuery, type QueryName } from '../db/queries.js';
 import { choiceOption, consoleLogger } from './common.js';
 import type { Logger } from '../log.js';
 
@@ -35,7 +35,11 @@ export function register(program: Command): void {
         const res = await client.query(NAMED_QUERIES[name].sql);
         const fields = res.fields.map((f) => f.name);
         if (opts.json) process.stdout.write(`${JSON.stringify(res.rows, null, 2)}\n`);
-        else process.stdout.write(`${NAMED_QUERIES[name].title}\n\n${formatTable(fields, res.rows)}\n(${res.rowCount} rows)\n`);
+        else {
+          const q: NamedQuery = NAMED_QUERIES[name];
+          const note = q.note === undefined ? '' : `\n${q.note}\n`;
+          process.stdout.write(`${q.title}\n\n${formatTable(fields, res.rows)}\n(${res.rowCount} rows)\n${note}`);
+        }
       } finally {
         await client.end().catch(() => undefined);
         await db.close();

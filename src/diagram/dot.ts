@@ -9,7 +9,10 @@
  *   widths by Graphviz's built-in metrics, and the bold glyphs then overflow their boxes.
  */
 import type { Annotation, ArchitectureModel, Cluster, Component, Connection, Legend, Line } from './model.js';
-import { FONT, GRAPH_ATTRS, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT } from './style.js';
+import { FONT, GRAPH_ATTRS, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT, legendTitleSize } from './style.js';
+
+/** Points between a legend's key, value and source columns. */
+export const LEGEND_COLUMN_GAP = 4;
 
 /** Node id of a connection's label node. */
 export const labelNodeId = (c: Connection): string => `label_${c.id}`;
@@ -153,25 +156,30 @@ function annotationNode(a: Annotation, indent: string): string {
   })}];`;
 }
 
-function legendNode(l: Legend, extraHeight = 0): string {
+function legendNode(l: Legend, indent: string): string {
+  // Key, value and (when rows name one) source columns, with a spacer between columns: cell padding
+  // would add to every row's height as well.
+  const sourced = l.rows.some((r) => r.source !== undefined);
+  const cols = sourced ? 5 : 3;
+  const gap = `<TD WIDTH="${LEGEND_COLUMN_GAP}"></TD>`;
   const rows = l.rows
     .map((r) =>
       r.heading
-        ? `<TR><TD ALIGN="LEFT" COLSPAN="2"><FONT POINT-SIZE="${FONT.port}" COLOR="${MUTED_TEXT}"><B>${escapeHtml(r.key)}</B></FONT></TD></TR>`
-        : `<TR><TD ALIGN="LEFT">${escapeHtml(r.key)}</TD><TD ALIGN="LEFT">${escapeHtml(r.value)}</TD></TR>`,
+        ? `<TR><TD ALIGN="LEFT" COLSPAN="${cols}"><FONT POINT-SIZE="${FONT.port}" COLOR="${MUTED_TEXT}"><B>${escapeHtml(r.key)}</B></FONT></TD></TR>`
+        : `<TR><TD ALIGN="LEFT">${escapeHtml(r.key)}</TD>${gap}<TD ALIGN="LEFT">${escapeHtml(r.value)}</TD>` +
+          (sourced ? `${gap}<TD ALIGN="LEFT"><FONT POINT-SIZE="${FONT.port}" COLOR="${MUTED_TEXT}">${escapeHtml(r.source ?? '')}</FONT></TD>` : '') +
+          `</TR>`,
     )
     .join('');
-  const lines = l.lines.map((x) => `<TR><TD ALIGN="${x.align === 'left' ? 'LEFT' : 'CENTER'}" COLSPAN="2">${span(x)}</TD></TR>`).join('');
-  // Padding at the bottom, so that legends side by side end level (the row's cell padding adds 2 pt).
-  const filler = extraHeight > 2 ? `<TR><TD COLSPAN="2" HEIGHT="${Math.round(extraHeight - 2)}"></TD></TR>` : '';
+  const lines = l.lines.map((x) => `<TR><TD ALIGN="${x.align === 'left' ? 'LEFT' : 'CENTER'}" COLSPAN="${cols}">${span(x)}</TD></TR>`).join('');
   const palette = l.id === 'security' ? NOTE : LEGEND;
   // Outer table: the box and its title; inner table: the rows, padded away from the rounded border.
   const table =
-    `<TABLE BORDER="1" COLOR="${palette.stroke}" BGCOLOR="${palette.fill}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="6" STYLE="ROUNDED">` +
-    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${FONT.label}"><B>${escapeHtml(l.title)}</B></FONT></TD></TR><HR/>` +
-    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${FONT.annotation}"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">${rows}${lines}${filler}</TABLE></FONT></TD></TR>` +
+    `<TABLE BORDER="1" COLOR="${palette.stroke}" BGCOLOR="${palette.fill}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="5" STYLE="ROUNDED">` +
+    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${legendTitleSize(l.id)}"><B>${escapeHtml(l.title)}</B></FONT></TD></TR><HR/>` +
+    `<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="${FONT.annotation}"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">${rows}${lines}</TABLE></FONT></TD></TR>` +
     `</TABLE>`;
-  return `  ${legendNodeId(l)} [${attrs({ label: `<${table}>`, shape: 'plain', tooltip: l.title })}];`;
+  return `${indent}${legendNodeId(l)} [${attrs({ label: `<${table}>`, shape: 'plain', tooltip: l.title })}];`;
 }
 
 function clusterOpen(c: Cluster, indent: string): string[] {
@@ -185,43 +193,48 @@ function clusterOpen(c: Cluster, indent: string): string[] {
       color: c.palette.stroke,
       fontcolor: c.palette.text,
       penwidth: c.dashed ? 2 : 1.5,
-      margin: 16,
+      margin: LAYOUT.clusterMargin,
     })}];`,
   ];
 }
 
 /**
- * Layout knobs beyond the spec's graph attributes.
- * `ranksep`: the spec's 1.5 in is the distance between components. dot itself halves ranksep when edges
- * carry labels (each labelled edge spans two ranks, its label in the middle one); the label nodes here
- * are those middle ranks, so the same halving keeps components 1.5 in plus a label apart, as dot would
- * with native labels.
+ * Layout knobs that depart from the spec's graph attributes (README, "Architecture diagram"). The spec's
+ * nodesep 1.0 in and ranksep 1.5 in put 1 in of air between every two boxes of a column and 1.5 in
+ * between columns; with its content the drawing is then about 22 x 17 in, printed on A4 at 0.44, which
+ * makes 9 pt text 3.9 pt on paper. The page must print at 0.8 or more (`MIN_PRINT_SCALE`), so the drawing
+ * may be at most 962 x 654 pt: every point of air is paid for in type size. These values keep 11 pt
+ * between boxes in a column and 8 pt plus the labels' own padding between columns.
  */
 export const LAYOUT = {
-  ranksepWithLabelRanks: (Number(GRAPH_ATTRS.ranksep) / 2).toString(),
+  nodesep: '0.15',
+  ranksep: '0.02',
+  /** Points between a cluster's border and what it holds (Graphviz's default is 8). */
+  clusterMargin: 6,
 } as const;
 
 /**
  * Where things go, as far as dot lets us say it. In rankdir=LR one rank is one column, and:
  * - inside a cluster, a flat edge (both ends in one rank) puts its tail *below* its head;
- * - sibling clusters in one rank stack in declaration order, the first at the bottom;
- * - a node that is not in a cluster of its own ignores flat edges into a cluster and goes on top.
- * So the checkpoint storage and the legends each sit in an invisible, layout-only cluster declared
- * before the cluster they must appear under.
+ * - sibling clusters in one rank stack in declaration order, the first at the bottom.
+ * So the checkpoint storage sits in an invisible, layout-only cluster declared before the Spark cluster
+ * (below it, under the worker), the readStream label above the shared volume (its column is wide
+ * enough, and a column of its own would cost its width), and the legends and the recovery note in the
+ * empty lower-left of the Docker boundary, held under the generator and the volume by invisible flat edges.
  */
 const CHECKPOINT_COLUMN = 'cluster_layout_checkpoint';
-const LEGEND_ROW = 'cluster_layout_legends';
 
 function layoutCluster(id: string, indent: string): string {
-  return `${indent}subgraph ${id} {\n${indent}  graph [label="", style="invis", margin=8];`;
+  return `${indent}subgraph ${id} {\n${indent}  graph [label="", style="invis", margin=0];`;
 }
 
-export interface DotOptions {
-  /** Points to add to the bottom of each legend (by legend id), to give the row one height. */
-  legendFill?: Record<string, number>;
-}
+/** Which legends stack under which box, top to bottom (the lower-left of the Docker boundary). */
+export const LEGEND_COLUMNS: ReadonlyArray<{ under: string; items: readonly string[] }> = [
+  { under: 'generator', items: ['legend_metrics', 'legend_local'] },
+  { under: 'volume', items: ['note_recovery', 'legend_security'] },
+];
 
-export function toDot(model: ArchitectureModel, options: DotOptions = {}): string {
+export function toDot(model: ArchitectureModel): string {
   const byId = new Map(model.connections.map((c) => [c.id, c]));
   const conn = (id: string): Connection => {
     const c = byId.get(id);
@@ -239,15 +252,10 @@ export function toDot(model: ArchitectureModel, options: DotOptions = {}): strin
     ],
     { border: 0, pad: 2 },
   )}>`;
-  out.push(`  graph [${attrs({ ...GRAPH_ATTRS, ranksep: LAYOUT.ranksepWithLabelRanks, newrank: 'true', labelloc: 't', labeljust: 'c', label: title })}];`);
+  out.push(`  graph [${attrs({ ...GRAPH_ATTRS, nodesep: LAYOUT.nodesep, ranksep: LAYOUT.ranksep, newrank: 'true', labelloc: 't', labeljust: 'c', label: title })}];`);
   out.push(`  node [${attrs({ fontname: FONT.family, fontsize: FONT.label })}];`);
   out.push(`  edge [${attrs({ fontname: FONT.family, fontsize: FONT.annotation })}];`);
   out.push('');
-
-  // Legends first: declared before the Docker cluster, they go below it.
-  out.push(layoutCluster(LEGEND_ROW, '  '));
-  for (const l of model.legends) out.push(`  ${legendNode(l, options.legendFill?.[l.id] ?? 0)}`);
-  out.push('  }');
 
   const inColumn = new Set(['checkpoints', labelNodeId(conn('checkpoint'))]);
   const childrenOf = (id: Cluster['id']) => model.clusters.filter((c) => c.parent === id);
@@ -258,8 +266,9 @@ export function toDot(model: ArchitectureModel, options: DotOptions = {}): strin
       out.push(layoutCluster(CHECKPOINT_COLUMN, inner));
       out.push(componentNode(model.components.find((x) => x.id === 'checkpoints')!, `${inner}  `));
       out.push(labelNode(conn('checkpoint'), `${inner}  `));
-      for (const a of model.annotations) out.push(annotationNode(a, `${inner}  `));
       out.push(`${inner}}`);
+      for (const a of model.annotations) out.push(annotationNode(a, inner));
+      for (const l of model.legends) out.push(legendNode(l, inner));
     }
     for (const comp of model.components.filter((x) => x.cluster === c.id && !inColumn.has(x.id))) out.push(componentNode(comp, inner));
     for (const cn of model.connections.filter((x) => x.cluster === c.id && !inColumn.has(labelNodeId(x)))) out.push(labelNode(cn, inner));
@@ -279,15 +288,23 @@ export function toDot(model: ArchitectureModel, options: DotOptions = {}): strin
   // Spec layout: master above worker, checkpoints below the Spark cluster, pgAdmin below PostgreSQL.
   out.push(`  { rank=same; master; ${labelNodeId(conn('task'))}; worker; ${labelNodeId(conn('checkpoint'))}; checkpoints; }`);
   out.push(`  { rank=same; postgres; ${labelNodeId(conn('monitoring'))}; pgadmin; }`);
-  // Legends in a row under the Docker boundary, one per column: the generator, the shared volume, the
-  // readStream label and the Spark column.
-  const anchors = ['generator', 'volume', labelNodeId(conn('read')), 'master'];
-  // The recovery note sits left of the checkpoint label, in the readStream label's column: the empty
-  // bottom-left of the Docker boundary, instead of making the Spark column taller.
-  for (const a of model.annotations) out.push(`  { rank=same; ${labelNodeId(conn('read'))}; ${annotationNodeId(a)}; }`);
-  model.legends.forEach((l, i) => {
-    out.push(`  { rank=same; ${anchors[Math.min(i, anchors.length - 1)]}; ${legendNodeId(l)}; }`);
-  });
+  out.push(`  { rank=same; volume; ${labelNodeId(conn('read'))}; }`);
+  // Legends and notes in the lower left, each column held in order by invisible flat edges (tail below head).
+  const present = new Set([...model.legends.map(legendNodeId), ...model.annotations.map(annotationNodeId)]);
+  for (const col of LEGEND_COLUMNS) {
+    const items = col.items.filter((i) => present.has(i));
+    if (items.length === 0) continue;
+    out.push(`  { rank=same; ${[col.under, ...items].join('; ')}; }`);
+    [col.under, ...items].forEach((above, i, all) => {
+      const below = all[i + 1];
+      if (below) out.push(`  ${below} -> ${above} [${attrs({ style: 'invis', id: `layout_${below}` })}];`);
+    });
+  }
+  // The technology stack above the storage cluster, whose column is empty above PostgreSQL.
+  if (present.has('legend_stack')) {
+    out.push(`  { rank=same; postgres; legend_stack; }`);
+    out.push(`  legend_stack -> postgres [${attrs({ style: 'invis', id: 'layout_legend_stack' })}];`);
+  }
   out.push('}');
   return `${out.join('\n')}\n`;
 }

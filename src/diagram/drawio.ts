@@ -7,10 +7,10 @@
  * its target with the routed waypoints, its colour, dash, width and arrow heads, and its label where
  * Graphviz put the label node.
  */
-import { annotationNodeId, edgeIds, labelNodeId, legendNodeId } from './dot.js';
+import { LEGEND_COLUMN_GAP, annotationNodeId, edgeIds, labelNodeId, legendNodeId } from './dot.js';
 import type { Box, Geometry, NodeGeom, Point } from './geometry.js';
 import type { ArchitectureModel, ClusterId, Connection, Legend, Line } from './model.js';
-import { FONT, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT } from './style.js';
+import { FONT, LEGEND, MUTED_TEXT, NOTE, SCALE_TEXT, legendTitleSize } from './style.js';
 
 function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\n/g, '&#10;');
@@ -49,15 +49,21 @@ function lineHtml(l: Line): string {
 }
 
 function legendHtml(l: Legend): string {
+  const sourced = l.rows.some((r) => r.source !== undefined);
+  const cols = sourced ? 3 : 2;
+  const muted = `font-size:${FONT.port}px;color:${MUTED_TEXT}`;
+  // Room between columns, as the DOT's spacer cells give (dot.ts LEGEND_COLUMN_GAP).
+  const gap = `padding:0 ${LEGEND_COLUMN_GAP}px 0 0`;
   const rows = l.rows
     .map((r) =>
       r.heading
-        ? `<tr><td colspan="2" style="font-size:${FONT.port}px;color:${MUTED_TEXT}"><b>${htmlEscape(r.key)}</b></td></tr>`
-        : `<tr><td>${htmlEscape(r.key)}</td><td>${htmlEscape(r.value)}</td></tr>`,
+        ? `<tr><td colspan="${cols}" style="${muted}"><b>${htmlEscape(r.key)}</b></td></tr>`
+        : `<tr><td style="${gap}">${htmlEscape(r.key)}</td><td style="${gap}">${htmlEscape(r.value)}</td>${sourced ? `<td style="${muted}">${htmlEscape(r.source ?? '')}</td>` : ''}</tr>`,
     )
     .join('');
+  const titleSize = legendTitleSize(l.id);
   return (
-    `<div style="font-size:${FONT.label}px"><b>${htmlEscape(l.title)}</b></div><hr>` +
+    `<div style="font-size:${titleSize}px"><b>${htmlEscape(l.title)}</b></div><hr>` +
     (rows ? `<table style="font-size:${FONT.annotation}px;border-collapse:collapse">${rows}</table>` : '') +
     l.lines.map(lineHtml).join('')
   );
@@ -116,7 +122,7 @@ export function toDrawio(model: ArchitectureModel, geo: Geometry): string {
     const x2 = Math.max(...titleTexts.map((t) => t.x + t.width));
     const y2 = Math.max(...titleTexts.map((t) => t.y + t.height));
     const value = lineHtml({ text: model.title, kind: 'title', align: 'center' }) + lineHtml({ text: model.subtitle, kind: 'muted', align: 'center' });
-    vertex('title', value, style({ text: '', html: 1, align: 'center', verticalAlign: 'middle', whiteSpace: 'wrap', fontFamily: FONT.family }), {
+    vertex('title', value, style({ text: '', html: 1, strokeColor: 'none', fillColor: 'none', align: 'center', verticalAlign: 'middle', whiteSpace: 'nowrap', fontFamily: FONT.family }), {
       x: x1 - 4,
       y: y1 - 2,
       width: x2 - x1 + 8,
@@ -221,6 +227,7 @@ export function toDrawio(model: ArchitectureModel, geo: Geometry): string {
         fontSize: FONT.annotation,
       }),
       node(legendNodeId(l)),
+      'cluster_docker',
     );
   }
 

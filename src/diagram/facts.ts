@@ -1,7 +1,8 @@
 /**
  * Reading the facts the architecture diagram shows, from the project's own files: the Compose file
  * (containers, images, ports, environment, volumes, network), the schema (tables, indexes, views), the
- * generator's Dockerfile (its base image) and the latest benchmark results.
+ * generator's Dockerfile (its base image) and the benchmark results (the TypeScript engine's, and both
+ * engines side by side).
  *
  * Each reader has a pure half (`parse*`, text in, facts out, used by tests with in-memory text) and a
  * file half (`load*`) that only adds the file name to errors. Nothing here knows how the diagram looks.
@@ -238,10 +239,8 @@ export interface BenchResults {
   };
 }
 
-const ENGINE_FIELDS = ['rowsPerSecond', 'copyBoundRowsPerSecond', 'ratio', 'firstBatchMs', 'latencyP50Ms', 'latencyP99Ms', 'peakRssMb'] as const;
-
-/** Keep only well-typed fields, so a half-written or older results file cannot put "NaN" in a legend. */
-export function parseBench(text: string, file = 'bench/results/latest.json'): BenchResults {
+/** A results file's JSON object; errors name the file. */
+function resultsDocument(text: string, file: string): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -249,9 +248,23 @@ export function parseBench(text: string, file = 'bench/results/latest.json'): Be
     throw new DiagramInputError(`not valid JSON: ${(err as Error).message}`, file, { cause: err });
   }
   if (!isRecord(doc)) throw new DiagramInputError('expected a JSON object', file);
-  const out: BenchResults = {};
+  return doc;
+}
+
+/** When and where a results file was measured, as far as it says. */
+function measurement(doc: Record<string, unknown>): { measuredAt?: string; machine?: string } {
+  const out: { measuredAt?: string; machine?: string } = {};
   if (typeof doc.measuredAt === 'string') out.measuredAt = doc.measuredAt;
   if (typeof doc.machine === 'string') out.machine = doc.machine;
+  return out;
+}
+
+const ENGINE_FIELDS = ['rowsPerSecond', 'copyBoundRowsPerSecond', 'ratio', 'firstBatchMs', 'latencyP50Ms', 'latencyP99Ms', 'peakRssMb'] as const;
+
+/** Keep only well-typed fields, so a half-written or older results file cannot put "NaN" in a legend. */
+export function parseBench(text: string, file = 'bench/results/latest.json'): BenchResults {
+  const doc = resultsDocument(text, file);
+  const out: BenchResults = measurement(doc);
   if (isRecord(doc.engine)) {
     const engine: NonNullable<BenchResults['engine']> = {};
     for (const k of ENGINE_FIELDS) {
@@ -260,6 +273,56 @@ export function parseBench(text: string, file = 'bench/results/latest.json'): Be
     }
     out.engine = engine;
   }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// bench/results/engines.json
+
+/** One engine's figures in `npm run bench:engines` (bench/engines.ts); every field optional. */
+export interface EngineRun {
+  rows?: number;
+  batches?: number;
+  rowsPerSecond?: number;
+  processingMs?: number;
+  firstBatchCommittedAfterStartMs?: number;
+  firstBatchDurationMs?: number;
+  peakRssMb?: number;
+  latencyP50Ms?: number;
+  latencyP99Ms?: number;
+  /** Spark's master URL, e.g. `local[2]`. */
+  master?: string;
+}
+
+/** Written by `npm run bench:engines`: the Spark job and the TypeScript engine side by side. */
+export interface EnginesResults {
+  measuredAt?: string;
+  machine?: string;
+  spark?: EngineRun;
+  typescript?: EngineRun;
+}
+
+const RUN_NUMBERS = ['rows', 'batches', 'rowsPerSecond', 'processingMs', 'firstBatchCommittedAfterStartMs', 'firstBatchDurationMs', 'peakRssMb', 'latencyP50Ms', 'latencyP99Ms'] as const;
+
+function parseRun(v: unknown): EngineRun | undefined {
+  if (!isRecord(v)) return undefined;
+  const run: EngineRun = {};
+  for (const k of RUN_NUMBERS) {
+    const n = v[k];
+    if (typeof n === 'number' && Number.isFinite(n)) run[k] = n;
+  }
+  if (typeof v.master === 'string') run.master = v.master;
+  return run;
+}
+
+/** Like parseBench: well-typed fields only, so an older or half-written file cannot show "NaN". */
+export function parseEngines(text: string, file = 'bench/results/engines.json'): EnginesResults {
+  const doc = resultsDocument(text, file);
+  const out: EnginesResults = measurement(doc);
+  const spark = parseRun(doc.spark);
+  if (spark) out.spark = spark;
+  const ts = parseRun(doc.typescript);
+  if (ts) out.typescript = ts;
   return out;
 }
 

@@ -7,13 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkLayout, checkTextPlacement, smallestText } from './check.js';
-import { legendNodeId, toDot } from './dot.js';
+import { toDot } from './dot.js';
 import { toDrawio } from './drawio.js';
 import { readGeometry, type Geometry } from './geometry.js';
 import { loadInputs } from './inputs.js';
 import { buildModel, type ArchitectureModel, type ModelInputs } from './model.js';
 import { layout, normalizeSvg, pageSvg, renderPng, type PagePlacement } from './render.js';
-import { GRAPH_ATTRS, PAGE } from './style.js';
+import { GRAPH_ATTRS, MIN_PRINT_SCALE, PAGE } from './style.js';
 import { buildUseCases, useCaseDot } from './usecases.js';
 
 export const BASE_NAME = 'ecommerce_streaming_architecture';
@@ -35,19 +35,19 @@ export interface DiagramSet {
   problems: string[];
   /** Smallest text: in the drawing (points), and as printed on the A4 page (points at 300 DPI). */
   smallestText: { drawingPt: number; printedPt: number };
+  /** Printed size / drawing size on the A4 page (1 = full size); at least MIN_PRINT_SCALE. */
+  printScale: number;
 }
 
 /** Render every diagram from `inputs` (or from the project at `root`), in memory. */
 export async function generateDiagrams(from: { root: string } | { inputs: ModelInputs }): Promise<DiagramSet> {
   const inputs = 'inputs' in from ? from.inputs : loadInputs(from.root);
   const model = buildModel(inputs);
-  // Two passes: the first measures the legends, the second pads them to one height so the row is level.
-  const first = readGeometry(await layout(toDot(model), 'json', `${BASE_NAME}.dot`));
-  const dot = toDot(model, { legendFill: legendFill(model, first) });
+  const dot = toDot(model);
   const svg = normalizeSvg(await layout(dot, 'svg', `${BASE_NAME}.dot`));
   const geometry = readGeometry(await layout(dot, 'json', `${BASE_NAME}.dot`));
   const problems = [...model.conflicts, ...checkLayout(geometry, model)];
-  const page = pageSvg(svg, Number(GRAPH_ATTRS.pad) * 72);
+  const page = pageSvg(svg, Number(GRAPH_ATTRS.pad) * 72, geometry);
   const png = renderPng(page.svg, PAGE.dpi);
 
   const files: DiagramFile[] = [
@@ -65,14 +65,12 @@ export async function generateDiagrams(from: { root: string } | { inputs: ModelI
   }
   const drawingPt = smallestText(geometry);
   // placement.scale is pixels per point; 300 DPI is 300/72 pixels per printed point.
-  const printedPt = (drawingPt * page.placement.scale * 72) / PAGE.dpi;
-  return { files, model, geometry, placement: page.placement, problems, smallestText: { drawingPt, printedPt } };
-}
-
-function legendFill(model: ArchitectureModel, geo: Geometry): Record<string, number> {
-  const heights = model.legends.map((l) => geo.nodes.find((n) => n.name === legendNodeId(l))?.height ?? 0);
-  const max = Math.max(...heights);
-  return Object.fromEntries(model.legends.map((l, i) => [l.id, max - heights[i]!]));
+  const printScale = (page.placement.scale * 72) / PAGE.dpi;
+  const printedPt = drawingPt * printScale;
+  if (printScale < MIN_PRINT_SCALE) {
+    problems.push(`the A4 page shows the drawing at ${printScale.toFixed(3)} of its size, below ${MIN_PRINT_SCALE}: ${drawingPt} pt text prints at ${printedPt.toFixed(1)} pt`);
+  }
+  return { files, model, geometry, placement: page.placement, problems, smallestText: { drawingPt, printedPt }, printScale };
 }
 
 export function writeDiagrams(outDir: string, files: DiagramFile[]): string[] {
@@ -104,5 +102,5 @@ export function staleDiagrams(outDir: string, files: DiagramFile[]): string[] {
     .map((f) => path.join(outDir, f.name));
 }
 
-export { buildModel, loadInputs, toDot, toDrawio, readGeometry, checkLayout };
+export { buildModel, loadInputs, toDot, toDrawio, readGeometry, checkLayout, MIN_PRINT_SCALE };
 export type { ArchitectureModel, ModelInputs };

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { defaults } from '../config.js';
 import { listMigrations } from '../db/migrate.js';
-import { loadCompose, parseBench, parseDockerfileBase, parseSchema, readOptionalText } from './facts.js';
+import { loadCompose, parseBench, parseDockerfileBase, parseEngines, parseSchema, readOptionalText } from './facts.js';
 import type { ModelInputs } from './model.js';
 
 /** Used until generator.Dockerfile exists, and said so in the Technology Stack box. */
@@ -13,6 +13,7 @@ export const INPUT_FILES = {
   /** The migrations, read in number order as one schema. */
   schema: 'postgres/migrations',
   bench: 'bench/results/latest.json',
+  engines: 'bench/results/engines.json',
 } as const;
 
 /**
@@ -24,6 +25,7 @@ export function loadInputs(root: string): ModelInputs {
   const schemaFile = path.join(root, INPUT_FILES.schema);
   const benchFile = path.join(root, INPUT_FILES.bench);
   const benchText = readOptionalText(benchFile);
+  const enginesText = readOptionalText(path.join(root, INPUT_FILES.engines));
   const dockerfile = compose.services.find((s) => s.key === 'generator')?.dockerfile;
   const dockerText = dockerfile ? readOptionalText(path.join(root, dockerfile)) : undefined;
   const base = dockerText ? parseDockerfileBase(dockerText) : undefined;
@@ -33,6 +35,7 @@ export function loadInputs(root: string): ModelInputs {
     compose,
     schema: parseSchema(listMigrations(schemaFile).map((m) => m.sql).join('\n')),
     bench: benchText === undefined ? undefined : parseBench(benchText, INPUT_FILES.bench),
+    engines: enginesText === undefined ? undefined : parseEngines(enginesText, INPUT_FILES.engines),
     generatorImage: base && dockerfile ? { image: base, source: dockerfile } : { image: FALLBACK_GENERATOR_IMAGE, source: 'fallback' },
   };
 }

@@ -25,10 +25,12 @@ import {
   sparkConf,
   type BenchResults,
   type ComposeFacts,
+  type EnginesResults,
   type PortMapping,
   type SchemaFacts,
   type ServiceFacts,
 } from './facts.js';
+import { INPUT_FILES } from './inputs.js';
 import { EDGE, PALETTE, STORAGE_CLUSTER, type Palette } from './style.js';
 
 /**
@@ -87,8 +89,10 @@ export interface Cluster {
 export interface LegendRow {
   key: string;
   value: string;
-  /** A sub-heading spanning both columns (`key` is its text). */
+  /** A sub-heading spanning the row (`key` is its text). */
   heading?: boolean;
+  /** The file the value comes from (its base name; the legend's lines give the full path). */
+  source?: string;
 }
 
 export interface Legend {
@@ -128,11 +132,16 @@ export interface ModelInputs {
   root: string;
   compose: ComposeFacts;
   schema: SchemaFacts;
-  /** Benchmark results, when `bench/results/latest.json` exists. */
+  /** The TypeScript engine's benchmark results, when `bench/results/latest.json` exists. */
   bench?: BenchResults | undefined;
+  /** Both engines side by side, when `bench/results/engines.json` exists (the Spark job's figures). */
+  engines?: EnginesResults | undefined;
   /** The generator's base image and where it came from. */
   generatorImage: { image: string; source: string };
 }
+
+/** Characters of 10 pt text per line in the notes and legend footers of the lower-left column. */
+const NOTE_CHARS = 31;
 
 const SPEC_FIGURES = {
   batchAvgMs: 500,
@@ -184,8 +193,30 @@ function env(s: ServiceFacts, name: string, file: string): string {
   return v;
 }
 
+/** Port lines; two short ones share a line (`:8080 (Web UI) · :7077 (Cluster)`), which keeps the box low. */
 function portLines(s: ServiceFacts): Line[] {
-  return s.ports.map((p) => line(`:${p.host} (${PORT_ROLES[p.container] ?? `container port ${p.container}`})`, 'port'));
+  const texts = s.ports.map((p) => `:${p.host} (${PORT_ROLES[p.container] ?? `container port ${p.container}`})`);
+  const out: string[] = [];
+  for (const t of texts) {
+    const last = out[out.length - 1];
+    if (last !== undefined && !last.includes(' · ') && last.length + 3 + t.length <= PORT_LINE_CHARS) out[out.length - 1] = `${last} · ${t}`;
+    else out.push(t);
+  }
+  return out.map((t) => line(t, 'port'));
+}
+
+/** Characters of 9 pt italic that fit the Spark boxes' width. */
+const PORT_LINE_CHARS = 32;
+
+/** Words of `text` as lines of at most `width` characters. */
+function wrapWords(text: string, width: number): string[] {
+  const out: string[] = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.length + 1 + word.length <= width) out[out.length - 1] = `${last} ${word}`;
+    else out.push(word);
+  }
+  return out;
 }
 
 /** `./data/input` for a config path under the project root; the absolute path otherwise. */
@@ -236,7 +267,7 @@ function fmtMs(n: number): string {
 function driverLines(submit: ServiceFacts, master: ServiceFacts): Line[] {
   const mode = flagValue(submit.command, '--deploy-mode') ?? 'client';
   const shares = submit.networkMode === `service:${master.key}`;
-  return [line(`job driver: ${submit.containerName}`, 'muted'), line(`(${mode} mode${shares ? ', in this network' : ''})`, 'muted')];
+  return [line(`driver: ${submit.containerName}`, 'muted'), line(`(${mode} mode${shares ? ', in this network' : ''})`, 'muted')];
 }
 
 /** Build the model. Pure: everything it shows is in `inputs`. */
@@ -339,7 +370,7 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
         bullet('CSV file storage'),
         bullet('Monitored by Spark'),
         bullet('Shared between containers'),
-        ...(init ? [line(`folders prepared by ${init.containerName}`, 'muted')] : []),
+        ...(init ? [line('folders prepared by', 'muted'), line(init.containerName, 'muted')] : []),
       ],
     },
     {
@@ -391,9 +422,9 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
         ...pg.ports.map((p) => line(`:${p.host}`, 'port')),
         line(`Database: ${database}`, 'note'),
         line(`Table: ${eventsTable}`, 'note'),
-        ...wrapList('Indexes: ', indexes, 28).map((t) => line(t, 'note')),
+        ...wrapList('Indexes: ', indexes, 26).map((t) => line(t, 'note')),
         ...(schema.views.length ? [line(`View: ${schema.views.join(', ')}`, 'note')] : []),
-        ...wrapList('Also: ', groupNames(otherTables), 40).map((t) => line(t, 'note')),
+        ...wrapList('Also: ', groupNames(otherTables), 26).map((t) => line(t, 'note')),
       ],
     },
     {
@@ -532,18 +563,17 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
         connection: 'checkpoint',
         lines: [
           line('Recovery after a crash', 'name', 'left'),
-          line('offsets/N is written before batch N,', 'note'),
-          line('commits/N only after its rows are', 'note'),
-          line('committed in PostgreSQL. On restart a', 'note'),
-          line('batch with offsets/N but no commits/N', 'note'),
-          line('is replayed from the log, and its batch', 'note'),
-          line('id and the unique event_id keep the', 'note'),
-          line('table free of duplicates.', 'note'),
+          ...wrapWords(
+            'offsets/N is written before batch N, commits/N only after its rows are committed in PostgreSQL. On restart ' +
+              'a batch with offsets/N but no commits/N is replayed from the log, and its batch id and the unique ' +
+              'event_id keep the table free of duplicates.',
+            NOTE_CHARS,
+          ).map((t) => line(t, 'note')),
         ],
       },
     ],
     legends: [
-      metricsLegend({ eventsPerFile, trigger: triggerText, cores, filesPerTrigger: maxFiles, bench }),
+      metricsLegend({ eventsPerFile, trigger: triggerText, cores, filesPerTrigger: maxFiles, composeFile: file, engines: inputs.engines }),
       {
         id: 'stack',
         title: 'Technology Stack',
@@ -558,23 +588,11 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
           { key: 'Scala:', value: v.scala },
         ],
         lines: [
-          line(`Versions: image tags in ${file}`, 'muted', 'left'),
+          ...wrapWords(`Versions: image tags in ${file}`, 26).map((t) => line(t, 'muted', 'left')),
           ...(inputs.generatorImage.source === 'fallback' ? [line(`Generator image assumed: no ${gen.dockerfile ?? 'Dockerfile'}`, 'muted', 'left')] : []),
         ],
       },
-      {
-        // The same pipeline without Docker, so the picture does not suggest Spark is the only way to run it.
-        id: 'local',
-        title: 'Without Docker: npm start',
-        rows: [
-          { key: 'Engine:', value: 'TypeScript (default)' },
-          { key: 'Trigger:', value: `${formatTrigger(config.engine.trigger)}, ≤${config.engine.maxFilesPerTrigger} files` },
-          { key: 'PostgreSQL:', value: `embedded, :${config.db.port}` },
-          { key: 'Dashboard:', value: `${config.dashboard.host}:${config.dashboard.port}` },
-          { key: 'Folders:', value: `${inputHost}, ${checkpointHost}` },
-        ],
-        lines: [line('Defaults from src/config.ts', 'muted', 'left')],
-      },
+      localLegend(config, bench),
       {
         id: 'security',
         title: 'Note: Development configuration',
@@ -591,49 +609,92 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
   };
 }
 
-function metricsLegend(f: {
-  eventsPerFile: number;
-  trigger: string;
-  cores: string;
-  filesPerTrigger: number;
-  bench: BenchResults | undefined;
-}): Legend {
-  const measured: LegendRow[] = [];
-  const e = f.bench?.engine;
-  if (e) {
-    if (e.rowsPerSecond !== undefined) measured.push({ key: 'Throughput:', value: `${fmtInt(e.rowsPerSecond)} rows/s` });
-    if (e.copyBoundRowsPerSecond !== undefined) {
-      measured.push({ key: 'COPY bound:', value: `${fmtInt(e.copyBoundRowsPerSecond)} rows/s${e.ratio !== undefined ? ` (${Math.round(e.ratio * 100)}% reached)` : ''}` });
-    }
-    if (e.firstBatchMs !== undefined) measured.push({ key: 'First batch:', value: fmtMs(e.firstBatchMs) });
-    const latency = [e.latencyP50Ms !== undefined ? `p50 ${fmtMs(e.latencyP50Ms)}` : '', e.latencyP99Ms !== undefined ? `p99 ${fmtMs(e.latencyP99Ms)}` : ''].filter(Boolean);
-    if (latency.length > 0) measured.push({ key: 'Latency:', value: latency.join(', ') });
-    if (e.peakRssMb !== undefined) measured.push({ key: 'Peak memory:', value: `${fmtInt(e.peakRssMb)} MB RSS` });
-  }
+const base = (file: string): string => path.posix.basename(file);
+
+/** `p50 13 / p99 28 ms`, or one of them, or undefined. */
+function latencyText(p50: number | undefined, p99: number | undefined): string | undefined {
+  if (p50 !== undefined && p99 !== undefined) return `p50 ${fmtMs(p50).replace(/ ms$/, '')} / p99 ${fmtMs(p99)}`;
+  if (p50 !== undefined) return `p50 ${fmtMs(p50)}`;
+  return p99 !== undefined ? `p99 ${fmtMs(p99)}` : undefined;
+}
+const CONFIG_SOURCE = 'config.ts';
+/** The Compose file's row tag: its name without the `docker-` that every Compose file shares. */
+const COMPOSE_TAG = 'compose';
+/** Characters of 9 pt per footer line: the legends' width. */
+const FOOTER_CHARS = 44;
+
+const footer = (text: string): Line[] => wrapWords(text, FOOTER_CHARS).map((t) => line(t, 'muted', 'left'));
+
+/** "engines.json = bench/results/engines.json, 2026-11-25, 2 cores, ...": what a row's tag stands for, and when. */
+function measuredLines(file: string, when: { measuredAt?: string | undefined; machine?: string | undefined }): Line[] {
+  return footer(`${base(file)} = ${file}, ${when.measuredAt ? when.measuredAt.slice(0, 10) : 'undated'}, ${when.machine ?? 'machine not recorded'}`);
+}
+
+/**
+ * The Docker deployment's figures: configured values from the Compose file, and the Spark job's own
+ * measured figures from `npm run bench:engines` (bench/results/engines.json); the spec's figures,
+ * marked as such, where nothing was measured.
+ */
+function metricsLegend(f: { eventsPerFile: number; trigger: string; cores: string; filesPerTrigger: number; composeFile: string; engines: EnginesResults | undefined }): Legend {
+  const compose = COMPOSE_TAG;
   const rows: LegendRow[] = [
-    measured.length > 0 ? { key: 'Records/file:', value: String(f.eventsPerFile) } : { key: 'Throughput:', value: `${f.eventsPerFile} records/file` },
-    { key: 'Trigger:', value: f.trigger },
-    { key: 'Parallelism:', value: `${f.cores} cores` },
-    { key: 'Files/Trigger:', value: f.filesPerTrigger === 0 ? 'unlimited' : String(f.filesPerTrigger) },
+    { key: 'Records/file:', value: String(f.eventsPerFile), source: compose },
+    { key: 'Trigger:', value: f.trigger, source: compose },
+    { key: 'Parallelism:', value: `${f.cores} cores`, source: compose },
+    { key: 'Files/Trigger:', value: f.filesPerTrigger === 0 ? 'unlimited' : String(f.filesPerTrigger), source: compose },
   ];
-  const lines: Line[] = [line('Configuration rows: docker-compose.yml, src/config.ts', 'muted', 'left')];
-  if (measured.length > 0) {
-    const when = f.bench?.measuredAt ? f.bench.measuredAt.slice(0, 10) : 'undated';
-    rows.push({ key: 'Measured: TypeScript engine', value: '', heading: true }, ...measured);
-    lines.push(line('Measured rows: bench/results/latest.json,', 'muted', 'left'));
-    lines.push(line(`${when}, ${f.bench?.machine ?? 'machine not recorded'}`, 'muted', 'left'));
+  const spark = f.engines?.spark;
+  const measured = base(INPUT_FILES.engines);
+  const lines: Line[] = footer(`${compose} = ${f.composeFile}`);
+  const spec = (key: string, value: string): LegendRow => ({ key, value, source: 'spec' });
+  if (spark && spark.rowsPerSecond !== undefined) {
+    const batches = spark.batches !== undefined ? `${spark.batches} batch${spark.batches === 1 ? '' : 'es'}` : '';
+    rows.push({ key: `Spark job, measured${spark.master || batches ? ` (${[spark.master, batches].filter(Boolean).join(', ')})` : ''}`, value: '', heading: true });
+    const batchMs = spark.processingMs !== undefined && spark.batches ? spark.processingMs / spark.batches : undefined;
+    rows.push({ key: 'Throughput:', value: `${fmtInt(spark.rowsPerSecond)} rows/s`, source: measured });
+    rows.push(spark.firstBatchDurationMs !== undefined ? { key: 'First batch:', value: fmtMs(spark.firstBatchDurationMs), source: measured } : spec('First batch:', `~${fmtInt(SPEC_FIGURES.firstBatchMs)}ms`));
+    if (batchMs !== undefined) rows.push({ key: 'Batch time:', value: fmtMs(batchMs), source: measured });
+    else rows.push(spec('Batch time:', `~${fmtInt(SPEC_FIGURES.batchAvgMs)}ms (avg)`));
+    const latency = latencyText(spark.latencyP50Ms, spark.latencyP99Ms);
+    rows.push(latency !== undefined ? { key: 'Latency:', value: latency, source: measured } : spec('Latency:', SPEC_FIGURES.latency));
+    lines.push(...measuredLines(INPUT_FILES.engines, f.engines ?? {}));
   } else {
     rows.push(
-      { key: 'Spec figures (Spark, not measured here)', value: '', heading: true },
-      { key: 'Batch Time:', value: `~${fmtInt(SPEC_FIGURES.batchAvgMs)}ms (avg)` },
-      { key: '', value: `~${fmtInt(SPEC_FIGURES.firstBatchMs)}ms (first batch)` },
-      { key: 'Latency:', value: SPEC_FIGURES.latency },
-      { key: 'Warm-up:', value: SPEC_FIGURES.warmUp },
-      { key: 'Peak Throughput:', value: SPEC_FIGURES.peak },
+      { key: 'Spark job: spec figures, not measured here', value: '', heading: true },
+      spec('Batch Time:', `~${fmtInt(SPEC_FIGURES.batchAvgMs)}ms (avg)`),
+      spec('', `~${fmtInt(SPEC_FIGURES.firstBatchMs)}ms (first batch)`),
+      spec('Latency:', SPEC_FIGURES.latency),
+      spec('Warm-up:', SPEC_FIGURES.warmUp),
+      spec('Peak Throughput:', SPEC_FIGURES.peak),
     );
-    lines.push(line('Timings: spec figures; no bench/results/latest.json yet', 'muted', 'left'));
+    lines.push(...footer(`spec = the spec's figures; no ${INPUT_FILES.engines} yet`));
   }
   return { id: 'metrics', title: 'Performance Metrics', rows, lines };
+}
+
+/** The same pipeline without Docker, so the picture does not suggest Spark is the only way to run it. */
+function localLegend(config: Config, bench: BenchResults | undefined): Legend {
+  const rows: LegendRow[] = [
+    { key: 'Engine:', value: 'TypeScript (default)', source: CONFIG_SOURCE },
+    { key: 'Trigger:', value: `${formatTrigger(config.engine.trigger)}, ≤${config.engine.maxFilesPerTrigger} files`, source: CONFIG_SOURCE },
+    { key: 'PostgreSQL:', value: `embedded, :${config.db.port}`, source: CONFIG_SOURCE },
+    { key: 'Dashboard:', value: `${config.dashboard.host}:${config.dashboard.port}`, source: CONFIG_SOURCE },
+  ];
+  const lines: Line[] = footer(`${CONFIG_SOURCE} = src/config.ts, its defaults`);
+  const e = bench?.engine;
+  const src = base(INPUT_FILES.bench);
+  const measured: LegendRow[] = [];
+  if (e) {
+    if (e.rowsPerSecond !== undefined) measured.push({ key: 'Throughput:', value: `${fmtInt(e.rowsPerSecond)} rows/s`, source: src });
+    if (e.firstBatchMs !== undefined) measured.push({ key: 'First batch:', value: fmtMs(e.firstBatchMs), source: src });
+    const latency = latencyText(e.latencyP50Ms, e.latencyP99Ms);
+    if (latency !== undefined) measured.push({ key: 'Latency:', value: latency, source: src });
+  }
+  if (measured.length > 0) {
+    rows.push({ key: 'TypeScript engine, measured', value: '', heading: true }, ...measured);
+    lines.push(...measuredLines(INPUT_FILES.bench, bench ?? {}));
+  } else lines.push(...footer(`not measured yet: no ${INPUT_FILES.bench}`));
+  return { id: 'local', title: 'Without Docker: npm start', rows, lines };
 }
 
 /**
@@ -662,8 +723,8 @@ function wrapList(prefix: string, items: string[], width: number): string[] {
   if (items.length === 0) return [];
   const out: string[] = [];
   let cur = prefix;
-  // Graphviz keeps runs of spaces (as no-break spaces), so this hangs the continuation under the first item.
-  const indent = '\u00a0'.repeat(Math.round(prefix.length * 1.6));
+  // Graphviz keeps runs of spaces (as no-break spaces): a small hanging indent marks a continuation.
+  const indent = '\u00a0'.repeat(4);
   items.forEach((item, i) => {
     const piece = item + (i < items.length - 1 ? ',' : '');
     if (cur.trim() !== prefix.trim() && cur.replace(/\u00a0/g, '').length + 1 + piece.length > width) {

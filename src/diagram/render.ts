@@ -82,11 +82,12 @@ export function placeOnPage(width: number, height: number): PagePlacement {
 
 /**
  * The A4 page as SVG: white, the Graphviz drawing (without its pad, which the page margin replaces)
- * scaled to fit and centred.
+ * scaled to fit and centred. `drawing` is the layout's size in points (Graphviz's bounding box).
  */
-export function pageSvg(svg: string, padPoints: number): { svg: string; placement: PagePlacement } {
+export function pageSvg(svg: string, padPoints: number, drawing?: { width: number; height: number }): { svg: string; placement: PagePlacement } {
   const vb = svgViewBox(svg);
-  const inner = { x: vb.x + padPoints, y: vb.y + padPoints, width: vb.width - 2 * padPoints, height: vb.height - 2 * padPoints };
+  // Graphviz rounds the viewBox to whole points; the layout's own size (when given) is exact.
+  const inner = { x: vb.x + padPoints, y: vb.y + padPoints, width: drawing?.width ?? vb.width - 2 * padPoints, height: drawing?.height ?? vb.height - 2 * padPoints };
   const placement = placeOnPage(inner.width, inner.height);
   const body = svg
     .replace(/^[\s\S]*?<svg\b[^>]*>/, '')

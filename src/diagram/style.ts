@@ -33,6 +33,14 @@ export const STORAGE_CLUSTER: Palette = { fill: '#E8F5E9', stroke: '#388E3C', te
 export const LEGEND: Palette = { fill: '#FFFFFF', stroke: '#37474F', text: '#000000' };
 export const NOTE: Palette = { fill: '#FFFDE7', stroke: '#9E9E9E', text: '#000000' };
 
+/**
+ * Legend titles are component-label size (12 pt); the security note's is annotation size (10 pt): the
+ * spec asks for a "small disclaimer", and its column has no room for a 12 pt title.
+ */
+export function legendTitleSize(legendId: string): number {
+  return legendId === 'security' ? FONT.annotation : FONT.label;
+}
+
 /** Secondary text (container names, sources of figures): dark enough for print, visibly secondary. */
 export const MUTED_TEXT = '#455A64';
 /** Scalability annotations: the spec asks for them to stand out; a dark teal reads on every fill. */
@@ -63,7 +71,7 @@ export const FONT = {
  */
 export const SVG_FONT_FAMILY = 'Arimo,Helvetica,Arial,sans-serif';
 
-/** Spec "Graph Attributes", verbatim. */
+/** Spec "Graph Attributes", verbatim (dot.ts's LAYOUT departs from nodesep and ranksep, and says why). */
 export const GRAPH_ATTRS = {
   fontsize: '12',
   fontname: 'Helvetica',
@@ -75,6 +83,12 @@ export const GRAPH_ATTRS = {
   rankdir: 'LR',
   concentrate: 'false',
 } as const;
+
+/**
+ * The smallest scale at which the A4 page may show the drawing (issue 11): 9 pt ports print at 7.2 pt
+ * or more, the 16 pt title at 12.8 pt or more. `ecomstream diagram` reports the scale; a test holds it.
+ */
+export const MIN_PRINT_SCALE = 0.8;
 
 /** Spec "Image Specifications": A4 landscape at 300 DPI with 0.5 in margins. */
 export const PAGE = {

@@ -5,8 +5,12 @@
  * - session:  a run of events of one user on one device (`S` + 16 hex digits). A pool of sessions is open at
  *             any time; each event goes to a random open session, so sessions interleave within a file and
  *             continue across files. A session ends after a few events and a new one takes its place.
- * - now:      the time the caller says the file is made. Every valid event_timestamp lies in
- *             [now - 3 min, now]: never in the future, and per session never earlier than the one before.
+ * - window:   the events of a file happened in (since, now]: `now` is the moment the caller says the file is
+ *             made, `since` the moment of the generator's previous file (run.ts passes it). Row k of n is
+ *             stamped in the k-th of n equal slices of the window, so a file's rows are in time order and
+ *             every session's events are too; `since` is raised to the previous file's `now`, so a session
+ *             continues in order across files (unless the clock itself goes back). Never in the future: no stamp is later than `now`. With
+ *             since = now (the default, and unpaced runs) every row is stamped with the moment of writing.
  * - bad row:  a row replaced, with probability `invalidRate`, by a row that the engine must reject with one
  *             known reason. Kinds are taken in turn from INJECTED_REASONS so a small sample covers them all.
  *             `GeneratedFile.expected` lists each bad row's line and reason. Two kinds bend the draw:
@@ -79,8 +83,6 @@ export interface EventFactoryOptions {
   users?: number;
 }
 
-/** Valid timestamps lie within this much before `now`. */
-export const MAX_EVENT_LAG_MS = 180_000;
 const DEFAULT_SESSIONS = 24;
 const DEFAULT_USERS = 20_000;
 /** Products a session remembers as viewed (purchases pick among them). */
@@ -131,7 +133,6 @@ interface Session {
   /** `,S...,mobile\n` : what follows the timestamp. */
   tail: string;
   left: number;
-  clock: number;
   viewed: number[];
   viewedCount: number;
 }
@@ -152,6 +153,8 @@ export class EventFactory {
   private missingCursor = 0;
   private columnCursor = 0;
   private duplicatePending = false;
+  /** `now` of the previous file: the earliest moment the next file's window may start. */
+  private lastNow = -Infinity;
 
   constructor(opts: EventFactoryOptions = {}) {
     this.seed = opts.seed ?? randomSeed();
@@ -170,12 +173,20 @@ export class EventFactory {
     }
   }
 
-  /** One file of `events` event lines (plus the header), as of `nowMs` (epoch milliseconds). */
-  generateFile(events: number, nowMs: number): GeneratedFile {
+  /**
+   * One file of `events` event lines (plus the header), made at `nowMs` (epoch milliseconds), its events
+   * having happened since `sinceMs` (default: `nowMs`, all at the moment of writing). See "window" above.
+   */
+  generateFile(events: number, nowMs: number, sinceMs: number = nowMs): GeneratedFile {
     if (!Number.isSafeInteger(events) || events < 1) throw new RangeError(`EventFactory: events per file must be an integer >= 1, got ${events}`);
+    if (!Number.isFinite(nowMs) || !Number.isFinite(sinceMs)) throw new RangeError(`EventFactory: now and since must be finite epoch milliseconds, got ${nowMs}, ${sinceMs}`);
     const now = Math.floor(nowMs);
+    // Raised to the previous file's moment so sessions never go back; never past now, so none is in the future.
+    const since = Math.min(now, Math.max(Math.floor(sinceMs), this.lastNow));
+    const span = now - since;
+    this.lastNow = now;
     if (this.sessions.length === 0) {
-      for (let i = 0; i < this.sessionCount; i++) this.sessions.push(this.newSession(now));
+      for (let i = 0; i < this.sessionCount; i++) this.sessions.push(this.newSession());
     }
     const rng = this.rng;
     const invalidRate = this.invalidRate;
@@ -186,6 +197,8 @@ export class EventFactory {
     for (let i = 0; i < events; i++) {
       const line = i + 2;
       const last = i === events - 1;
+      // The i-th of n equal slices of (since, now]: later rows are never earlier, and the last can be now.
+      const at = since + Math.ceil(((i + rng.float()) * span) / events);
       let kind: InjectedReason | undefined;
       const bad = invalidRate > 0 && rng.float() < invalidRate;
       if (last && malformedPending) {
@@ -208,9 +221,9 @@ export class EventFactory {
       // Latin-1 for the invalid_encoding row only: its é becomes the single byte 0xE9, not valid UTF-8.
       let encoding: 'utf8' | 'latin1' = 'utf8';
       if (kind === undefined) {
-        text = this.validRow(now);
+        text = this.validRow(at);
       } else {
-        const row = this.badRow(kind, now);
+        const row = this.badRow(kind, at, now);
         text = row.text;
         if (kind === 'invalid_encoding') encoding = 'latin1';
         expected.push({ line, reason: kind, eventId: row.eventId });
@@ -262,7 +275,7 @@ export class EventFactory {
     return `S${HEX4[a >>> 16]}${HEX4[a & 0xffff]}${HEX4[b >>> 16]}${HEX4[b & 0xffff]}`;
   }
 
-  private newSession(now: number): Session {
+  private newSession(): Session {
     const rng = this.rng;
     const id = this.sessionId();
     const user = this.userId();
@@ -276,13 +289,13 @@ export class EventFactory {
       userField: `,${user},`,
       tail: `,${id},${device}\n`,
       left,
-      clock: now - 5_000 - rng.int(115_000),
       viewed: [],
       viewedCount: 0,
     };
   }
 
-  private validRow(now: number): string {
+  /** A valid event at `at` (epoch ms) of a random open session. */
+  private validRow(at: number): string {
     const rng = this.rng;
     const sessions = this.sessions;
     let si = rng.int(sessions.length);
@@ -326,16 +339,10 @@ export class EventFactory {
       s.viewedCount++;
     }
 
-    // Session clock: forward by a dwell time, never past now, restarted if it fell too far behind.
-    if (s.clock < now - MAX_EVENT_LAG_MS + 30_000) s.clock = now - 2_000 - rng.int(58_000);
-    let t = s.clock + 300 + rng.int(purchase ? 20_000 : 8_000);
-    if (t > now) t = now;
-    s.clock = t;
-
     const id = this.uuid();
-    const row = id + s.userField + (purchase ? 'purchase,' : 'view,') + CSV_PRODUCT_PREFIX[product] + this.ts.format(t) + s.tail;
+    const row = id + s.userField + (purchase ? 'purchase,' : 'view,') + CSV_PRODUCT_PREFIX[product] + this.ts.format(at) + s.tail;
     this.remember(id);
-    if (--s.left === 0) sessions[si] = this.newSession(now);
+    if (--s.left === 0) sessions[si] = this.newSession();
     return row;
   }
 
@@ -344,8 +351,12 @@ export class EventFactory {
     else this.recentIds[this.recentPos++ % DUPLICATE_MEMORY] = id;
   }
 
-  /** A row with exactly one defect; it touches no session, so valid purchases never refer to it. */
-  private badRow(kind: InjectedReason, now: number): { text: string; eventId: string } {
+  /**
+   * A row with exactly one defect, stamped `at` like a valid row unless the defect is its timestamp (stale
+   * and future ones are measured from the file's `now`). It touches no session, so valid purchases never
+   * refer to it.
+   */
+  private badRow(kind: InjectedReason, at: number, now: number): { text: string; eventId: string } {
     const rng = this.rng;
     const p = CATALOG[POPULARITY_TABLE[rng.next() >>> 20] as number]!;
     const f: string[] = [
@@ -356,7 +367,7 @@ export class EventFactory {
       p.name,
       p.category,
       p.price,
-      this.ts.format(now - 1_000 - rng.int(60_000)),
+      this.ts.format(at),
       this.sessionId(),
       this.device(),
     ];

@@ -5,6 +5,10 @@
  * Pacing follows a fixed schedule from the start (file k is due at start + k * period), so time spent
  * generating and publishing does not add up into drift. The period is `eventsPerFile / rate` seconds when
  * `rate` > 0, else `intervalSeconds`; 0 means as fast as possible. The first file is written at once.
+ *
+ * Event timestamps are the moments the events happened, as a real-time source would report them: a file's
+ * events lie between the previous file and this one, the first file's in the period before it (see
+ * "window" in factory.ts). Unpaced, there is no period: every event is stamped with the moment of writing.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,13 +80,17 @@ export async function runGenerator(opts: RunGeneratorOptions): Promise<{ files: 
   const start = performance.now();
   let files = 0;
   let events = 0;
+  let previous = 0;
   while (config.files === 0 || files < config.files) {
     if (signal?.aborted) break;
     if (files > 0 && periodMs > 0) {
       const delay = start + files * periodMs - performance.now();
       if (delay > 0 && !(await wait(delay, signal))) break;
     }
-    const made = factory.generateFile(config.eventsPerFile, now());
+    const madeAt = now();
+    const since = periodMs === 0 ? madeAt : files === 0 ? madeAt - periodMs : previous;
+    previous = madeAt;
+    const made = factory.generateFile(config.eventsPerFile, madeAt, since);
     // Publishing is not interrupted by the signal: a started file is finished (milliseconds) and its
     // temp file removed, so an abort never leaves a partial or temp file behind.
     const pub = await publisher.publish(made.content, now());

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { runGenerator, expectedRejections } from '../../src/generator/run.js';
 import { PACKAGE_ROOT } from '../../src/db/migrate.js';
+import { NAMED_QUERIES } from '../../src/db/queries.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
 import { tempDir } from '../support/files.js';
@@ -50,6 +51,46 @@ test('generated bad rows are rejected with the expected reason, line by line; th
   assert.equal(new Set(expected.map((e) => e.split(':')[2])).size, 13, 'all 13 row-level kinds appear');
   assert.equal(s.inputRows, events);
   assert.equal(stored + expected.length, events, 'every row is stored or rejected');
+});
+
+test("the spec's latency query measures the pipeline: paced generator, engine on arrival", async () => {
+  const url = await db.freshDatabase();
+  const dir = await tempDir();
+  const input = path.join(dir, 'in');
+  const files = 6;
+  const intervalSeconds = 0.4;
+  const config = loadConfig({
+    generator: { files, eventsPerFile: 10, intervalSeconds, seed: 12 },
+    // As `up` runs it: on arrival, no settle wait (the generator links complete files into place).
+    engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, fileSettleMillis: 0 },
+  });
+  const stop = new AbortController();
+  let inserted = 0;
+  const engine = new StreamEngine({
+    engine: config.engine,
+    databaseUrl: url,
+    log: silentLogger,
+    signal: stop.signal,
+    onProgress: (p) => {
+      inserted += p.insertedRows;
+      if (inserted === files * 10) stop.abort();
+    },
+  });
+  const engineRun = engine.run();
+  await runGenerator({ outDir: input, config: config.generator });
+  const timeout = setTimeout(() => stop.abort(), 30_000);
+  await engineRun;
+  clearTimeout(timeout);
+  assert.equal(inserted, files * 10);
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const { avg_latency_seconds: avg } = (await c.query(NAMED_QUERIES.latency.sql)).rows[0] as { avg_latency_seconds: string };
+  await c.end();
+  // Events happen in the interval before their file: on average half of it old when the file is published,
+  // then on-arrival commits within milliseconds (the poll that backs up fs.watch bounds it at pollMillis).
+  const half = intervalSeconds / 2;
+  assert.ok(Number(avg) >= half * 0.8, `average latency ${avg} s is less than the events' wait for their file`);
+  assert.ok(Number(avg) <= half + config.engine.pollMillis / 1000, `average latency ${avg} s`);
 });
 
 test('the CLI: generate then process then query, as subprocesses', async () => {

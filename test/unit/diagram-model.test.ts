@@ -14,6 +14,7 @@ import {
   interpolateDefaults,
   parseBench,
   parseCompose,
+  parseEngines,
   parseDockerfileBase,
   parseSchema,
   readText,
@@ -22,7 +23,7 @@ import {
 import { listMigrations } from '../../src/db/migrate.js';
 import { loadInputs } from '../../src/diagram/inputs.js';
 import { buildModel, type ModelInputs } from '../../src/diagram/model.js';
-import { toDot } from '../../src/diagram/dot.js';
+import { LAYOUT, toDot } from '../../src/diagram/dot.js';
 import { checkTextPlacement } from '../../src/diagram/check.js';
 import type { Geometry } from '../../src/diagram/geometry.js';
 import { crc32, pixelsPerMetre, pngInfo, readChunks, withPhys } from '../../src/diagram/png.js';
@@ -105,8 +106,8 @@ test('truth over copy: without a Spark job service, trigger and files per trigge
 test('helper containers are shown in the box they serve: the job driver with the master, data-init with the volume', () => {
   const m = buildModel(inputs());
   const text = (id: string) => m.components.find((c) => c.id === id)!.lines.map((l) => l.text).join('\n');
-  assert.match(text('master'), /job driver: ecommerce_spark_submit\n\(client mode, in this network\)/);
-  assert.match(text('volume'), /folders prepared by ecommerce_data_init/);
+  assert.match(text('master'), /driver: ecommerce_spark_submit\n\(client mode, in this network\)/);
+  assert.match(text('volume'), /folders prepared by\necommerce_data_init/);
   assert.equal(m.components.length, 7, 'no extra boxes for helpers');
   // Any other service is still a box of its own: the diagram never hides a container.
   const extra = parseCompose(`${COMPOSE_TEXT}`.replace(/^services:\n/m, 'services:\n  redis:\n    container_name: ecommerce_cache\n    image: redis:7\n    ports: ["6379:6379"]\n'));
@@ -125,7 +126,7 @@ test('truth over copy: paths, container names, images and schema come from the p
   assert.match(text('checkpoints'), /^\.\/data\/checkpoints$/m);
   assert.match(text('master'), /ecommerce_spark_master/);
   assert.match(text('postgres'), /Database: ecommerce_events/);
-  assert.match(text('postgres'), /Indexes: event_id, user_id,/);
+  assert.match(text('postgres'), /Indexes: event_id,\n\s+user_id, event_type,\n\s+event_timestamp/);
   assert.match(text('postgres'), /View: event_summary/);
   assert.equal(m.components.find((c) => c.id === 'postgres')!.name, 'PostgreSQL 15');
   assert.match(text('generator'), /Node\.js\/TypeScript Container/);
@@ -153,22 +154,51 @@ test('the generator image comes from its Dockerfile, or is marked as assumed', (
   assert.equal(parseDockerfileBase('RUN nothing\n'), undefined);
 });
 
-test('performance legend: spec figures marked as such without benchmark results, measured figures with their source', () => {
-  const spec = buildModel(inputs()).legends.find((l) => l.id === 'metrics')!;
-  const specText = JSON.stringify(spec);
-  assert.match(specText, /Spec figures/);
-  assert.match(specText, /~4,700ms \(first batch\)/);
-  assert.match(specText, /no bench\/results\/latest\.json yet/);
+test("performance legend: the Spark job's figures from engines.json, the spec's marked as such, each row naming its source", () => {
+  const legend = (over: Partial<ModelInputs>, id: string) => buildModel(inputs(over)).legends.find((l) => l.id === id)!;
+  const rowsOf = (l: { rows: { key: string; value: string; source?: string; heading?: boolean }[] }) =>
+    Object.fromEntries(l.rows.filter((r) => !r.heading).map((r) => [r.key, `${r.value} [${r.source}]`]));
+  const footer = (l: { lines: { text: string }[] }) => l.lines.map((x) => x.text).join(' ');
 
-  const bench = parseBench(JSON.stringify({ measuredAt: '2026-01-02T03:04:05Z', machine: 'ci box', engine: { rowsPerSecond: 41234.6, firstBatchMs: 120, latencyP99Ms: 'slow' } }));
-  const measured = buildModel(inputs({ bench })).legends.find((l) => l.id === 'metrics')!;
-  const text = JSON.stringify(measured);
-  assert.match(text, /41,235 rows\/s/);
-  assert.match(text, /120 ms/);
-  assert.doesNotMatch(text, /p99/, 'a field of the wrong type is left out, not shown as NaN');
-  assert.match(text, /bench\/results\/latest\.json/);
-  assert.match(text, /2026-01-02, ci box/);
-  assert.doesNotMatch(text, /Spec figures/);
+  // No bench:engines results: the spec's figures, each tagged "spec".
+  const spec = legend({}, 'metrics');
+  assert.equal(spec.title, 'Performance Metrics');
+  assert.ok(spec.rows.filter((r) => !r.heading).every((r) => r.source !== undefined), 'every row names its source');
+  assert.equal(rowsOf(spec)['Records/file:'], '10 [compose]');
+  assert.equal(rowsOf(spec)['Trigger:'], 'Every 10 seconds [compose]');
+  assert.equal(rowsOf(spec)['Parallelism:'], '2 cores [compose]');
+  assert.equal(rowsOf(spec)['Latency:'], '10-15 seconds [spec]');
+  assert.match(footer(spec), /no bench\/results\/engines\.json yet/);
+
+  const engines = parseEngines(
+    JSON.stringify({
+      measuredAt: '2026-01-02T03:04:05Z',
+      machine: 'ci box',
+      spark: { master: 'local[2]', rows: 1000, batches: 2, rowsPerSecond: 17489.4, processingMs: 900, firstBatchDurationMs: 4929, latencyP50Ms: 'slow' },
+      typescript: { rowsPerSecond: 62478 },
+    }),
+  );
+  const measured = legend({ engines }, 'metrics');
+  const rows = rowsOf(measured);
+  assert.equal(rows['Throughput:'], '17,489 rows/s [engines.json]');
+  assert.equal(rows['First batch:'], '4,929 ms [engines.json]');
+  assert.equal(rows['Batch time:'], '450 ms [engines.json]', 'processing time per batch');
+  assert.equal(rows['Latency:'], '10-15 seconds [spec]', 'a field of the wrong type is left out, not shown as NaN');
+  assert.equal(rows['Records/file:'], '10 [compose]', 'configured values stay');
+  assert.match(JSON.stringify(measured), /Spark job, measured \(local\[2\], 2 batches\)/);
+  assert.match(footer(measured), /engines\.json = bench\/results\/engines\.json, 2026-01-02, ci box/);
+  assert.match(footer(measured), /compose = docker-compose\.yml/);
+  assert.doesNotMatch(JSON.stringify(measured), /62,478/, "the TypeScript engine's figures are not in the Spark legend");
+
+  // The TypeScript engine's figures go in the "Without Docker" box, from latest.json.
+  const bench = parseBench(JSON.stringify({ measuredAt: '2026-03-04T00:00:00Z', machine: 'dev box', engine: { rowsPerSecond: 68491, firstBatchMs: 362, latencyP50Ms: 12.5, latencyP99Ms: 27.9 } }));
+  const local = legend({ bench, engines }, 'local');
+  assert.equal(rowsOf(local)['Throughput:'], '68,491 rows/s [latest.json]');
+  assert.equal(rowsOf(local)['Latency:'], 'p50 13 / p99 28 ms [latest.json]');
+  assert.equal(rowsOf(local)['Engine:'], 'TypeScript (default) [config.ts]');
+  assert.match(footer(local), /latest\.json = bench\/results\/latest\.json, 2026-03-04, dev box/);
+  assert.ok(local.rows.filter((r) => !r.heading).every((r) => r.source !== undefined));
+  assert.match(footer(legend({}, 'local')), /not measured yet/);
 });
 
 test('Compose reader: ports, interpolation defaults, volumes, network; errors name the file and keep the cause', () => {
@@ -212,11 +242,11 @@ test('bench reader: invalid JSON names the file', () => {
 test('DOT: the spec graph attributes, the clusters with their colours, and the six connections with their styles', () => {
   const dot = toDot(buildModel(inputs()));
   for (const [k, v] of Object.entries(GRAPH_ATTRS)) {
-    if (k === 'ranksep') continue;
+    if (k === 'ranksep' || k === 'nodesep') continue;
     assert.match(dot, new RegExp(`\\b${k}="${v.replace('.', '\\.')}"`), `graph attribute ${k}=${v}`);
   }
-  // The label ranks halve ranksep exactly as dot does for labelled edges (see dot.ts).
-  assert.match(dot, /ranksep="0\.75"/);
+  // nodesep and ranksep depart from the spec so that A4 prints at 0.8 or more (dot.ts LAYOUT, README).
+  assert.match(dot, new RegExp(`nodesep="${LAYOUT.nodesep}", ranksep="${LAYOUT.ranksep}"`));
   assert.match(dot, /subgraph cluster_docker \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Docker Environment \(spark_network, bridge\)<\/FONT>>, labeljust="l", style="dashed,filled", fillcolor="#ECEFF1", color="#37474F"/);
   assert.match(dot, /subgraph cluster_spark \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Spark Cluster<\/FONT>>, labeljust="l", style="filled", fillcolor="#FFE0B2", color="#F57C00"/);
   assert.match(dot, /subgraph cluster_storage \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Data Storage &amp; Management<\/FONT>>, labeljust="l", style="filled", fillcolor="#E8F5E9", color="#388E3C"/);

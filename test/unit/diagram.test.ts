@@ -12,7 +12,7 @@ import { generateDiagrams, staleDiagrams, BASE_NAME, DEFAULT_OUT_DIR, type Diagr
 import { labelNodeId } from '../../src/diagram/dot.js';
 import { contains, type TextBox } from '../../src/diagram/geometry.js';
 import { pngInfo } from '../../src/diagram/png.js';
-import { PAGE } from '../../src/diagram/style.js';
+import { MIN_PRINT_SCALE, PAGE } from '../../src/diagram/style.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = path.join(ROOT, DEFAULT_OUT_DIR);
@@ -132,9 +132,21 @@ test('checklist, visual: Docker boundary around every component, Spark cluster g
   assert.ok(nodeBox('checkpoints').y > spark.y + spark.height, 'checkpoints below the Spark cluster');
   assert.ok(Math.abs(cx('checkpoints') - cx('worker')) < 1, 'checkpoints under the worker (bottom centre)');
   assert.ok(cy('pgadmin') > cy('postgres'), 'pgAdmin below PostgreSQL (bottom right)');
-  for (const legend of ['legend_metrics', 'legend_stack', 'legend_security']) {
-    assert.ok(nodeBox(legend).y > docker.y + docker.height, `${legend} below the Docker boundary`);
+  // Legends and the recovery note fill the Docker boundary's lower left (under the generator and the
+  // volume) and lower right (under the storage cluster) instead of taking a row of the page.
+  for (const [legend, under] of [
+    ['legend_metrics', 'generator'],
+    ['legend_local', 'legend_metrics'],
+    ['note_recovery', 'volume'],
+    ['legend_security', 'note_recovery'],
+    ['legend_stack', 'cluster_storage'],
+  ] as const) {
+    const box = nodeBox(legend);
+    const above = under.startsWith('cluster_') ? clusterBox(under) : nodeBox(under);
+    assert.ok(contains(docker, box), `${legend} inside the Docker boundary`);
+    assert.ok(box.y > above.y + above.height, `${legend} below ${under}`);
   }
+  assert.ok(nodeBox('legend_metrics').x + nodeBox('legend_metrics').width < nodeBox('master').x, 'the legends keep clear of the Spark column');
 });
 
 test('checklist, visual: no overlapping text, every edge label next to its edge, nothing off the canvas', () => {
@@ -153,11 +165,20 @@ test('text sizes: title 16 pt bold, component labels 12 pt regular, annotations 
   const bullet = textsOf('master').find((t) => t.text === '• Coordinates cluster');
   assert.equal(bullet?.size, 10);
   assert.equal(set.smallestText.drawingPt, 9);
-  // The spec's graph attributes and content do not fit A4 at 1:1, so the page shows the drawing scaled
-  // down (about 0.45). At 300 DPI the smallest text must still read at 100 % zoom: at least 15 px to
-  // the em, as large as 11 px text on a screen. More content that shrinks the drawing fails here.
-  const smallestPx = set.smallestText.drawingPt * set.placement.scale;
-  assert.ok(smallestPx >= 15, `smallest text is ${smallestPx.toFixed(1)} px at 300 DPI`);
+});
+
+test('A4 print scale: the page shows the drawing at 0.8 of its size or more, so 9 pt ports print at 7.2 pt or more', () => {
+  // More content, or more air, that shrinks the drawing on the page fails here (and in `npm run diagram`).
+  assert.ok(set.printScale >= MIN_PRINT_SCALE, `print scale ${set.printScale.toFixed(3)}`);
+  assert.equal(MIN_PRINT_SCALE, 0.8);
+  assert.ok(set.smallestText.printedPt >= 7.2, `smallest printed text ${set.smallestText.printedPt.toFixed(2)} pt`);
+  const title = set.geometry.texts.find((t) => t.ownerKind === 'graph' && t.text === set.model.title)!;
+  assert.ok(title.size * set.printScale >= 12.8, 'the 16 pt title prints at 12.8 pt or more');
+  // The scale is what the PNG really shows: the drawing's width or height fills the page inside the margins.
+  const margin = PAGE.marginInches * PAGE.dpi;
+  const fill = Math.max((set.geometry.width * set.placement.scale) / (PAGE.widthPx - 2 * margin), (set.geometry.height * set.placement.scale) / (PAGE.heightPx - 2 * margin));
+  assert.ok(Math.abs(fill - 1) < 1e-3, `the drawing fills ${fill} of the page`);
+  assert.ok(Math.abs(set.printScale - (set.placement.scale * 72) / PAGE.dpi) < 1e-12);
 });
 
 test('SVG: Arimo first, then Helvetica and Arial; every component and label present', () => {

@@ -18,7 +18,6 @@ import { CATALOG, CATALOG_SIZE, productById } from '../../src/generator/catalog.
 import {
   EventFactory,
   INJECTED_REASONS,
-  MAX_EVENT_LAG_MS,
   formatTimestamp,
   type ExpectedRejection,
   type GeneratedFile,
@@ -47,10 +46,14 @@ function config(over: Partial<GeneratorConfig> = {}): GeneratorConfig {
   return { ...defaults().generator, intervalSeconds: 0, ...over };
 }
 
-/** Files from one factory, `now` advancing 5 s per file like the default generator. */
+const PERIOD_MS = 5000;
+/** Files from one factory, `now` advancing 5 s per file and each file's events in the 5 s before it, as runGenerator does. */
 function makeFiles(opts: ConstructorParameters<typeof EventFactory>[0], files: number, events: number, start = NOW): Array<GeneratedFile & { now: number }> {
   const f = new EventFactory(opts);
-  return Array.from({ length: files }, (_, i) => ({ ...f.generateFile(events, start + i * 5000), now: start + i * 5000 }));
+  return Array.from({ length: files }, (_, i) => {
+    const now = start + i * PERIOD_MS;
+    return { ...f.generateFile(events, now, now - PERIOD_MS), now };
+  });
 }
 
 interface Row {
@@ -235,7 +238,7 @@ describe('event factory', () => {
       assert.match(get('event_timestamp'), ISO_MS_Z);
       const t = Date.parse(get('event_timestamp'));
       assert.ok(t <= now, `${get('event_timestamp')} is after now`);
-      assert.ok(t >= now - MAX_EVENT_LAG_MS, `${get('event_timestamp')} is older than 3 minutes`);
+      assert.ok(t >= now - PERIOD_MS, `${get('event_timestamp')} is before the file's window`);
       assert.match(get('session_id'), /^S[0-9a-f]{16}$/);
       assert.ok((DEVICE_TYPES as readonly string[]).includes(get('device_type')));
       for (const c of COLUMNS) {
@@ -268,6 +271,37 @@ describe('event factory', () => {
     const mean = rows.length / all.length;
     assert.ok(mean > 3 && mean < 12, `mean session length ${mean}`);
     assert.ok(all.filter((s) => s.lastRow - s.firstRow > s.events).length > all.length / 2, 'sessions interleave');
+  });
+
+  test('timestamps: the moment each event happened, spread over the window since the previous file, in row order', () => {
+    const f = new EventFactory({ seed: 11 });
+    const stamps = (file: GeneratedFile) => rowsOf([{ ...file, now: 0 }]).map((r) => Date.parse(r.fields[col('event_timestamp')] as string));
+    let previous = -Infinity;
+    for (let i = 0; i < 20; i++) {
+      const now = NOW + i * PERIOD_MS;
+      const t = stamps(f.generateFile(1000, now, now - PERIOD_MS));
+      for (const [k, v] of t.entries()) {
+        assert.ok(v >= now - PERIOD_MS && v <= now, `row ${k} at ${v - now} ms`);
+        assert.ok(v >= previous, `row ${k} earlier than the row before`);
+        previous = v;
+      }
+      // 1000 rows in equal slices of 5 s: the first in the first 5 ms, the last in the last 5 ms, mean age 2.5 s.
+      assert.ok(t[0]! - (now - PERIOD_MS) <= 5 && now - t[999]! <= 5, `first ${t[0]! - now}, last ${t[999]! - now}`);
+      const meanAge = t.reduce((a, v) => a + (now - v), 0) / t.length;
+      assert.ok(Math.abs(meanAge - PERIOD_MS / 2) < 50, `mean age ${meanAge} ms`);
+    }
+  });
+
+  test('timestamps: never before the previous file nor after now; since defaults to now (the moment of writing)', () => {
+    const f = new EventFactory({ seed: 12 });
+    const stampsOf = (file: GeneratedFile) => new Set(rowsOf([{ ...file, now: 0 }]).map((r) => Date.parse(r.fields[col('event_timestamp')] as string)));
+    assert.deepEqual(stampsOf(f.generateFile(50, NOW)), new Set([NOW]), 'no since: all at now');
+    // A window reaching back before the previous file is cut at the previous file's moment.
+    const t = [...stampsOf(f.generateFile(200, NOW + 1000, NOW - 60_000))];
+    assert.ok(t.every((v) => v >= NOW && v <= NOW + 1000), `${Math.min(...t) - NOW}..${Math.max(...t) - NOW}`);
+    // A since after now is no licence for the future.
+    assert.deepEqual(stampsOf(f.generateFile(20, NOW + 2000, NOW + 9000)), new Set([NOW + 2000]));
+    assert.throws(() => f.generateFile(1, NOW, Number.NaN), RangeError);
   });
 
   test('purchases are only of products the same session viewed before', () => {
@@ -530,14 +564,57 @@ describe('runGenerator', () => {
     await runGenerator({ outDir: freshDir(), config: config({ files: 10, eventsPerFile: 10, rate: 400, intervalSeconds: 60 }), onFile: () => stamps.push(performance.now() - t0) });
     assert.equal(stamps.length, 10);
     assert.ok(stamps[0]! < 150, 'the first file is written at once');
-    const total = stamps[9]! - stamps[0]!;
-    assert.ok(total >= 215 && total < 1500, `10 files took ${total} ms`);
+    // The schedule runs from the start, not from the first file (which may publish late on a busy machine).
+    const total = stamps[9]!;
+    assert.ok(total >= 215 && total < 1500, `10 files took ${total} ms from the start`);
     for (let k = 1; k < 10; k++) assert.ok(stamps[k]! >= k * 25 - 5, `file ${k} early at ${stamps[k]} ms`);
 
     const s2: number[] = [];
     const t1 = performance.now();
     await runGenerator({ outDir: freshDir(), config: config({ files: 3, intervalSeconds: 0.1 }), onFile: () => s2.push(performance.now() - t1) });
     assert.ok(s2[2]! >= 195 && s2[2]! < 1500, `3 files at 0.1 s took ${s2[2]} ms`);
+  });
+
+  test('timestamps: paced, each file since the previous one (the first: one period before); unpaced, the moment of writing', async () => {
+    const stampsIn = async (dir: string) => {
+      const out: number[][] = [];
+      for (const n of (await fsp.readdir(dir)).sort()) {
+        const records = parse(await fsp.readFile(path.join(dir, n)), {}) as string[][];
+        out.push(records.slice(1).map((r) => Date.parse(r[col('event_timestamp')] as string)));
+      }
+      return out;
+    };
+    /** A clock moving `step` ms per call; runGenerator reads it once to make a file (kept in `made`) and once to publish it. */
+    const recordingClock = (step: number) => {
+      const made: number[] = [];
+      let t = NOW;
+      let calls = 0;
+      const clock = () => {
+        t += step;
+        if (calls++ % 2 === 0) made.push(t);
+        return t;
+      };
+      return { made, clock };
+    };
+    for (const [over, periodMs] of [
+      [{ intervalSeconds: 0.02 }, 20],
+      [{ rate: 2000 }, 50],
+    ] as const) {
+      const dir = freshDir();
+      const { made, clock } = recordingClock(3000);
+      await runGenerator({ outDir: dir, config: config({ files: 3, eventsPerFile: 100, seed: 13, ...over }), now: clock });
+      const files = await stampsIn(dir);
+      assert.equal(files.length, 3);
+      for (const [k, stamps] of files.entries()) {
+        const since = k === 0 ? made[0]! - periodMs : made[k - 1]!;
+        assert.ok(stamps.every((v) => v >= since && v <= made[k]!), `file ${k + 1}: ${Math.min(...stamps) - since}..${Math.max(...stamps) - made[k]!}`);
+        assert.ok(Math.max(...stamps) - Math.min(...stamps) > (made[k]! - since) / 2, `file ${k + 1} spreads over its window`);
+      }
+    }
+    const dir = freshDir();
+    const { made, clock } = recordingClock(700);
+    await runGenerator({ outDir: dir, config: config({ files: 3, eventsPerFile: 20, seed: 14 }), now: clock });
+    assert.deepEqual((await stampsIn(dir)).map((s) => [...new Set(s)]), made.map((m) => [m]));
   });
 
   test('out-of-range settings are refused with the field named', async () => {
