@@ -40,7 +40,8 @@ async function main(): Promise<number> {
   try {
     const child = spawn(PYTHON, [path.join(SPARK_DIR, 'streaming_job.py'), ...defaults, ...userArgs], {
       stdio: 'inherit',
-      env: { ...process.env, ...(db ? { DATABASE_URL: db.url } : {}) },
+      // The driver UI on (http://localhost:4040): its /metrics/prometheus is the job's scrape target.
+      env: { ECOMSTREAM_SPARK_UI: 'true', ...process.env, ...(db ? { DATABASE_URL: db.url } : {}) },
     });
     // The terminal's Ctrl-C reaches the driver too (same process group): it decides how to stop. This
     // process only waits for it, so the embedded server is stopped after the driver is gone.

@@ -102,6 +102,20 @@ export interface DashboardConfig {
   port: number;
 }
 
+export type LogFormat = 'text' | 'json';
+
+/** Running it as a service: metrics, health endpoints, stall alarm, log format. */
+export interface OpsConfig {
+  /** Where `/metrics`, `/livez` and `/readyz` listen. Default 127.0.0.1: not exposed unless asked. */
+  metricsHost: string;
+  /** Default 9464 (the port registered for Prometheus exporters of OpenTelemetry); 0 = off. Env `ECOMSTREAM_METRICS_PORT`. */
+  metricsPort: number;
+  /** Files waiting and no batch committed for this long = stalled. Default 60 s. */
+  stallAfterSeconds: number;
+  /** Console log lines: `text` (readable) or `json` (one object per line). Default `text`. Env `ECOMSTREAM_LOG_FORMAT`. */
+  logFormat: LogFormat;
+}
+
 /** Facts of the Docker Compose deployment (spec sections 1-6), shared with the diagram generator. */
 export interface DeploymentConfig {
   sparkTriggerSeconds: number;
@@ -115,6 +129,7 @@ export interface Config {
   engine: EngineConfig;
   db: DatabaseConfig;
   dashboard: DashboardConfig;
+  ops: OpsConfig;
   deployment: DeploymentConfig;
 }
 
@@ -163,6 +178,7 @@ export function defaults(root: string = process.cwd()): Config {
       readonlyPassword: 'dashboard_reader',
     },
     dashboard: { host: '127.0.0.1', port: 3000 },
+    ops: { metricsHost: '127.0.0.1', metricsPort: 9464, stallAfterSeconds: 60, logFormat: 'text' },
     deployment: {
       sparkTriggerSeconds: 10,
       sparkMaxFilesPerTrigger: 1000,
@@ -180,14 +196,25 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): DeepPartial<Confi
     out.dashboard = { port: parsePort(env.ECOMSTREAM_DASHBOARD_PORT, 'ECOMSTREAM_DASHBOARD_PORT') };
   }
   if (env.ECOMSTREAM_DASHBOARD_HOST) out.dashboard = { ...out.dashboard, host: env.ECOMSTREAM_DASHBOARD_HOST };
+  if (env.ECOMSTREAM_LOG_FORMAT) out.ops = { logFormat: parseLogFormat(env.ECOMSTREAM_LOG_FORMAT, 'ECOMSTREAM_LOG_FORMAT') };
+  if (env.ECOMSTREAM_METRICS_PORT) out.ops = { ...out.ops, metricsPort: parsePort(env.ECOMSTREAM_METRICS_PORT, 'ECOMSTREAM_METRICS_PORT', 0) };
   if (env.ECOMSTREAM_PG_PORT) out.db = { ...out.db, port: parsePort(env.ECOMSTREAM_PG_PORT, 'ECOMSTREAM_PG_PORT') };
   return out;
 }
 
-function parsePort(value: string, name: string): number {
+export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
+
+function parseLogFormat(value: string, name: string): LogFormat {
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) {
+    throw new ConfigError(`${name}=${JSON.stringify(value)}: allowed are ${LOG_FORMATS.join(', ')}`, { option: name, code: 'BAD_ENV' });
+  }
+  return value as LogFormat;
+}
+
+function parsePort(value: string, name: string, min = 1): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new ConfigError(`${name}=${JSON.stringify(value)} is not a port (an integer from 1 to 65535)`, { option: name, code: 'BAD_ENV' });
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > 65535) {
+    throw new ConfigError(`${name}=${JSON.stringify(value)} is not a port (an integer from ${min} to 65535)`, { option: name, code: 'BAD_ENV' });
   }
   return n;
 }

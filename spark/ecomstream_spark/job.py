@@ -144,6 +144,13 @@ def build_session(settings: Settings) -> Any:
         # record, not a failed batch replayed forever.
         .config("spark.sql.files.ignoreMissingFiles", "true")
         .config("spark.sql.files.ignoreCorruptFiles", "true")
+        # Metrics an operator can scrape on the driver's UI port (4040): executor metrics at
+        # /metrics/executors/prometheus, and — with the streaming query's own source — its input rate,
+        # processing rate and latency at /metrics/prometheus (Spark's PrometheusServlet sink).
+        .config("spark.ui.prometheus.enabled", "true")
+        .config("spark.sql.streaming.metricsEnabled", "true")
+        .config("spark.metrics.conf.*.sink.prometheusServlet.class", "org.apache.spark.metrics.sink.PrometheusServlet")
+        .config("spark.metrics.conf.*.sink.prometheusServlet.path", "/metrics/prometheus")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("ECOMSTREAM_SPARK_LOG_LEVEL", "WARN"))

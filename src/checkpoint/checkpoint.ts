@@ -50,6 +50,8 @@ export interface OffsetEntry {
   /** "Now" for the 24-hour rule: fixed at planning, reused on replay so decisions repeat. */
   batchTimestampMs: number;
   files: FileEntry[];
+  /** Planned by `ecomstream reprocess`: files read again on purpose (a replay keeps this). */
+  reprocess?: true;
 }
 
 export interface CommitEntry {

@@ -1,6 +1,5 @@
 /** Helpers shared by the subcommand files: option parsers that name their flag, and the console logger. */
 import { InvalidArgumentError } from 'commander';
-import type { Logger } from '../log.js';
 
 export function intOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -31,13 +30,4 @@ export function choiceOption<T extends string>(flag: string, choices: readonly T
   };
 }
 
-function stamp(): string {
-  return new Date().toISOString().slice(11, 23);
-}
-
-/** Console lines with a time prefix; warnings and errors go to stderr. */
-export const consoleLogger: Logger = {
-  info: (m) => process.stdout.write(`${stamp()} ${m}\n`),
-  warn: (m) => process.stderr.write(`${stamp()} WARN ${m}\n`),
-  error: (m) => process.stderr.write(`${stamp()} ERROR ${m}\n`),
-};
+export { consoleLogger } from './log.js';

@@ -2,7 +2,9 @@
  * `ecomstream` entry point. One file per subcommand, each exporting `register(program)`; this file only
  * wires them up and turns any failure into a one-line reason and a non-zero exit code.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, LOG_FORMATS, type LogFormat } from '../config.js';
+import { consoleLogger, logFormat, setLogFormat } from './log.js';
 import { register as registerUp } from './up.js';
 import { register as registerGenerate } from './generate.js';
 import { register as registerProcess } from './process.js';
@@ -11,6 +13,8 @@ import { register as registerContract } from './contract.js';
 import { register as registerMigrate } from './migrate.js';
 import { register as registerDiagram } from './diagram.js';
 import { register as registerDashboard } from './dashboard.js';
+import { register as registerCheckpoint } from './checkpoint.js';
+import { register as registerReprocess } from './reprocess.js';
 
 export function buildProgram(): Command {
   const program = new Command('ecomstream')
@@ -25,7 +29,16 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerDiagram(program);
   registerDashboard(program);
+  registerCheckpoint(program);
+  registerReprocess(program);
+  const logFormat = loadConfig().ops.logFormat;
+  const leaves = (c: Command): Command[] => (c.commands.length ? c.commands.flatMap(leaves) : [c]);
   for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands.flatMap(leaves)) {
+    cmd.exitOverride();
+    cmd.addOption(new Option('--log-format <format>', 'console lines: text (readable) or json (one object per line)').choices(LOG_FORMATS).default(logFormat));
+  }
+  program.hook('preAction', (_program, action) => setLogFormat(action.opts<{ logFormat?: LogFormat }>().logFormat ?? logFormat));
   return program;
 }
 
@@ -41,6 +54,11 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const e = err as Error;
+    if (logFormat() === 'json') {
+      consoleLogger.error(e.message, { error: e.name, code: (e as { code?: unknown }).code, cause: e.cause instanceof Error ? e.cause.message : e.cause });
+      process.exitCode = 1;
+      return;
+    }
     process.stderr.write(`ecomstream: ${e.message}${e.cause ? ` (cause: ${(e.cause as Error).message ?? e.cause})` : ''}\n`);
     if (process.env.ECOMSTREAM_DEBUG) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;

@@ -5,7 +5,9 @@ import { openDatabase } from '../db/connect.js';
 import { StreamEngine } from '../engine/stream.js';
 import { compileContract } from '../engine/validate.js';
 import { loadContractFile } from '../contract/schema.js';
-import { formatProgress } from '../engine/progress.js';
+import { formatProgress, progressFields } from '../engine/progress.js';
+import { startOps } from '../ops/index.js';
+import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { choiceOption, consoleLogger, intOption, numberOption } from './common.js';
 import { InvalidArgumentError } from 'commander';
 import { gracefulStop } from './signals.js';
@@ -21,8 +23,9 @@ function triggerOption(value: string): TriggerSpec {
 }
 
 export function register(program: Command): void {
-  const d = loadConfig().engine;
-  program
+  const all = loadConfig();
+  const d = all.engine;
+  const cmd = program
     .command('process')
     .description('run the exactly-once stream engine: published CSV files in --input -> PostgreSQL')
     .option('--input <dir>', 'landing folder to watch', d.inputDir)
@@ -36,9 +39,10 @@ export function register(program: Command): void {
     .option('--reread-modified', 'read a processed file again, as a new version, when it changed under the same name', d.rereadModified)
     .option('--startup-timeout <seconds>', 'how long start-up waits for a PostgreSQL that does not answer yet', numberOption('--startup-timeout', 0, 86_400), d.startupRetrySeconds)
     .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream)
-    .option('--contract <file>', 'the feed\'s contract JSON (default: the event contract; see docs/contracts.md)')
+    .option('--contract <file>', 'the feed\'s contract JSON (default: the event contract; see docs/contracts.md)');
+  addOpsOptions(cmd, all.ops)
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number; contract?: string }) => {
+    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number; contract?: string }) => {
       const contract = opts.contract ? compileContract(loadContractFile(opts.contract)) : undefined;
       const config = loadConfig({
         engine: {
@@ -54,17 +58,28 @@ export function register(program: Command): void {
           newStream: opts.newStream,
           startupRetrySeconds: opts.startupTimeout,
         },
+        ops: opsOverrides(opts),
       });
       const log = consoleLogger;
       const db = await openDatabase(config, log, { waitForServer: true });
       const stop = gracefulStop(log, 'finishing the batch in flight');
+      const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
       try {
-        const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, signal: stop.signal, contract, onProgress: (p) => log.info(formatProgress(p)) });
+        const engine = new StreamEngine({
+          engine: config.engine,
+          databaseUrl: db.url,
+          log,
+          signal: stop.signal,
+          observer: ops.observer,
+          contract,
+          onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
+        });
         const s = await engine.run();
         const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
         log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`);
       } finally {
         stop.release();
+        await ops.close();
         await db.close();
       }
     });

@@ -7,14 +7,16 @@ import type { Command } from 'commander';
 import { loadConfig, formatTrigger, type Config } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { StreamEngine } from '../engine/stream.js';
-import { formatProgress } from '../engine/progress.js';
+import { formatProgress, progressFields } from '../engine/progress.js';
+import { startOps } from '../ops/index.js';
+import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { runGenerator } from '../generator/run.js';
 import { startDashboard } from '../dashboard/server.js';
 import { consoleLogger, intOption, numberOption } from './common.js';
 import { gracefulStop } from './signals.js';
 import type { Logger } from '../log.js';
 
-interface UpOptions {
+interface UpOptions extends OpsFlags {
   files: number;
   eventsPerFile: number;
   interval: number;
@@ -35,7 +37,7 @@ async function maybeStartDashboard(config: Readonly<Config>, url: string, log: L
 
 export function register(program: Command): void {
   const d = loadConfig();
-  program
+  const cmd = program
     .command('up')
     .description('run everything on this machine: embedded PostgreSQL, stream engine, generator and dashboard')
     .option('--files <n>', 'files the generator writes (0 = unlimited)', intOption('--files', 0), d.generator.files)
@@ -44,7 +46,8 @@ export function register(program: Command): void {
     .option('--no-dashboard', 'do not serve the dashboard')
     .option('--dashboard-port <n>', 'dashboard port', intOption('--dashboard-port', 1, 65_535), d.dashboard.port)
     // Its own generator publishes atomically (complete files linked into place), so nothing needs to settle.
-    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (raise it if other producers write into the folder)', numberOption('--file-settle', 0, 3600), 0)
+    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (raise it if other producers write into the folder)', numberOption('--file-settle', 0, 3600), 0);
+  addOpsOptions(cmd, d.ops)
     .addHelpText('after', '\nWith DATABASE_URL set, that PostgreSQL is used and no server is started.')
     .action(async (opts: UpOptions) => {
       const t0 = performance.now();
@@ -52,12 +55,14 @@ export function register(program: Command): void {
       const config = loadConfig({
         generator: { files: opts.files, eventsPerFile: opts.eventsPerFile, intervalSeconds: opts.interval },
         dashboard: { port: opts.dashboardPort },
+        ops: opsOverrides(opts),
         engine: { fileSettleMillis: Math.round(opts.fileSettle * 1000) },
       });
       const db = await openDatabase(config, log, { waitForServer: true });
       const stop = gracefulStop(log, 'the generator stops, the batch in flight commits, then the server stops');
       let firstBatchLogged = false;
       const dashboard = opts.dashboard ? await maybeStartDashboard(config, db.url, log) : undefined;
+      const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
       try {
         if (db.embedded) {
           const u = new URL(db.url);
@@ -73,8 +78,9 @@ export function register(program: Command): void {
           databaseUrl: db.url,
           log,
           signal: stop.signal,
+          observer: ops.observer,
           onProgress: (p) => {
-            log.info(formatProgress(p));
+            log.info(formatProgress(p), progressFields(p));
             if (!firstBatchLogged) {
               firstBatchLogged = true;
               log.info(`first batch committed ${Math.round(performance.now() - t0)} ms after start`);
@@ -92,6 +98,7 @@ export function register(program: Command): void {
         log.info(`stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`);
       } finally {
         stop.release(); // also when the engine failed: the generator must not run on alone
+        await ops.close();
         await dashboard?.close().catch(() => undefined);
         await db.close();
         if (db.embedded) log.info('embedded PostgreSQL stopped');

@@ -12,6 +12,7 @@
  * - status:   whether the database answers (live.ts), plus the last query problem; pushed as its own
  *             SSE event so the page shows "database unavailable" and recovers without a reload.
  */
+import { EngineHealthPoller, engineOpsUrl, type StreamHealth } from './engine-health.js';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -100,6 +101,8 @@ interface StatusMessage {
   db: DbStatus;
   /** A query failed for a reason other than the connection (for example a missing table). */
   problem: string | null;
+  /** The engine's stall alarm (its /readyz): the page shows a red banner while stalled. */
+  stream: StreamHealth;
 }
 
 function sendEvent(res: http.ServerResponse, event: string, data: unknown): void {
@@ -132,7 +135,7 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
   let problem: string | null = null;
   let closed = false;
 
-  const status = (): StatusMessage => ({ db: watcher.status, problem });
+  const status = (): StatusMessage => ({ db: watcher.status, problem, stream: engineHealth.state });
   const broadcastStatus = (): void => {
     const msg = status();
     for (const c of clients) sendEvent(c.res, 'status', msg);
@@ -228,6 +231,8 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
       if (s.state === 'ok') requestRefresh(0);
     },
   );
+
+  const engineHealth = new EngineHealthPoller(engineOpsUrl(config.ops.metricsHost, config.ops.metricsPort), () => broadcastStatus());
 
   const poll = setInterval(() => {
     if (clients.size > 0) requestRefresh(0);
@@ -358,6 +363,7 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
       clearTimeout(scheduled);
       clearInterval(poll);
       clearInterval(keepalive);
+      engineHealth.close();
       for (const c of clients) c.res.end();
       clients.clear();
       await new Promise<void>((resolve) => {

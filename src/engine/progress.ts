@@ -27,6 +27,9 @@ export interface ProgressRecord {
   latencyMs: { p50: number; max: number };
   backlogFiles: number;
   usedFallback: boolean;
+  /** A batch of `ecomstream reprocess`; its rows already stored count as already present. */
+  reprocess?: boolean;
+  alreadyPresentRows?: number;
 }
 
 export class ProgressLog {
@@ -44,12 +47,31 @@ export class ProgressLog {
 
 /** The console line for a batch. */
 export function formatProgress(p: ProgressRecord): string {
-  const tag = p.alreadyCommitted ? ' (already committed, skipped)' : p.replay ? ' (replayed)' : '';
+  const tag = (p.alreadyCommitted ? ' (already committed, skipped)' : p.replay ? ' (replayed)' : '') + (p.reprocess ? ' (reprocessed)' : '');
   const files = p.files.length === 1 ? p.files[0] : `${p.files.length} files`;
   return (
     `batch ${p.batchId}${tag}: ${files}: ${p.numInputRows} rows -> ${p.insertedRows} inserted, ` +
-    `${p.duplicateRows} duplicate, ${p.rejectedRows} rejected in ${p.durationMs.total} ms ` +
+    `${p.duplicateRows} duplicate, ${p.rejectedRows} rejected${p.reprocess ? `, ${p.alreadyPresentRows ?? 0} already present` : ''} in ${p.durationMs.total} ms ` +
     `(${p.processedRowsPerSecond.toLocaleString('en-US')} rows/s, latency ${p.latencyMs.max} ms` +
     `${p.backlogFiles ? `, backlog ${p.backlogFiles} files` : ''})`
   );
+}
+
+/** The machine-readable fields of a batch line (JSON logs). */
+export function progressFields(p: ProgressRecord): Record<string, unknown> {
+  return {
+    event: 'batch_committed',
+    batch: p.batchId,
+    files: p.files,
+    rows: p.numInputRows,
+    inserted: p.insertedRows,
+    duplicate: p.duplicateRows,
+    rejected: p.rejectedRows,
+    replay: p.replay,
+    alreadyCommitted: p.alreadyCommitted,
+    durationMs: p.durationMs.total,
+    latencyMs: p.latencyMs.max,
+    backlogFiles: p.backlogFiles,
+    ...(p.reprocess ? { reprocess: true, alreadyPresent: p.alreadyPresentRows } : {}),
+  };
 }

@@ -32,6 +32,7 @@ import { EVENTS, type CompiledContract } from './validate.js';
 import { FileSource, filePath, type Listing } from './source.js';
 import { Trigger } from './trigger.js';
 import { ProgressLog, type ProgressRecord } from './progress.js';
+import type { EngineObserver } from './observer.js';
 
 export interface StreamOptions {
   engine: Readonly<EngineConfig>;
@@ -42,6 +43,10 @@ export interface StreamOptions {
   onProgress?: (p: ProgressRecord) => void;
   /** The feed's contract, compiled (`--contract FILE`); the event contract when omitted. */
   contract?: CompiledContract;
+  /** Metrics, health and the stall alarm listen here (src/ops/). */
+  observer?: EngineObserver;
+  /** `ecomstream reprocess`: after recovery, plan these files as one new batch, run it, and stop. */
+  reprocess?: FileEntry[];
 }
 
 export interface RunSummary {
@@ -68,6 +73,8 @@ export class StreamEngine {
   async run(): Promise<RunSummary> {
     const { engine, log, signal } = this.opts;
     await this.checkpoint.open();
+    const observer = this.opts.observer ?? {};
+    observer.started?.({ streamId: this.checkpoint.streamId, checkpointDir: this.checkpoint.dir });
     const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
     const source = new FileSource({ inputDir: engine.inputDir, settleMs: engine.fileSettleMillis, rereadModified: engine.rereadModified });
     const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis, (name) => source.touch(name));
@@ -89,6 +96,14 @@ export class StreamEngine {
           `${this.seen.size} files already seen, next batch ${nextBatchId})`,
       );
 
+      if (this.opts.reprocess) {
+        const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: this.opts.reprocess, reprocess: true };
+        await this.checkpoint.offsets.add(entry.batchId, entry);
+        failpoint('after-offsets', entry.batchId);
+        await this.runPlanned(pool, entry, summary, 0);
+        return summary;
+      }
+
       // available-now and once: exactly the files present at start (waiting for those still settling).
       const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
       let snapshot: Set<string> | undefined;
@@ -103,6 +118,7 @@ export class StreamEngine {
         const inScope = (key: string): boolean => snapshot === undefined || snapshot.has(key);
         const files = listing.ready.filter((f) => inScope(fileKey(f)));
         const settling = listing.settlingKeys.filter(inScope).length;
+        observer.backlog?.(files.length + settling);
         if (bounded && settling > 0 && (engine.trigger.kind === 'once' || files.length === 0)) {
           await sleep(listing.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
           continue;
@@ -131,6 +147,7 @@ export class StreamEngine {
       trigger.close();
       await pool.end().catch(() => undefined);
       await this.checkpoint.close();
+      observer.stopped?.();
     }
   }
 
@@ -186,6 +203,7 @@ export class StreamEngine {
   private async runPlanned(pool: ReturnType<typeof createPool>, entry: OffsetEntry, summary: RunSummary, backlog: number, replay = false): Promise<void> {
     const { engine } = this.opts;
     const tPlan = performance.now();
+    this.opts.observer?.batchStarted?.({ batchId: entry.batchId, files: entry.files, replay });
     // What is read: the planned files, with size and mtime updated when one had to be re-read.
     const files = entry.files.map((f) => ({ ...f }));
     const planMs = performance.now() - tPlan;
@@ -234,8 +252,11 @@ export class StreamEngine {
       latencyMs: latencies.length ? { p50: latencies[Math.floor((latencies.length - 1) / 2)]!, max: latencies[latencies.length - 1]! } : { p50: 0, max: 0 },
       backlogFiles: backlog,
       usedFallback: result.usedFallback,
+      ...(entry.reprocess ? { reprocess: true, alreadyPresentRows: result.alreadyPresentRows } : {}),
     };
     await this.progress.append(record);
+    this.opts.observer?.backlog?.(backlog);
+    this.opts.observer?.batchCommitted?.({ record, files: entry.files.filter((f) => f.read !== false), rejectsByReason: result.rejectsByReason });
     this.opts.onProgress?.(record);
   }
 
@@ -261,7 +282,8 @@ export class StreamEngine {
     for (;;) {
       try {
         return await retryWhileUnavailable({ log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis }, () =>
-          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, contract: contract.spec, hooks }),
+          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, reprocess: entry.reprocess, contract: contract.spec, hooks }),
+          (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
         );
       } catch (err) {
         if (err instanceof FileChangedError) {

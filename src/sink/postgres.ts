@@ -76,6 +76,11 @@ export interface BatchToWrite {
   batchId: number;
   batchTimestampMs: number;
   files: readonly { name: string; size: number; mtimeMs: number }[];
+  /**
+   * Reprocessing on purpose (`ecomstream reprocess`): the files' earlier reject rows are deleted in this
+   * transaction, and rows whose key is already stored count as already present, not as duplicates.
+   */
+  reprocess?: boolean;
   /** Produces the batch's rows; called again (mode `staging`) only if the fast path hits a duplicate or a refused row. */
   scan(mode: RowMode, onValid: (chunk: string) => Promise<void> | void, onReject: (r: RejectRecord) => void): Promise<ScanStats>;
   /** The feed's contract: table, columns, conflict key, duplicate reason. The event contract when omitted. */
@@ -110,6 +115,10 @@ export interface BatchResult {
   rejectedRows: number;
   usedFallback: boolean;
   durationsMs: { read: number; write: number; commit: number };
+  /** What went to rejected_events, by reason (file notices included): the metrics count these. */
+  rejectsByReason: ReadonlyMap<string, number>;
+  /** Reprocessing only: valid rows whose event was already stored (input = inserted + duplicate + rejected + these). */
+  alreadyPresentRows: number;
 }
 
 export class SinkError extends EcomstreamError {}
@@ -124,10 +133,12 @@ class RejectBuffer {
   private spillFile: string | undefined;
   private spill: fs.WriteStream | undefined;
   count = 0;
+  readonly byReason = new Map<string, number>();
 
   constructor(private readonly streamId: string, private readonly batchId: number) {}
 
   add(r: RejectRecord): void {
+    this.byReason.set(r.reason, (this.byReason.get(r.reason) ?? 0) + 1);
     // source_file is VARCHAR(500): a longer file name is clipped rather than failing the batch.
     const line = `${this.streamId}\t${this.batchId}\t${copyEscape(r.file.slice(0, SOURCE_FILE_CHARS))}\t${r.line}\t${r.raw === null ? '\\N' : copyEscape(r.raw)}\t${r.reason}\t${copyEscape(r.detail)}\n`;
     this.count++;
@@ -200,6 +211,18 @@ const ISOLATION_CHUNK_ROWS = 512;
  * contract's duplicate rejects. Returns how many were duplicates.
  */
 async function mergeStaging(client: pg.PoolClient, batch: BatchToWrite, t: Target): Promise<number> {
+  if (batch.reprocess) {
+    // Already stored is expected when a file is read again: count those rows, reject none of them.
+    const res = await client.query<{ n: string }>(
+      `WITH ins AS (
+         INSERT INTO ${t.table} (${t.columns})
+         SELECT ${t.columns} FROM batch_staging ORDER BY ctid
+         ON CONFLICT (${t.key}) DO NOTHING
+         RETURNING ${t.key})
+       SELECT count(*) AS n FROM batch_staging s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${t.key} = s.${t.key})`,
+    );
+    return Number(res.rows[0]!.n);
+  }
   const res = await client.query(
     `WITH ins AS (
        INSERT INTO ${t.table} (${t.columns})
@@ -300,9 +323,12 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
     if (exists.rowCount) {
       await client.query('ROLLBACK');
       const empty: ScanStats = { inputRows: 0, validRows: 0, rejectedRows: 0, duplicateRows: 0, notices: 0, qualitySum: 0, bytes: 0 };
-      return { alreadyCommitted: true, stats: empty, insertedRows: 0, duplicateRows: 0, rejectedRows: 0, usedFallback: false, durationsMs: { read: 0, write: 0, commit: 0 } };
+      return { alreadyCommitted: true, stats: empty, insertedRows: 0, duplicateRows: 0, rejectedRows: 0, usedFallback: false, durationsMs: { read: 0, write: 0, commit: 0 }, rejectsByReason: new Map(), alreadyPresentRows: 0 };
     }
 
+    if (batch.reprocess) {
+      await client.query('DELETE FROM rejected_events WHERE stream_id = $1 AND source_file = ANY($2::text[])', [batch.streamId, batch.files.map((f) => f.name.slice(0, SOURCE_FILE_CHARS))]);
+    }
     await client.query('SAVEPOINT fast_path');
     let outcome: PathOutcome;
     let usedFallback = false;
@@ -351,7 +377,8 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
     if (rejects.count > 0) {
       await copyInto(client, `COPY rejected_events (${REJECT_COLUMNS}) FROM STDIN`, (write) => rejects.writeTo(write));
     }
-    const duplicateRows = stats.duplicateRows + storedDuplicates;
+    const alreadyPresentRows = batch.reprocess ? storedDuplicates : 0;
+    const duplicateRows = stats.duplicateRows + storedDuplicates - alreadyPresentRows;
     const mtimes = batch.files.map((f) => f.mtimeMs);
     const tWrite = performance.now();
     await client.query(
@@ -386,6 +413,9 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       rejectedRows,
       usedFallback,
       durationsMs: { read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), commit: Math.round(tCommit - tWrite) },
+      alreadyPresentRows,
+      // The ON CONFLICT path writes its duplicate_event_id rejects in SQL, past the buffer.
+      rejectsByReason: storedDuplicates && !batch.reprocess ? new Map(rejects.byReason).set(t.duplicateReason, (rejects.byReason.get(t.duplicateReason) ?? 0) + storedDuplicates) : rejects.byReason,
     };
   } catch (err) {
     // A broken connection cannot roll back; withClient then discards the client.

@@ -19,7 +19,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { HEADER_LINE, type Reason } from '../../src/contract/event.js';
 import { startDashboard } from '../../src/dashboard/server.js';
-import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { freePort, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { startOps } from '../../src/ops/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
 import { CHROMIUM, chromiumArgs, chromiumAvailable, commitBatch, tempDir, type EventRow } from './helpers.js';
@@ -88,6 +89,49 @@ async function publish(dir: string, name: string, text: string): Promise<void> {
 async function text(page: Page, selector: string): Promise<string> {
   return ((await page.textContent(selector)) ?? '').trim();
 }
+
+// Before the test below, which stops this file's server at its end.
+test("a stalled stream shows the red banner, and it goes when the stall ends", { timeout: 120_000 }, async (t) => {
+  if (!chromiumAvailable()) {
+    t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
+    return;
+  }
+  const url = await db.freshDatabase();
+  const opsConfig = { metricsHost: '127.0.0.1', metricsPort: await freePort(29464 + Math.floor(Math.random() * 500)), stallAfterSeconds: 0.5, logFormat: 'text' as const };
+  // The engine's health monitor and endpoint as `process` runs them, fed the events of a stuck stream.
+  const ops = await startOps({ ops: opsConfig, databaseUrl: url, log: silentLogger, strict: true });
+  const config = loadConfig({ dashboard: { port: 0, host: '127.0.0.1' }, ops: opsConfig, engine: { inputDir: path.join(work, 'stall-in'), checkpointDir: path.join(work, 'stall-ck') } }, work, {});
+  const dash = await startDashboard({ config, databaseUrl: url, log: silentLogger });
+  const userDataDir = await tempDir('dash-chromium-');
+  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: chromiumArgs(userDataDir).filter((a) => !a.startsWith('--user-data-dir')),
+    viewport: { width: 1440, height: 900 },
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    await page.goto(dash.url);
+    await page.waitForSelector('#conn[data-state="live"]');
+    assert.equal(await page.isVisible('#banner'), false);
+    ops.observer.started?.({ streamId: 's', checkpointDir: config.engine.checkpointDir });
+    ops.observer.batchStarted?.({ batchId: 3, files: [], replay: false }); // a batch that never commits
+    await page.waitForSelector('#conn[data-state="stalled"]', { timeout: 10_000 });
+    assert.equal(await page.isVisible('#banner'), true);
+    assert.match(await text(page, '#banner'), /Stream stalled: batch 3 in flight/);
+    const colours = await page.evaluate(() => [getComputedStyle(document.getElementById('banner')!).borderTopColor, getComputedStyle(document.getElementById('conn')!).color]);
+    assert.equal(colours[0], colours[1], 'the banner and the status are both the failure red (--bad)');
+    await page.screenshot({ path: path.join(OUT, 'dashboard-stalled.png') });
+    ops.observer.stopped?.(); // the engine stops: no stall any more
+    await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
+    assert.equal(await page.isVisible('#banner'), false);
+  } finally {
+    await context.close();
+    await fsp.rm(userDataDir, { recursive: true, force: true });
+    await dash.close();
+    await ops.close();
+  }
+});
 
 test('the page fills with live data, shows rejects, and survives the database going away', { timeout: 180_000 }, async (t) => {
   if (!chromiumAvailable()) {

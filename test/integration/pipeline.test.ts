@@ -99,7 +99,7 @@ test('the CLI: generate then process then query, as subprocesses', async () => {
   const bin = path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js');
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: url } });
+      const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: url, ECOMSTREAM_METRICS_PORT: '0' } });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.stderr.on('data', (d) => (out += d));

@@ -184,7 +184,7 @@ describe('the CLI', () => {
   test('up: embedded server + generator + engine; Ctrl-C commits and stops cleanly; a second run resumes', async () => {
     const cwd = await tempDir('ecomstream-up-');
     await fsp.chmod(cwd, 0o755);
-    const env = { ...process.env, DATABASE_URL: undefined, ECOMSTREAM_PG_PORT: String(26000 + Math.floor(Math.random() * 1000)) };
+    const env = { ...process.env, DATABASE_URL: undefined, ECOMSTREAM_PG_PORT: String(26000 + Math.floor(Math.random() * 1000)), ECOMSTREAM_METRICS_PORT: '0' };
     const upOnce = (waitFor: RegExp) =>
       new Promise<Run>((resolve) => {
         const child = spawn(process.execPath, [BIN, 'up', '--files', '3', '--interval', '0.2', '--no-dashboard'], { cwd, env });

@@ -16,6 +16,8 @@ import path from 'node:path';
 import { startTestDb } from '../support/pg.js';
 import { HEADER, row } from '../support/files.js';
 import { describeRun, query, readProgress, runSpark, sparkMissing } from './support.js';
+import { inspectCheckpoint } from '../../src/checkpoint/inspect.js';
+import { verifyCheckpoint } from '../../src/checkpoint/verify.js';
 
 const missing = sparkMissing();
 
@@ -56,6 +58,13 @@ test('a Spark driver killed before and after its database commit replays without
     assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 5, 'only batch 0 is stored');
     assert.ok(await stageTables() > 0, 'the killed attempt left its staging tables');
     assert.ok(fs.existsSync(path.join(checkpoint, 'offsets', '1')) && !fs.existsSync(path.join(checkpoint, 'commits', '1')));
+    // `checkpoint inspect` reads Spark's own logs: batch 1 is pending, with its file from the source log.
+    const seen1 = await inspectCheckpoint(checkpoint);
+    assert.equal(seen1.engine, 'spark');
+    assert.deepEqual([seen1.lastPlannedBatch, seen1.lastCommittedBatch, seen1.filesSeen], [1, 0, 2]);
+    assert.deepEqual(seen1.pendingReplay?.files, ['events_replay_2.csv']);
+    assert.deepEqual(seen1.lock, { state: 'not-kept' });
+    assert.equal((await query<{ stream_id: string }>(db.url, 'SELECT stream_id FROM stream_batches'))[0]!.stream_id, seen1.streamId, 'the stream id Spark recorded');
     const offsets1 = JSON.parse(fs.readFileSync(path.join(checkpoint, 'offsets', '1'), 'utf8').split('\n')[1]!) as { batchTimestampMs: number };
 
     // Run 2: replays batch 1, commits batch 2 in PostgreSQL, killed before Spark's commits/2.
@@ -71,6 +80,9 @@ test('a Spark driver killed before and after its database commit replays without
     assert.equal(r3.code, 0, describeRun('run 3', r3));
     assert.deepEqual(await batches(), [0, 1, 2, 3]);
     assert.ok(fs.existsSync(path.join(checkpoint, 'commits', '3')));
+    const verified = await verifyCheckpoint(checkpoint, db.url);
+    assert.deepEqual(verified.mismatches, [], '`checkpoint verify` agrees with a Spark checkpoint');
+    assert.equal(verified.checked, 4);
 
     const stored = await query<{ event_id: string; user_id: string }>(db.url, 'SELECT event_id, user_id FROM user_events ORDER BY event_id');
     assert.deepEqual(new Set(stored.map((r) => r.event_id)), expected, 'every event stored, none lost');

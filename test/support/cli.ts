@@ -14,7 +14,8 @@ export interface Run {
 
 export function cli(args: string[], env: Record<string, string | undefined> = {}, options: Pick<SpawnOptions, 'cwd' | 'uid' | 'gid'> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, ...options });
+    // No metrics endpoint unless a test asks for one: parallel runs would contend for its port.
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ECOMSTREAM_METRICS_PORT: '0', ...env }, ...options });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

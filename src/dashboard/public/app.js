@@ -14,6 +14,8 @@ const state = {
   receivedAt: 0,
   db: { state: 'connecting', message: undefined },
   problem: null,
+  /** the engine's stall alarm, from its /readyz via the dashboard server */
+  stream: { stalled: false, detail: null },
   serverUp: false,
   charts: {},
 };
@@ -425,6 +427,10 @@ function renderStatus() {
     mode = 'db-down';
     text = 'Database unavailable';
     message = `Database unavailable: ${state.db.message ?? 'no connection'}. Retrying; the page recovers by itself.`;
+  } else if (state.stream?.stalled) {
+    mode = 'stalled';
+    text = 'Stream stalled';
+    message = `Stream stalled: ${state.stream.detail ?? 'files wait and no batch has committed'}. The engine logged a warning; see its /readyz.`;
   } else if (state.db.state === 'connecting') {
     mode = 'connecting';
     text = 'Connecting…';
@@ -457,6 +463,7 @@ function connect() {
     const msg = JSON.parse(e.data);
     state.db = msg.db;
     state.problem = msg.problem;
+    state.stream = msg.stream;
     state.serverUp = true;
     renderStatus();
   });
