@@ -189,7 +189,7 @@ async function main(): Promise<void> {
       'a COPY in flight',
       async () => {
         if (e.child.exitCode !== null) throw new Error(`soak: the engine exited during the crash phase:\n${e.output()}`);
-        const r = await rowsOf<{ n: string }>(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY user_events%' AND state = 'active'").catch(() => [{ n: '0' }]);
+        const r = await rowsOf<{ n: string }>(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND state = 'active'").catch(() => [{ n: '0' }]);
         return Number(r[0]!.n) > 0;
       },
       60_000,

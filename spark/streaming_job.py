@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ecomstream_spark.contract import ContractError, load_contract  # noqa: E402
-from ecomstream_spark.settings import SettingsError, load_settings  # noqa: E402
+from ecomstream_spark.contract import ContractError, load_contract
+from ecomstream_spark.settings import SettingsError, load_settings
 
 
 def main(argv=None):

@@ -54,10 +54,6 @@ export interface EngineConfig {
   maxFilesPerTrigger: number;
   /** What happens to a file after its batch committed. Default `off`. */
   cleanSource: CleanSource;
-  /** Events older than this before the batch timestamp are rejected. Default 24 h (spec section 4). */
-  maxEventAgeHours: number;
-  /** Tolerated clock skew for events "in the future" of the batch timestamp. Default 5 minutes. */
-  futureToleranceSeconds: number;
   /** Poll period backing up fs.watch for `on-arrival` (watch events can be lost). Default 1000 ms. */
   pollMillis: number;
   /** Warn when this many published files wait after planning a batch. Default 20. */
@@ -160,8 +156,6 @@ export function defaults(root: string = process.cwd()): Config {
       trigger: { kind: 'on-arrival' },
       maxFilesPerTrigger: 1000,
       cleanSource: 'off',
-      maxEventAgeHours: 24,
-      futureToleranceSeconds: 300,
       pollMillis: 1000,
       backlogWarnFiles: 20,
       compactInterval: 10,

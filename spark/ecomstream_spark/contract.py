@@ -1,7 +1,8 @@
-"""The event contract as the Spark job sees it.
+"""The feed contract as the Spark job sees it.
 
-The TypeScript contract (src/contract/event.ts) is the one definition; `ecomstream contract --out
-spark/event_contract.json` exports it, and test/spark/contract.test.ts fails when the file is stale. Nothing
+The TypeScript contract (src/contract/event.ts, shape and semantics in src/contract/schema.ts) is the one
+definition; `ecomstream contract --out spark/event_contract.json` exports it, and test/spark/job.test.ts
+fails when the file is stale. `--contract FILE` reads another feed's contract in the same form. Nothing
 here repeats a column, a type, an allowed value or a reason code: everything is read from that JSON.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 DEFAULT_CONTRACT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "event_contract.json")
-SUPPORTED_VERSION = 1
+SUPPORTED_VERSION = 2
 
 
 class ContractError(Exception):
@@ -19,7 +20,7 @@ class ContractError(Exception):
 
 
 class Contract:
-    """Read-only view of event_contract.json with the derived lookups the job needs."""
+    """Read-only view of a contract JSON (event_contract.json by default) with the lookups the job needs."""
 
     def __init__(self, raw: Dict[str, Any], source: str = "<dict>") -> None:
         self.raw = raw
@@ -28,22 +29,34 @@ class Contract:
             version = raw["version"]
             if version != SUPPORTED_VERSION:
                 raise ContractError(f"{source}: contract version {version}, this job reads version {SUPPORTED_VERSION}")
+            self.name: str = raw["name"]
+            self.table: str = raw["table"]
+            self.conflict_key: str = raw["conflictKey"]
             self.header: str = raw["header"]
             self.columns: List[Dict[str, Any]] = list(raw["columns"])
             self.column_names: List[str] = [c["name"] for c in self.columns]
             self.required: List[str] = [c["name"] for c in self.columns if c["required"]]
-            self.optional: List[str] = list(raw["optionalColumns"])
+            self.optional: List[str] = [c["name"] for c in self.columns if not c["required"]]
+            self.checks: List[Dict[str, Any]] = list(raw["checks"])
+            self.reader: Dict[str, Dict[str, str]] = dict(raw["reader"])
             self.reasons: Dict[str, str] = dict(raw["reasons"])
             self.file_notice_reasons: List[str] = list(raw["fileNoticeReasons"])
-            rules = raw["rules"]
-            self.max_event_age_hours: float = rules["maxEventAgeHours"]
-            self.future_tolerance_seconds: float = rules["futureToleranceSeconds"]
-            q = rules["qualityScore"]
-            self.quality_all_present: float = q["allPresent"]
-            self.quality_one_missing: float = q["oneMissing"]
-            self.quality_more_missing: float = q["moreMissing"]
+            self.limits: Dict[str, Any] = dict(raw["limits"])
+            self.max_event_age_hours: float = self.limits["maxEventAgeHours"]
+            self.future_tolerance_seconds: float = self.limits["futureToleranceSeconds"]
+            self.quality_weights: List[float] = [float(w) for w in raw["qualityWeights"]]
+            self.decimal_pattern: str = raw["decimalPattern"]
+            self.timestamp_pattern: str = raw["timestampPattern"]
+            self.identifier_pattern: str = raw["identifierPattern"]
+            self.trim_characters: str = raw["trimCharacters"]
         except KeyError as e:
             raise ContractError(f"{source}: missing key {e}") from e
+        for check in self.checks:
+            self.reason(check["reason"])
+            if "column" in check:
+                self.column(check["column"])
+        for entry in self.reader.values():
+            self.reason(entry["reason"])
 
     def column(self, name: str) -> Dict[str, Any]:
         for c in self.columns:

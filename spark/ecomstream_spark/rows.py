@@ -1,9 +1,11 @@
 """Per-file parsing and row validation: pure Python, no Spark, run on the executors.
 
-This is the twin of the TypeScript engine's reader (src/engine/read-batch.ts, validate.ts, csv-line.ts):
-the same lines, the same header verdicts, the same checks in the same order, the same reason codes, the
-same text for PostgreSQL. Where the two could drift is spelled out next to the code, and the conformance
-suite (test/spark/conformance.test.ts) feeds both engines the same files and compares the tables.
+This evaluates the feed contract (spark/event_contract.json by default, or the file given to
+`--contract`): the same JSON the TypeScript engine compiles (src/engine/validate.ts). The value semantics
+(decimal rounding, timestamp forms and zones, trimming, JSON quoting) are implemented here from their
+definition in words, `semantics` in the JSON (src/contract/schema.ts), not by imitating the other engine.
+The golden vectors (test/fixtures/contract/vectors.json) run through both evaluators in `npm test`, and the
+conformance suite (test/spark/conformance.test.ts) compares the tables both engines write.
 
 Why the job parses the bytes itself instead of Spark's CSV reader: that reader drops the first line of
 every file when `header` is set (a file without a header loses a row silently), decodes invalid UTF-8 to
@@ -12,92 +14,172 @@ reads whole files (the `binaryFile` source, same FileStreamSource, same checkpoi
 parsed here with the contract's fixed schema: no inference, ever.
 
 A file yields records `(line_number, raw_line, reason, detail, fields)`:
-- valid row:         reason None, fields = the 10 column values ready for PostgreSQL ('' -> None;
-                     event_timestamp as UTC wall-clock text, price as written);
+- valid row:         reason None, fields = the column values ready for PostgreSQL ('' -> None;
+                     timestamps as UTC wall-clock text, decimals as written);
 - rejected row:      reason = code, fields None;
-- file-level notice: line_number 0, raw_line None, reason in empty_file, missing_header, bad_header.
+- file-level notice: line_number 0, raw_line None, reason a reader reason of the contract.
 Duplicates are decided later, across the whole batch, by Spark.
 """
 from __future__ import annotations
 
-import math
 import re
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .contract import Contract
 
-#: Raw lines are stored up to this many characters in rejected_events (as the TypeScript engine does).
-MAX_RAW_CHARS = 65536
-#: A field that looks like a column name; a first line made only of these is a header (maybe a wrong one).
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]*")
-#: ASCII-only on purpose: Python's \d also matches other scripts' digits, JavaScript's does not.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_TIMESTAMP = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
 _BOM = b"\xef\xbb\xbf"
-#: What JavaScript's String.prototype.trim() removes (Python's str.strip() differs: it keeps U+FEFF and
-#: strips U+001C..U+001F). Only used on header fields.
-_JS_WHITESPACE = (
-    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
+#: PostgreSQL's numeric input refuses larger written exponents (NUMERIC_MAX_PRECISION).
+_MAX_DECIMAL_EXPONENT = 1000
+_DAY_MS = 86400000
 
 Record = Tuple[int, Optional[str], Optional[str], Optional[str], Optional[List[Optional[str]]]]
+Failure = Tuple[str, str]
+
+
+def render(template: str, **values: Any) -> str:
+    """Fills `{name}` placeholders; an unknown name is left as written."""
+    def sub(m: "re.Match[str]") -> str:
+        v = values.get(m.group(1))
+        return m.group(0) if v is None else (fmt_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+    return re.sub(r"\{([a-z_]+)\}", sub, template)
+
+
+def fmt_number(x: Any) -> str:
+    """semantics.numbers: shortest decimal, no exponent, no trailing '.0'."""
+    if isinstance(x, int) or float(x).is_integer():
+        return str(int(x))
+    return repr(float(x))
+
+
+def around_value(template: str, **values: Any) -> Tuple[str, str]:
+    """A template split at its {value}, the rest filled: for details built by Spark or SQL from a column."""
+    before, _, after = template.partition("{value}")
+    return render(before, **values), render(after, **values)
 
 
 class Rules(object):
-    """Everything a row check needs, derived once from the contract; small and picklable for executors."""
+    """The contract compiled for rows: small and picklable for executors (checks are rebuilt on load)."""
 
-    __slots__ = (
-        "header", "ncol", "column_names", "required_idx", "length_checks", "allowed_checks", "decimal_checks",
-        "timestamp_idx", "key_idx", "optional_idx", "max_age_ms", "future_ms", "reasons", "header_names",
-    )
+    def __init__(self, contract: Contract, key_column: Optional[str] = None) -> None:
+        self.contract_raw = contract.raw
+        self.source = contract.source
+        self._build(contract)
+        if key_column is not None and key_column != contract.conflict_key:
+            raise ValueError("key column %s is not the contract's conflict key %s" % (key_column, contract.conflict_key))
 
-    def __init__(self, contract: Contract, key_column: str = "event_id") -> None:
+    def _build(self, contract: Contract) -> None:
         cols = contract.columns
         self.header = contract.header
         self.ncol = len(cols)
         self.column_names = list(contract.column_names)
-        self.header_names = self.column_names
-        self.required_idx = [i for i, c in enumerate(cols) if c["required"]]
+        self.key_idx = contract.index(contract.conflict_key)
         self.optional_idx = [i for i, c in enumerate(cols) if not c["required"]]
-        self.length_checks = [(i, int(c["maxLength"]), c["name"]) for i, c in enumerate(cols) if c.get("maxLength")]
-        # Checks on values follow column order: allowed values, then decimals, then timestamps — for the
-        # contract's columns that is event_type -> device_type -> price -> event_timestamp, the order the
-        # TypeScript engine checks in. Reason codes are derived from column names and checked to exist.
-        self.allowed_checks = [
-            (i, frozenset(c["allowed"]), tuple(c["allowed"]), c["name"], contract.reason("invalid_" + c["name"]))
-            for i, c in enumerate(cols)
-            if c.get("allowed") is not None
-        ]
-        self.decimal_checks = []
-        for i, c in enumerate(cols):
-            if c["type"] == "decimal":
-                limit = 10.0 ** (int(c["precision"]) - int(c["scale"]))
-                self.decimal_checks.append(
-                    (i, limit, int(c["precision"]), int(c["scale"]), c["name"],
-                     contract.reason("invalid_" + c["name"]), contract.reason("negative_" + c["name"]))
-                )
-        ts_cols = [i for i, c in enumerate(cols) if c["type"] == "timestamp"]
-        if len(ts_cols) != 1:
-            raise ValueError("the contract must have exactly one timestamp column, found %d" % len(ts_cols))
-        self.timestamp_idx = ts_cols[0]
-        self.key_idx = contract.index(key_column)
-        self.max_age_ms = int(round(float(contract.max_event_age_hours) * 3600000))
-        self.future_ms = int(round(float(contract.future_tolerance_seconds) * 1000))
-        for code in ("missing_required", "field_too_long", "wrong_column_count", "malformed_csv", "invalid_encoding",
-                     "invalid_timestamp", "stale_timestamp", "future_timestamp", "bad_header", "missing_header",
-                     "empty_file", "duplicate_event_id", "file_missing", "file_unreadable"):
-            contract.reason(code)
-        self.reasons = frozenset(contract.reasons)
+        self.timestamp_idx = [i for i, c in enumerate(cols) if c["type"] == "timestamp"]
+        self.weights = contract.quality_weights
+        self.reader = contract.reader
+        self.max_line_bytes = int(contract.limits["maxLineBytes"])
+        self.max_raw_chars = int(contract.limits["maxRawChars"])
+        self.identifier = re.compile(contract.identifier_pattern)
+        self.trim_chars = contract.trim_characters
+        self.decimal_re = re.compile(contract.decimal_pattern)
+        self.timestamp_re = re.compile(contract.timestamp_pattern)
+        self.max_age_ms = float(contract.max_event_age_hours) * 3600000
+        self.future_ms = float(contract.future_tolerance_seconds) * 1000
+        self.hours = contract.max_event_age_hours
+        self.steps = [self._step(c, contract) for c in contract.checks]
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {"contract_raw": self.contract_raw, "source": self.source}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+        self.contract_raw = state["contract_raw"]
+        self.source = state["source"]
+        self._build(Contract(self.contract_raw, self.source))
+
+    def _step(self, c: Dict[str, Any], contract: Contract) -> Callable[[List[str], int, Dict[int, Tuple[int, str]]], Optional[Failure]]:
+        kind, reason, t = c["check"], c["reason"], c["detail"]
+        cols = contract.columns
+        ncol = self.ncol
+        if kind == "column_count":
+            return lambda f, now, ts: None if len(f) == ncol else (reason, render(t, count=len(f), expected=ncol))
+        if kind == "required":
+            req = [(i, cols[i]["name"]) for i, col in enumerate(cols) if col["required"]]
+
+            def required(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
+                for i, name in req:
+                    if f[i] == "":
+                        return reason, render(t, column=name)
+                return None
+            return required
+        if kind == "max_length":
+            checks = [(i, int(col["length"]), col["name"]) for i, col in enumerate(cols) if col.get("length")]
+
+            def max_length(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
+                for i, max_len, name in checks:
+                    if len(f[i]) > max_len:  # code points, as semantics.length says
+                        return reason, render(t, column=name, length=len(f[i]), max=max_len)
+                return None
+            return max_length
+        name = c["column"]
+        i = contract.index(name)
+        col = cols[i]
+
+        def base(v: str) -> Dict[str, Any]:
+            return {"column": name, "value": v, "value_json": json_string(v)}
+        if kind == "allowed":
+            allowed = frozenset(col["allowed"])
+            listed = ", ".join(col["allowed"])
+            return lambda f, now, ts: None if f[i] == "" or f[i] in allowed else (reason, render(t, allowed=listed, **base(f[i])))
+        if kind == "pattern":
+            rx = re.compile(c["pattern"])
+            return lambda f, now, ts: None if f[i] == "" or rx.fullmatch(f[i]) else (reason, render(t, pattern=c["pattern"], **base(f[i])))
+        if kind == "decimal":
+            precision, scale, rx = int(col["precision"]), int(col["scale"]), self.decimal_re
+
+            def decimal(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
+                v = f[i]
+                if v == "":
+                    return None
+                d = parse_decimal(v, rx)
+                if d is not None and decimal_fits(d, precision, scale):
+                    return None
+                return reason, render(t, precision=precision, scale=scale, **base(v))
+            return decimal
+        if kind == "min":
+            minimum = parse_decimal(fmt_number(c["min"]), self.decimal_re)
+            rx = self.decimal_re
+
+            def at_least(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
+                v = f[i]
+                if v == "":
+                    return None
+                d = parse_decimal(v, rx)
+                if d is None or compare_decimal(d, minimum) >= 0:
+                    return None
+                return reason, render(t, min=c["min"], **base(v))
+            return at_least
+        if kind == "timestamp":
+            rx = self.timestamp_re
+
+            def timestamp(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
+                v = f[i]
+                if v == "":
+                    return None
+                ms, stored = parse_timestamp(v, rx)
+                if ms is None:
+                    return reason, render(t, **base(v))
+                ts[i] = (ms, stored)
+                return None
+            return timestamp
+        if kind == "not_stale":
+            max_age, hours = self.max_age_ms, self.hours
+            return lambda f, now, ts: None if f[i] == "" or ts[i][0] >= now - max_age else (
+                reason, render(t, hours=hours, batch_timestamp=iso_z(now), **base(f[i])))
+        if kind == "not_future":
+            future = self.future_ms
+            return lambda f, now, ts: None if f[i] == "" or ts[i][0] <= now + future else (
+                reason, render(t, batch_timestamp=iso_z(now), **base(f[i])))
+        raise ValueError("%s: unknown check %r" % (self.source, kind))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -146,8 +228,9 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             i = comma + 1
 
 
-def js_trim(s: str) -> str:
-    return s.strip(_JS_WHITESPACE)
+def trim(s: str, rules: Rules) -> str:
+    """semantics.trim: the contract's trim characters from both ends."""
+    return s.strip(rules.trim_chars)
 
 
 def classify_header(line: str, rules: Rules) -> str:
@@ -156,16 +239,64 @@ def classify_header(line: str, rules: Rules) -> str:
         return "ok"
     fields, _ = split_csv_line(line)
     if fields is not None:
-        trimmed = [js_trim(f) for f in fields]
+        trimmed = [trim(f, rules) for f in fields]
         if ",".join(trimmed) == rules.header:
             return "ok"
-        if all(_IDENTIFIER.fullmatch(f) for f in trimmed):
+        if all(rules.identifier.fullmatch(f) for f in trimmed):
             return "bad"
     return "missing"
 
 
 # ---------------------------------------------------------------------------------------------------
-# Values.
+# Values, as `semantics` in the contract defines them.
+
+Decimal = Tuple[bool, str, int]  # (negative, digits without leading/trailing zeros, point): 0.digits x 10^point
+
+
+def parse_decimal(text: str, rx: "re.Pattern[str]") -> Optional[Decimal]:
+    if not rx.fullmatch(text):
+        return None
+    negative = text[0] == "-"
+    body = text[1:] if text[0] in "+-" else text
+    mantissa, _, exp = body.replace("E", "e").partition("e")
+    exponent = int(exp) if exp else 0
+    if abs(exponent) > _MAX_DECIMAL_EXPONENT:
+        return None
+    int_part, _, frac = mantissa.partition(".")
+    digits = int_part + frac
+    stripped = digits.lstrip("0")
+    lead = len(digits) - len(stripped)
+    stripped = stripped.rstrip("0")
+    return (negative and stripped != "", stripped, len(int_part) + exponent - lead)
+
+
+def decimal_fits(d: Decimal, precision: int, scale: int) -> bool:
+    """Rounded to `scale` places half away from zero, the magnitude is below 10^(precision-scale)."""
+    _, digits, point = d
+    if digits == "":
+        return True
+    keep = point + scale
+    if keep < 0:
+        return True
+    if keep >= len(digits):
+        int_digits = max(point, 0)
+    else:
+        carry = digits[keep] >= "5" and all(ch == "9" for ch in digits[:keep])
+        int_digits = max(point + 1, 0) if carry else max(point, 0)
+    return int_digits <= precision - scale
+
+
+def compare_decimal(a: Decimal, b: Decimal) -> int:
+    def sign(x: Decimal) -> int:
+        return 0 if x[1] == "" else (-1 if x[0] else 1)
+    sa, sb = sign(a), sign(b)
+    if sa != sb or sa == 0:
+        return (sa > sb) - (sa < sb)
+    if a[2] != b[2]:
+        mag = -1 if a[2] < b[2] else 1
+    else:
+        mag = 0 if a[1] == b[1] else (-1 if a[1] < b[1] else 1)
+    return sa * mag
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -185,10 +316,13 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
-def _iso_from_ms(ms: int) -> str:
-    """UTC wall-clock text with milliseconds, as JavaScript's Date#toISOString without T and Z."""
-    days, rem = divmod(ms, 86400000)
-    # civil_from_days
+_MIN_MS = _days_from_civil(1, 1, 1) * _DAY_MS
+_END_MS = _days_from_civil(10000, 1, 1) * _DAY_MS
+
+
+def _civil_from_ms(ms: int) -> str:
+    """UTC wall-clock "YYYY-MM-DD HH:MM:SS" of epoch milliseconds (whole seconds)."""
+    days, rem = divmod(ms, _DAY_MS)
     z = days + 719468
     era = (z if z >= 0 else z - 146096) // 146097
     doe = z - era * 146097
@@ -201,99 +335,61 @@ def _iso_from_ms(ms: int) -> str:
     y += m <= 2
     hh, rem = divmod(rem, 3600000)
     mi, rem = divmod(rem, 60000)
-    ss, mss = divmod(rem, 1000)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%03d" % (y, m, d, hh, mi, ss, mss)
+    return "%04d-%02d-%02d %02d:%02d:%02d" % (y, m, d, hh, mi, rem // 1000)
 
 
-def parse_timestamp(text: str) -> Tuple[Optional[int], str]:
-    """ISO-8601 -> (epoch milliseconds, text for a TIMESTAMP column); (None, '') when invalid.
+def iso_z(ms: int) -> str:
+    """ISO-8601 with milliseconds and Z, for details."""
+    return "%sT%s.%03dZ" % (_civil_from_ms(ms)[:10], _civil_from_ms(ms)[11:], ms % 1000)
 
-    `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+HH:MM|+HHMM]`, no zone = UTC. Comparisons use whole
-    milliseconds (the fraction truncated), like the TypeScript engine. The stored text keeps the
-    written digits when the zone is UTC; with another offset it is converted to UTC with millisecond
-    precision — both exactly as src/engine/validate.ts does, so the engines store the same value.
-    """
-    m = _TIMESTAMP.fullmatch(text)
+
+def parse_timestamp(text: str, rx: "re.Pattern[str]") -> Tuple[Optional[int], str]:
+    """semantics.timestamp: (epoch milliseconds, text for a TIMESTAMP column); (None, '') when invalid."""
+    m = rx.fullmatch(text)
     if m is None:
         return None, ""
     y, mo, d, h, mi, s, frac, zone = m.groups()
     year, month, day, hour, minute, second = int(y), int(mo), int(d), int(h), int(mi), int(s)
-    if month < 1 or month > 12 or day < 1 or hour > 23 or minute > 59 or second > 59:
+    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month) or hour > 23 or minute > 59 or second > 59:
         return None, ""
-    # JavaScript's Date.UTC reads years 0..99 as 1900..1999; mirrored so both engines agree on them.
-    cal_year = year + 1900 if 0 <= year <= 99 else year
-    if day > _days_in_month(cal_year, month):
-        return None, ""
-    wall = ((_days_from_civil(cal_year, month, day) * 24 + hour) * 60 + minute) * 60000 + second * 1000
-    frac_ms = int((frac[1:] + "000")[:3]) if frac else 0
+    wall = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60000 + second * 1000
+    frac_ms = int((frac[1:] + "00")[:3]) if frac else 0
     offset_ms = 0
     if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
         digits = zone[1:].replace(":", "")
         oh, om = int(digits[:2]), int(digits[2:])
         if oh > 23 or om > 59:
             return None, ""
-        offset_ms = sign * (oh * 60 + om) * 60000
-    ms = wall + frac_ms - offset_ms
+        offset_ms = (-1 if zone[0] == "-" else 1) * (oh * 60 + om) * 60000
     if offset_ms == 0:
-        stored = "%s-%s-%s %s:%s:%s%s" % (y, mo, d, h, mi, s, frac or "")
-    else:
-        stored = _iso_from_ms(ms)
-    return ms, stored
-
-
-def _js_round(x: float) -> float:
-    """Math.round: halves go towards +infinity."""
-    return math.floor(x + 0.5)
+        return wall + frac_ms, "%s-%s-%s %s:%s:%s%s" % (y, mo, d, h, mi, s, frac or "")
+    utc = wall - offset_ms
+    if utc < _MIN_MS or utc >= _END_MS:
+        return None, ""
+    return utc + frac_ms, _civil_from_ms(utc) + (frac or "")
 
 
 def validate_fields(fields: List[str], rules: Rules, batch_ts_ms: int) -> Tuple[Optional[str], Optional[str], Optional[List[Optional[str]]]]:
-    """(None, None, values) for a valid row, else (reason, detail, None). First failing check wins."""
-    if len(fields) != rules.ncol:
-        return "wrong_column_count", "%d fields, expected %d" % (len(fields), rules.ncol), None
-    for i in rules.required_idx:
-        if fields[i] == "":
-            return "missing_required", "%s is empty" % rules.column_names[i], None
-    for i, max_len, name in rules.length_checks:
-        v = fields[i]
-        if len(v) > max_len:  # Python counts code points, as PostgreSQL's VARCHAR(n) does
-            return "field_too_long", "%s has %d characters, at most %d allowed" % (name, len(v), max_len), None
-    for i, allowed, ordered, name, reason in rules.allowed_checks:
-        v = fields[i]
-        if v == "":
-            continue  # required ones were checked above; an empty optional value is allowed
-        if v not in allowed:
-            return reason, "%s %s is not one of %s" % (name, _json_str(v), ", ".join(ordered)), None
-    for i, limit, precision, scale, name, invalid, negative in rules.decimal_checks:
-        v = fields[i]
-        if v == "":
-            continue
-        value = float(v) if _DECIMAL.fullmatch(v) else float("nan")
-        if not math.isfinite(value) or abs(_js_round(value * 10 ** scale) / 10 ** scale) >= limit:
-            return invalid, "%s %s is not a DECIMAL(%d,%d) number" % (name, _json_str(v), precision, scale), None
-        if value < 0:
-            return negative, "%s %s is below 0" % (name, v), None
-    ts_text = fields[rules.timestamp_idx]
-    ms, stored = parse_timestamp(ts_text)
-    ts_name = rules.column_names[rules.timestamp_idx]
-    if ms is None:
-        return "invalid_timestamp", "%s %s is not ISO-8601" % (ts_name, _json_str(ts_text)), None
-    if ms < batch_ts_ms - rules.max_age_ms:
-        return ("stale_timestamp",
-                "%s %s is more than %g h before the batch timestamp %s" % (ts_name, ts_text, rules.max_age_ms / 3600000.0, _iso_z(batch_ts_ms)),
-                None)
-    if ms > batch_ts_ms + rules.future_ms:
-        return "future_timestamp", "%s %s is after the batch timestamp %s" % (ts_name, ts_text, _iso_z(batch_ts_ms)), None
+    """(None, None, values) for a valid row, else (reason, detail, None). The first failing check wins."""
+    ts: Dict[int, Tuple[int, str]] = {}
+    for step in rules.steps:
+        failure = step(fields, batch_ts_ms, ts)
+        if failure is not None:
+            return failure[0], failure[1], None
     values: List[Optional[str]] = [v if v != "" else None for v in fields]
-    values[rules.timestamp_idx] = stored
+    for i, (_, stored) in ts.items():
+        values[i] = stored
     return None, None, values
 
 
-def _iso_z(ms: int) -> str:
-    return _iso_from_ms(ms).replace(" ", "T") + "Z"
+def quality(values: List[Optional[str]], rules: Rules) -> float:
+    """semantics.quality: the weight for the number of empty optional fields."""
+    missing = sum(1 for i in rules.optional_idx if values[i] is None)
+    return rules.weights[min(missing, len(rules.weights) - 1)]
 
 
-def _json_str(s: str) -> str:
+def json_string(s: str) -> str:
+    """semantics.json_string."""
     out = ['"']
     for ch in s:
         if ch == '"':
@@ -308,11 +404,12 @@ def _json_str(s: str) -> str:
     return "".join(out)
 
 
-def clip_raw(raw: str) -> str:
-    """PostgreSQL TEXT cannot hold NUL; very long lines are clipped (as the TypeScript engine does)."""
+def clip_raw(raw: str, rules: Rules) -> str:
+    """semantics.raw: NUL -> U+FFFD (PostgreSQL TEXT cannot hold NUL), clipped to maxRawChars."""
     if "\x00" in raw:
         raw = raw.replace("\x00", "\ufffd")
-    return raw[:MAX_RAW_CHARS] + "\u2026" if len(raw) > MAX_RAW_CHARS else raw
+    n = rules.max_raw_chars
+    return raw[:n] + "\u2026" if len(raw) > n else raw
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -320,11 +417,13 @@ def clip_raw(raw: str) -> str:
 
 
 def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: int) -> Iterator[Record]:
-    """All records of one file, in line order."""
+    """All records of one file, in line order (semantics.lines, encoding, header, csv)."""
     # PySpark hands BinaryType values over as bytearray.
     content = b"" if content is None else bytes(content)
     size = len(content)
     data = content[3:] if content.startswith(_BOM) else content
+    rd = rules.reader
+    enc, malformed, bad_header = rd["invalidEncoding"], rd["malformed"], rd["badHeader"]
     # Common case: the whole file is UTF-8 without NUL, decoded at once. Otherwise line by line, so one
     # bad byte rejects one line. A newline byte never occurs inside a UTF-8 sequence, so both splits agree.
     lines: List[Any]
@@ -335,11 +434,22 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
         lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the newline ending the last line does not start another one
+    max_bytes = rules.max_line_bytes
 
     header: Optional[str] = None
     data_rows = 0
     for idx, item in enumerate(lines):
         line_no = idx + 1
+        # limits.maxLineBytes counts the bytes before the LF; only a long str needs encoding to know.
+        if len(item) * (1 if isinstance(item, bytes) else 4) >= max_bytes:
+            raw_bytes = item if isinstance(item, bytes) else item.encode("utf-8")
+            if len(raw_bytes) >= max_bytes:
+                data_rows += 1
+                if header is None:
+                    header = "missing"
+                yield (line_no, clip_raw(raw_bytes[:200].decode("utf-8", "replace"), rules), malformed["reason"],
+                       render(malformed["detailTooLong"], max=max_bytes), None)
+                continue
         if isinstance(item, bytes):
             try:
                 line = item.decode("utf-8")
@@ -347,19 +457,17 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
             except UnicodeDecodeError:
                 bad = True
             if bad:
-                # Not UTF-8, or a NUL byte: this line alone is rejected.
+                # Not UTF-8, or a NUL byte: this line alone is rejected. A first line that cannot be
+                # decoded is not a header: the file has none, and no missing_header notice is written.
                 data_rows += 1
                 shown = item.decode("utf-8", "replace")
                 if shown.endswith("\r"):
                     shown = shown[:-1]
                 if header is None:
-                    # A first line that cannot be decoded is not a header: the file has none. As in the
-                    # TypeScript engine, no missing_header notice is written for it, and in a file with a
-                    # bad header such a line is invalid_encoding, not bad_header (the encoding check is first).
                     header = "missing"
                 nul = item.find(b"\x00")
-                detail = "NUL byte at byte %d of the line" % (nul + 1) if nul != -1 else "the line is not valid UTF-8"
-                yield (line_no, clip_raw(shown), "invalid_encoding", detail, None)
+                detail = render(enc["detailNul"], byte=nul + 1) if nul != -1 else enc["detailUtf8"]
+                yield (line_no, clip_raw(shown, rules), enc["reason"], detail, None)
                 continue
         else:
             line = item
@@ -374,23 +482,23 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
             if header == "ok":
                 continue
             if header == "bad":
-                yield (0, None, "bad_header",
-                       "header %s does not match %s; every row of the file is rejected" % (_json_str(line[:300]), rules.header), None)
+                yield (0, None, bad_header["reason"],
+                       render(bad_header["notice"], header_json=json_string(line[:300]), expected=rules.header), None)
                 continue
-            yield (0, None, "missing_header",
-                   "first line is data, not the header %s; rows are read as data" % rules.header, None)
+            yield (0, None, rd["missingHeader"]["reason"], render(rd["missingHeader"]["notice"], expected=rules.header), None)
         data_rows += 1
         if header == "bad":
-            yield (line_no, clip_raw(line), "bad_header", "the file header does not match the contract", None)
+            yield (line_no, clip_raw(line, rules), bad_header["reason"], bad_header["detail"], None)
             continue
         fields, error = split_csv_line(line)
         if fields is None:
-            yield (line_no, clip_raw(line), "malformed_csv", error, None)
+            yield (line_no, clip_raw(line, rules), malformed["reason"], error, None)
             continue
         reason, detail, values = validate_fields(fields, rules, batch_ts_ms)
         if reason is not None:
-            yield (line_no, clip_raw(line), reason, detail, None)
+            yield (line_no, clip_raw(line, rules), reason, detail, None)
             continue
-        yield (line_no, clip_raw(line), None, None, values)
+        yield (line_no, clip_raw(line, rules), None, None, values)
     if data_rows == 0 and header != "bad":
-        yield (0, None, "empty_file", "%s is empty (0 bytes)" % name if size == 0 else "%s has no data rows" % name, None)
+        e = rd["emptyFile"]
+        yield (0, None, e["reason"], render(e["noticeZeroBytes"] if size == 0 else e["noticeNoRows"], file=name), None)

@@ -140,8 +140,8 @@ def load_settings(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]
             v[key] = value
     try:
         v["max_files_per_trigger"] = int(v["max_files_per_trigger"])
-    except ValueError:
-        raise SettingsError("ECOMSTREAM_MAX_FILES_PER_TRIGGER must be an integer, got %s" % json.dumps(v["max_files_per_trigger"]))
+    except ValueError as e:
+        raise SettingsError("ECOMSTREAM_MAX_FILES_PER_TRIGGER must be an integer, got %s" % json.dumps(v["max_files_per_trigger"])) from e
     if v["max_files_per_trigger"] < 1:
         raise SettingsError("max files per trigger must be at least 1")
     v["trigger_kind"], v["trigger_seconds"] = parse_trigger(v["trigger"])

@@ -326,3 +326,20 @@ function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** What another process (the dashboard) may know of a checkpoint without opening it or taking its lock. */
+export interface CheckpointView {
+  /** False when the folder has neither a lock nor a planned batch: no engine checkpoint here. */
+  exists: boolean;
+  /** The engine holding the lock, if it is alive. */
+  holder: LockHolder | undefined;
+  /** The newest planned (offsets/N) and committed (commits/N) batch. */
+  planned: number | undefined;
+  committed: number | undefined;
+}
+
+export async function inspectCheckpoint(dir: string): Promise<CheckpointView> {
+  const newest = (sub: string): Promise<number | undefined> => new BatchLog(path.join(dir, sub)).latest().catch(() => undefined);
+  const [holder, planned, committed] = await Promise.all([lockHolder(dir), newest('offsets'), newest('commits')]);
+  return { exists: planned !== undefined || fs.existsSync(path.join(dir, 'lock')), holder, planned, committed };
+}

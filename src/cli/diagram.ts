@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .command('diagram')
     .description(
       'write the architecture diagram (DOT, SVG, A4 300-DPI PNG, draw.io) and the use-case diagrams, ' +
-        'generated from docker-compose.yml, src/config.ts, postgres/init.sql and bench/results/ (latest.json, engines.json)',
+        'generated from docker-compose.yml, src/config.ts, postgres/migrations/ and bench/results/ (latest.json, engines.json)',
     )
     .option('--out <dir>', 'output folder', 'docs/diagrams')
     .option('--check', 'write nothing; fail if the files in --out differ from a fresh generation')

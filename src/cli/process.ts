@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { loadConfig, parseTrigger, formatTrigger, type CleanSource, type TriggerSpec } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { StreamEngine } from '../engine/stream.js';
+import { compileContract } from '../engine/validate.js';
+import { loadContractFile } from '../contract/schema.js';
 import { formatProgress, progressFields } from '../engine/progress.js';
 import { startOps } from '../ops/index.js';
 import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
@@ -36,10 +38,12 @@ export function register(program: Command): void {
     .option('--file-settle <seconds>', 'plan a file only when unchanged this long (0 for producers that publish atomically)', numberOption('--file-settle', 0, 3600), d.fileSettleMillis / 1000)
     .option('--reread-modified', 'read a processed file again, as a new version, when it changed under the same name', d.rereadModified)
     .option('--startup-timeout <seconds>', 'how long start-up waits for a PostgreSQL that does not answer yet', numberOption('--startup-timeout', 0, 86_400), d.startupRetrySeconds)
-    .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream);
+    .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream)
+    .option('--contract <file>', 'the feed\'s contract JSON (default: the event contract; see docs/contracts.md)');
   addOpsOptions(cmd, all.ops)
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number }) => {
+    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number; contract?: string }) => {
+      const contract = opts.contract ? compileContract(loadContractFile(opts.contract)) : undefined;
       const config = loadConfig({
         engine: {
           inputDir: opts.input,
@@ -67,6 +71,7 @@ export function register(program: Command): void {
           log,
           signal: stop.signal,
           observer: ops.observer,
+          contract,
           onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
         });
         const s = await engine.run();

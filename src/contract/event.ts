@@ -1,7 +1,8 @@
 /**
  * The event contract: the one description of an e-commerce event that the generator writes, both engines
- * (TypeScript and PySpark) read, and PostgreSQL stores. `contractJson()` exports it for the Spark job;
- * a test fails when `spark/event_contract.json` is stale.
+ * (TypeScript and PySpark) execute, and PostgreSQL stores. `ecomstream contract` exports it as
+ * spark/event_contract.json; a test fails when that file is stale. The shape and the meaning of every
+ * field are in src/contract/schema.ts.
  *
  * Terminology
  * - column:   one of the 10 CSV fields, in file order (spec section 2).
@@ -9,23 +10,11 @@
  * - optional: may be empty; each empty optional field lowers the row's data-quality score.
  * - reason:   the code a rejected row or file gets in `rejected_events.reason`.
  */
-
-export type ColumnType = 'string' | 'decimal' | 'timestamp';
-
-export interface Column {
-  readonly name: EventColumn;
-  readonly type: ColumnType;
-  readonly required: boolean;
-  /** VARCHAR length in PostgreSQL; longer values are rejected rather than failing the COPY. */
-  readonly maxLength?: number;
-  /** DECIMAL(precision, scale). */
-  readonly precision?: number;
-  readonly scale?: number;
-  readonly allowed?: readonly string[];
-}
+import type { ColumnSpec, ContractSpec } from './schema.js';
 
 export const EVENT_TYPES = ['view', 'purchase'] as const;
 export const DEVICE_TYPES = ['mobile', 'desktop', 'tablet'] as const;
+/** The generator's vocabulary; not a rule (any category up to 100 characters is stored). */
 export const PRODUCT_CATEGORIES = [
   'Electronics',
   'Clothing',
@@ -41,37 +30,26 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export type DeviceType = (typeof DEVICE_TYPES)[number];
 export type ProductCategory = (typeof PRODUCT_CATEGORIES)[number];
 
-export const COLUMN_NAMES = [
-  'event_id',
-  'user_id',
-  'event_type',
-  'product_id',
-  'product_name',
-  'product_category',
-  'price',
-  'event_timestamp',
-  'session_id',
-  'device_type',
-] as const;
-export type EventColumn = (typeof COLUMN_NAMES)[number];
-
-export const COLUMNS: readonly Column[] = Object.freeze([
-  { name: 'event_id', type: 'string', required: true, maxLength: 36 },
-  { name: 'user_id', type: 'string', required: true, maxLength: 50 },
-  { name: 'event_type', type: 'string', required: true, maxLength: 20, allowed: EVENT_TYPES },
-  { name: 'product_id', type: 'string', required: true, maxLength: 50 },
-  { name: 'product_name', type: 'string', required: false, maxLength: 200 },
-  { name: 'product_category', type: 'string', required: false, maxLength: 100 },
+const COLUMN_SPECS = [
+  { name: 'event_id', type: 'varchar', required: true, length: 36 },
+  { name: 'user_id', type: 'varchar', required: true, length: 50 },
+  { name: 'event_type', type: 'varchar', required: true, length: 20, allowed: EVENT_TYPES },
+  { name: 'product_id', type: 'varchar', required: true, length: 50 },
+  { name: 'product_name', type: 'varchar', required: false, length: 200 },
+  { name: 'product_category', type: 'varchar', required: false, length: 100 },
   { name: 'price', type: 'decimal', required: false, precision: 10, scale: 2 },
   { name: 'event_timestamp', type: 'timestamp', required: true },
-  { name: 'session_id', type: 'string', required: false, maxLength: 100 },
-  { name: 'device_type', type: 'string', required: false, maxLength: 50, allowed: DEVICE_TYPES },
-]);
+  { name: 'session_id', type: 'varchar', required: false, length: 100 },
+  { name: 'device_type', type: 'varchar', required: false, length: 50, allowed: DEVICE_TYPES },
+] as const satisfies readonly ColumnSpec[];
 
+export type EventColumn = (typeof COLUMN_SPECS)[number]['name'];
+export const COLUMNS: readonly ColumnSpec[] = COLUMN_SPECS;
+export const COLUMN_NAMES = COLUMN_SPECS.map((c) => c.name) as readonly EventColumn[];
 export const HEADER_LINE = COLUMN_NAMES.join(',');
 export const OPTIONAL_COLUMNS = COLUMNS.filter((c) => !c.required).map((c) => c.name);
 
-/** Reason codes, row-level and file-level. The same codes are used by the Spark job. */
+/** Reason codes, row-level and file-level, with their meaning for operators. */
 export const REASONS = {
   missing_required: 'a required field (event_id, user_id, event_type, product_id, event_timestamp) is empty',
   invalid_event_type: 'event_type is not one of view, purchase',
@@ -103,36 +81,45 @@ export type Reason = keyof typeof REASONS;
  */
 export const FILE_NOTICE_REASONS: readonly Reason[] = ['missing_header', 'empty_file', 'file_modified', 'file_skipped'];
 
-export interface ContractJson {
-  version: number;
-  header: string;
-  columns: readonly Column[];
-  eventTypes: readonly string[];
-  deviceTypes: readonly string[];
-  productCategories: readonly string[];
-  optionalColumns: readonly string[];
-  reasons: Record<Reason, string>;
-  fileNoticeReasons: readonly Reason[];
-  rules: {
-    maxEventAgeHours: number;
-    futureToleranceSeconds: number;
-    qualityScore: { allPresent: number; oneMissing: number; moreMissing: number };
-  };
-}
+const ALLOWED_DETAIL = '{column} {value_json} is not one of {allowed}';
 
-export const QUALITY_SCORE = { allPresent: 1.0, oneMissing: 0.9, moreMissing: 0.8 } as const;
-
-export function contractJson(rules: { maxEventAgeHours: number; futureToleranceSeconds: number }): ContractJson {
-  return {
-    version: 1,
-    header: HEADER_LINE,
-    columns: COLUMNS,
-    eventTypes: EVENT_TYPES,
-    deviceTypes: DEVICE_TYPES,
-    productCategories: PRODUCT_CATEGORIES,
-    optionalColumns: OPTIONAL_COLUMNS,
-    reasons: { ...REASONS },
-    fileNoticeReasons: FILE_NOTICE_REASONS,
-    rules: { ...rules, qualityScore: { ...QUALITY_SCORE } },
-  };
-}
+export const EVENT_CONTRACT = {
+  name: 'events',
+  table: 'user_events',
+  conflictKey: 'event_id',
+  columns: COLUMNS,
+  checks: [
+    { check: 'column_count', reason: 'wrong_column_count', detail: '{count} fields, expected {expected}' },
+    { check: 'required', reason: 'missing_required', detail: '{column} is empty' },
+    { check: 'max_length', reason: 'field_too_long', detail: '{column} has {length} characters, at most {max} allowed' },
+    { check: 'allowed', column: 'event_type', reason: 'invalid_event_type', detail: ALLOWED_DETAIL },
+    { check: 'allowed', column: 'device_type', reason: 'invalid_device_type', detail: ALLOWED_DETAIL },
+    { check: 'decimal', column: 'price', reason: 'invalid_price', detail: '{column} {value_json} is not a DECIMAL({precision},{scale}) number' },
+    { check: 'min', column: 'price', min: 0, reason: 'negative_price', detail: '{column} {value} is below {min}' },
+    { check: 'timestamp', column: 'event_timestamp', reason: 'invalid_timestamp', detail: '{column} {value_json} is not ISO-8601' },
+    { check: 'not_stale', column: 'event_timestamp', reason: 'stale_timestamp', detail: '{column} {value} is more than {hours} h before the batch timestamp {batch_timestamp}' },
+    { check: 'not_future', column: 'event_timestamp', reason: 'future_timestamp', detail: '{column} {value} is after the batch timestamp {batch_timestamp}' },
+  ],
+  reader: {
+    invalidEncoding: { reason: 'invalid_encoding', detailNul: 'NUL byte at byte {byte} of the line', detailUtf8: 'the line is not valid UTF-8' },
+    malformed: { reason: 'malformed_csv', detailTooLong: 'line longer than {max} bytes' },
+    badHeader: {
+      reason: 'bad_header',
+      notice: 'header {header_json} does not match {expected}; every row of the file is rejected',
+      detail: 'the file header does not match the contract',
+    },
+    missingHeader: { reason: 'missing_header', notice: 'first line is data, not the header {expected}; rows are read as data' },
+    emptyFile: { reason: 'empty_file', noticeZeroBytes: '{file} is empty (0 bytes)', noticeNoRows: '{file} has no data rows' },
+    fileMissing: { reason: 'file_missing', notice: '{file} vanished before it was read' },
+    fileUnreadable: { reason: 'file_unreadable' },
+    duplicate: {
+      reason: 'duplicate_event_id',
+      detailInBatch: '{column} {value} appears earlier in this batch',
+      detailStored: '{column} {value} is already stored by an earlier batch',
+    },
+  },
+  reasons: REASONS,
+  fileNoticeReasons: FILE_NOTICE_REASONS,
+  limits: { maxLineBytes: 16 << 20, maxRawChars: 65_536, maxEventAgeHours: 24, futureToleranceSeconds: 300 },
+  qualityWeights: [1.0, 0.9, 0.8],
+} as const satisfies ContractSpec;

@@ -1,5 +1,5 @@
 /**
- * Latency percentiles from the histogram the database keeps in `dash_latency` (see postgres/init.sql):
+ * Latency percentiles from the histogram the database keeps in `dash_latency` (see postgres/migrations/0002_initial.sql):
  * index 0 holds latencies under 1 ms, index i >= 1 holds [1.25^(i-1), 1.25^i) ms, index 79 everything
  * longer. Summing counts over a window and interpolating inside one bucket gives p50 / p99 within about
  * 12 % without sorting every file's latency on each refresh. Keep these constants in step with

@@ -3,7 +3,7 @@
  * the browser: the only input is a window key, looked up in WINDOWS.
  *
  * Every query reads the small `dash_*` aggregate tables that triggers maintain in each batch's own
- * transaction (postgres/init.sql), or stream_batches through its committed_at index; none scans
+ * transaction (postgres/migrations/0002_initial.sql), or stream_batches through its committed_at index; none scans
  * user_events, so a refresh costs the same at ten rows as at ten million. They run in one read-only
  * REPEATABLE READ transaction, so counters, charts and the batch list agree with each other.
  */

@@ -25,6 +25,7 @@ import { isConnectionError, withClient } from '../db/errors.js';
 import { DbWatcher, explainDbError, type DbStatus } from './live.js';
 import { buildSnapshot, parseWindow, readDbRows, WINDOWS, type Snapshot, type WindowKey } from './queries.js';
 import { BacklogTracker, engineState } from './surroundings.js';
+import { EcomstreamError } from '../errors.js';
 
 export interface DashboardOptions {
   config: Readonly<Config>;
@@ -38,12 +39,7 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export class DashboardError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DashboardError';
-  }
-}
+export class DashboardError extends EcomstreamError {}
 
 /** Let a burst of commits land before refreshing once. */
 const COALESCE_MS = 40;

@@ -8,12 +8,11 @@
  * committed_at; the engine's own progress record is not used because it is written at planning time and
  * is stale the moment the next file lands.
  */
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { inspectCheckpoint } from '../checkpoint/checkpoint.js';
 import type { EngineState } from './queries.js';
-import { lockHolder } from '../checkpoint/checkpoint.js';
 
 /** Batches loaded on the first scan; older committed files are recognised by their mtime instead. */
 const INITIAL_BATCHES = 20_000;
@@ -88,29 +87,13 @@ export class BacklogTracker {
   }
 }
 
-async function newestBatchFile(dir: string): Promise<number | undefined> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch {
-    return undefined;
-  }
-  let max: number | undefined;
-  for (const n of names) if (/^\d+$/.test(n)) max = Math.max(max ?? -1, Number(n));
-  return max;
-}
-
 /**
- * The engine's state from its checkpoint (see src/checkpoint/checkpoint.ts): a live lock holder is the
- * running engine; `offsets/N` without `commits/N` is a batch planned but not yet committed.
+ * The engine's state from its checkpoint, read through src/checkpoint/checkpoint.ts (`inspectCheckpoint`):
+ * a live lock holder is a running engine; a planned batch without its commit is a batch in flight.
  */
 export async function engineState(checkpointDir: string, backlog: number | null): Promise<EngineState> {
-  const [holder, planned, committed] = await Promise.all([
-    lockHolder(checkpointDir),
-    newestBatchFile(path.join(checkpointDir, 'offsets')),
-    newestBatchFile(path.join(checkpointDir, 'commits')),
-  ]);
-  if (holder === undefined && planned === undefined && !fs.existsSync(path.join(checkpointDir, 'lock'))) {
+  const { exists, holder, planned, committed } = await inspectCheckpoint(checkpointDir);
+  if (!exists) {
     return { state: 'unknown', detail: 'no engine checkpoint on this machine' };
   }
   const running = holder !== undefined;

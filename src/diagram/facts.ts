@@ -10,15 +10,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { EcomstreamError } from '../errors.js';
 
-export class DiagramInputError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${message}`, options);
-    this.name = 'DiagramInputError';
+export class DiagramInputError extends EcomstreamError {
+  declare readonly file: string;
+  constructor(message: string, file: string, options?: { cause?: unknown }) {
+    super(`${file}: ${message}`, { ...options, file });
   }
 }
 
@@ -180,7 +177,7 @@ export function loadCompose(file: string): ComposeFacts {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// postgres/init.sql
+// postgres/migrations/ (read as one schema)
 
 export interface SchemaFacts {
   tables: string[];

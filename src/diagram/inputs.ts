@@ -1,7 +1,8 @@
 /** Gathering the model's inputs from a project folder: the files a fresh clone has. */
 import path from 'node:path';
 import { defaults } from '../config.js';
-import { loadCompose, parseBench, parseDockerfileBase, parseEngines, parseSchema, readOptionalText, readText } from './facts.js';
+import { listMigrations } from '../db/migrate.js';
+import { loadCompose, parseBench, parseDockerfileBase, parseEngines, parseSchema, readOptionalText } from './facts.js';
 import type { ModelInputs } from './model.js';
 
 /** Used until generator.Dockerfile exists, and said so in the Technology Stack box. */
@@ -9,7 +10,8 @@ export const FALLBACK_GENERATOR_IMAGE = 'node:20-alpine';
 
 export const INPUT_FILES = {
   compose: 'docker-compose.yml',
-  schema: 'postgres/init.sql',
+  /** The migrations, read in number order as one schema. */
+  schema: 'postgres/migrations',
   bench: 'bench/results/latest.json',
   engines: 'bench/results/engines.json',
 } as const;
@@ -31,7 +33,7 @@ export function loadInputs(root: string): ModelInputs {
     config: defaults(root),
     root,
     compose,
-    schema: parseSchema(readText(schemaFile)),
+    schema: parseSchema(listMigrations(schemaFile).map((m) => m.sql).join('\n')),
     bench: benchText === undefined ? undefined : parseBench(benchText, INPUT_FILES.bench),
     engines: enginesText === undefined ? undefined : parseEngines(enginesText, INPUT_FILES.engines),
     generatorImage: base && dockerfile ? { image: base, source: dockerfile } : { image: FALLBACK_GENERATOR_IMAGE, source: 'fallback' },

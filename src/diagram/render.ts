@@ -9,6 +9,7 @@ import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { Resvg } from '@resvg/resvg-js';
 import { withPhys } from './png.js';
 import { PAGE, SVG_FONT_FAMILY } from './style.js';
+import { EcomstreamError } from '../errors.js';
 
 let graphviz: Promise<Graphviz> | undefined;
 
@@ -17,12 +18,7 @@ function loadGraphviz(): Promise<Graphviz> {
   return graphviz;
 }
 
-export class DiagramRenderError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DiagramRenderError';
-  }
-}
+export class DiagramRenderError extends EcomstreamError {}
 
 /** Lay out `dot` with the dot engine; `format` as Graphviz names it (svg, json). */
 export async function layout(dot: string, format: 'svg' | 'json', what: string): Promise<string> {

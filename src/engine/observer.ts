@@ -4,14 +4,13 @@
  * Every method is optional and called synchronously; an observer must not throw or block.
  */
 import type { FileEntry } from '../checkpoint/checkpoint.js';
-import type { Reason } from '../contract/event.js';
 import type { ProgressRecord } from './progress.js';
 
 export interface BatchCommitted {
   record: ProgressRecord;
   files: readonly FileEntry[];
   /** Rows (and file notices) this batch wrote to rejected_events, by reason code. */
-  rejectsByReason: ReadonlyMap<Reason, number>;
+  rejectsByReason: ReadonlyMap<string, number>;
 }
 
 export interface EngineObserver {

@@ -8,23 +8,17 @@
  */
 import fsp from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
-import { COLUMN_NAMES, type Reason } from '../contract/event.js';
+import { IDENTIFIER_PATTERN, TRIM_CHARACTERS } from '../contract/schema.js';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
+import { copyEscape } from '../sink/copy-text.js';
 import { splitCsvLine } from './csv-line.js';
 import { EventIdSet } from './event-id-set.js';
 import { filePath } from './source.js';
 import { EcomstreamError } from '../errors.js';
-import { copyEscape } from '../sink/copy-text.js';
-import { validateRow, type RowRules } from './validate.js';
+import { EVENTS, renderDetail, type CompiledContract, type RowRules } from './validate.js';
+import type { RejectRecord, RowMode, ScanStats } from '../sink/postgres.js';
 
-export interface RejectRecord {
-  file: string;
-  /** 1-based line number; 0 for a file-level notice. */
-  line: number;
-  raw: string | null;
-  reason: Reason;
-  detail: string;
-}
+export type { RejectRecord, ScanStats } from '../sink/postgres.js';
 
 /**
  * A file changed while it was being read (or since it was planned): what was read is not a version of
@@ -39,27 +33,17 @@ export class FileChangedError extends EcomstreamError {
   }
 }
 
-export interface ScanStats {
-  /** Data lines read (header and blank lines excluded). */
-  inputRows: number;
-  validRows: number;
-  /** Rule violations and malformed lines (not duplicates, not file notices). */
-  rejectedRows: number;
-  duplicateRows: number;
-  notices: number;
-  qualitySum: number;
-  bytes: number;
-}
-
 export interface ScanOptions {
   inputDir: string;
   files: readonly FileEntry[];
   rules: RowRules;
+  /** The feed's contract, compiled; the event contract when omitted. */
+  contract?: CompiledContract;
   /**
-   * `direct`: the 10 columns of user_events. `staging`: the same plus source file, line number and raw
+   * `direct`: the contract's columns of its table. `staging`: the same plus source file, line number and raw
    * line, for the ON CONFLICT fallback that must report which rows were duplicates.
    */
-  mode: 'direct' | 'staging';
+  mode: RowMode;
   onValid(chunk: string): Promise<void> | void;
   onReject(r: RejectRecord): void;
   /** Chunk size for reading files (bytes). */
@@ -67,26 +51,31 @@ export interface ScanOptions {
 }
 
 const READ_SIZE = 1 << 20;
-/** A line longer than this is rejected whole instead of growing the buffer without bound. */
-export const MAX_LINE_BYTES = 16 << 20;
-/** Raw lines are stored up to this many characters in rejected_events. */
-const MAX_RAW_CHARS = 65_536;
-const EXPECTED_HEADER = COLUMN_NAMES.join(',');
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_ .-]*$/;
+const IDENTIFIER = new RegExp(IDENTIFIER_PATTERN);
+const TRIM_SET = `[${TRIM_CHARACTERS.replace(/[\\\]^-]/g, '\\$&')}]`;
+const TRIM = new RegExp(`^${TRIM_SET}+|${TRIM_SET}+$`, 'g');
 
-function clipRaw(raw: string): string {
+/** SEMANTICS.trim: the contract's trim characters, not String#trim (whose set is the engine's business). */
+export function trimField(s: string): string {
+  return s.replace(TRIM, '');
+}
+
+/** SEMANTICS.raw: NUL -> U+FFFD, clipped to maxRawChars code points. */
+function clipRaw(raw: string, maxChars: number): string {
   const clean = raw.indexOf('\0') === -1 ? raw : raw.replace(/\0/g, '\uFFFD');
-  return clean.length > MAX_RAW_CHARS ? `${clean.slice(0, MAX_RAW_CHARS)}…` : clean;
+  if (clean.length <= maxChars) return clean;
+  const cps = Array.from(clean);
+  return cps.length > maxChars ? `${cps.slice(0, maxChars).join('')}…` : clean;
 }
 
 type HeaderVerdict = 'ok' | 'missing' | 'bad';
 
 /** The first line: the contract header, a header of other columns, or already data (no header). */
-export function classifyHeader(line: string): HeaderVerdict {
-  if (line === EXPECTED_HEADER) return 'ok';
+export function classifyHeader(line: string, expected = EVENTS.header): HeaderVerdict {
+  if (line === expected) return 'ok';
   const split = splitCsvLine(line);
-  if (split.ok && split.fields.map((f) => f.trim()).join(',') === EXPECTED_HEADER) return 'ok';
-  if (split.ok && split.fields.every((f) => IDENTIFIER.test(f.trim()))) return 'bad';
+  if (split.ok && split.fields.map(trimField).join(',') === expected) return 'ok';
+  if (split.ok && split.fields.every((f) => IDENTIFIER.test(trimField(f)))) return 'bad';
   return 'missing';
 }
 
@@ -100,14 +89,20 @@ export async function scanBatch(opts: ScanOptions): Promise<ScanStats> {
 async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts: ScanOptions): Promise<void> {
   const name = file.name;
   const staging = opts.mode === 'staging';
-  const notice = (reason: Reason, detail: string): void => {
+  const contract = opts.contract ?? EVENTS;
+  const { reader, limits } = contract.spec;
+  const expected = contract.header;
+  const keyName = contract.columnNames[contract.keyIndex]!;
+  const maxLineBytes = limits.maxLineBytes;
+  const maxRaw = limits.maxRawChars;
+  const notice = (reason: string, detail: string): void => {
     stats.notices++;
     opts.onReject({ file: name, line: 0, raw: null, reason, detail });
   };
-  const reject = (line: number, raw: string, reason: Reason, detail: string): void => {
-    if (reason === 'duplicate_event_id') stats.duplicateRows++;
+  const reject = (line: number, raw: string, reason: string, detail: string): void => {
+    if (reason === reader.duplicate.reason) stats.duplicateRows++;
     else stats.rejectedRows++;
-    opts.onReject({ file: name, line, raw: clipRaw(raw), reason, detail });
+    opts.onReject({ file: name, line, raw: clipRaw(raw, maxRaw), reason, detail });
   };
 
   if (file.notice) notice(file.notice.reason, file.notice.detail);
@@ -118,8 +113,8 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     fh = await fsp.open(filePath(opts.inputDir, file), 'r');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') notice('file_missing', `${name} vanished before it was read`);
-    else notice('file_unreadable', `${name} could not be opened: ${code ?? (cause as Error).message}`);
+    if (code === 'ENOENT') notice(reader.fileMissing.reason, renderDetail(reader.fileMissing.notice, { file: name }));
+    else notice(reader.fileUnreadable.reason, `${name} could not be opened: ${code ?? (cause as Error).message}`);
     return;
   }
   let opened: { size: number; mtimeMs: number };
@@ -128,7 +123,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     opened = { size: st.size, mtimeMs: st.mtimeMs };
   } catch (cause) {
     await fh.close().catch(() => undefined);
-    notice('file_unreadable', `${name} could not be examined: ${(cause as Error).message}`);
+    notice(reader.fileUnreadable.reason, `${name} could not be examined: ${(cause as Error).message}`);
     return;
   }
   if (file.size >= 0 && (opened.size !== file.size || opened.mtimeMs !== file.mtimeMs)) {
@@ -150,21 +145,23 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     if (line.length === 0) return; // blank lines are not rows
     if (header === undefined) {
-      header = classifyHeader(line);
+      header = classifyHeader(line, expected);
       if (header === 'ok') return;
-      if (header === 'bad') return void notice('bad_header', `header ${JSON.stringify(line.slice(0, 300))} does not match ${EXPECTED_HEADER}; every row of the file is rejected`);
-      notice('missing_header', `first line is data, not the header ${EXPECTED_HEADER}; rows are read as data`);
+      if (header === 'bad') {
+        return void notice(reader.badHeader.reason, renderDetail(reader.badHeader.notice, { header_json: JSON.stringify(line.slice(0, 300)), expected }));
+      }
+      notice(reader.missingHeader.reason, renderDetail(reader.missingHeader.notice, { expected }));
     }
     stats.inputRows++;
-    if (header === 'bad') return reject(lineNo, line, 'bad_header', 'the file header does not match the contract');
+    if (header === 'bad') return reject(lineNo, line, reader.badHeader.reason, reader.badHeader.detail);
     const split = splitCsvLine(line);
-    if (!split.ok) return reject(lineNo, line, 'malformed_csv', split.error);
-    const res = validateRow(split.fields, opts.rules);
+    if (!split.ok) return reject(lineNo, line, reader.malformed.reason, split.error);
+    const res = contract.validateRow(split.fields, opts.rules);
     if (!res.ok) return reject(lineNo, line, res.reason, res.detail);
-    if (!ids.add(res.eventId)) return reject(lineNo, line, 'duplicate_event_id', `event_id ${res.eventId} appears earlier in this batch`);
+    if (!ids.add(res.key)) return reject(lineNo, line, reader.duplicate.reason, renderDetail(reader.duplicate.detailInBatch, { column: keyName, value: res.key }));
     stats.validRows++;
     stats.qualitySum += res.quality;
-    out.push(staging ? `${res.copyLine}${sameFileOut}${lineNo}\t${copyEscape(clipRaw(line))}\n` : `${res.copyLine}\n`);
+    out.push(staging ? `${res.copyLine}${sameFileOut}${lineNo}\t${copyEscape(clipRaw(line, maxRaw))}\n` : `${res.copyLine}\n`);
   };
 
   /** A line that is not valid UTF-8 or has a NUL byte: rejected on its own. */
@@ -174,7 +171,8 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     stats.inputRows++;
     if (header === undefined) header = 'missing'; // a first line we cannot decode is not a header
     const nul = bytes.indexOf(0);
-    reject(lineNo, text.replace(/\r$/, ''), 'invalid_encoding', nul !== -1 ? `NUL byte at byte ${nul + 1} of the line` : 'the line is not valid UTF-8');
+    const enc = reader.invalidEncoding;
+    reject(lineNo, text.replace(/\r$/, ''), enc.reason, nul !== -1 ? renderDetail(enc.detailNul, { byte: nul + 1 }) : enc.detailUtf8);
   };
 
   const flush = async (): Promise<void> => {
@@ -193,16 +191,16 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     let readFailed = false;
     while (!eof) {
       if (filled === buf.length) {
-        // One line fills the whole buffer: grow, up to MAX_LINE_BYTES.
-        if (buf.length >= MAX_LINE_BYTES) {
+        // One line fills the whole buffer: grow, up to the contract's maxLineBytes.
+        if (buf.length >= maxLineBytes) {
           lineNo++;
           stats.inputRows++;
           if (header === undefined) header = 'missing';
-          reject(lineNo, buf.toString('utf8', 0, 200), 'malformed_csv', `line longer than ${MAX_LINE_BYTES} bytes`);
+          reject(lineNo, buf.toString('utf8', 0, 200), reader.malformed.reason, renderDetail(reader.malformed.detailTooLong, { max: maxLineBytes }));
           filled = 0;
           skippingOverlong = true;
         } else {
-          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, maxLineBytes));
           buf.copy(bigger, 0, 0, filled);
           buf = bigger;
         }
@@ -212,7 +210,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
         ({ bytesRead } = await fh.read(buf, filled, buf.length - filled, null));
       } catch (cause) {
         // A read error mid-file (e.g. EIO): what was read stands; the rest is recorded as unreadable.
-        notice('file_unreadable', `${name}: read failed after line ${lineNo}: ${(cause as Error).message}`);
+        notice(reader.fileUnreadable.reason, `${name}: read failed after line ${lineNo}: ${(cause as Error).message}`);
         readFailed = true;
         break;
       }
@@ -276,6 +274,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
   }
   await flush();
   if (stats.inputRows === rowsBefore && header !== 'bad') {
-    notice('empty_file', file.size === 0 ? `${name} is empty (0 bytes)` : `${name} has no data rows`);
+    const e = reader.emptyFile;
+    notice(e.reason, renderDetail(file.size === 0 ? e.noticeZeroBytes : e.noticeNoRows, { file: name }));
   }
 }

@@ -28,6 +28,7 @@ import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/pos
 import { sleep } from '../sleep.js';
 import { failpoint } from './failpoint.js';
 import { FileChangedError, scanBatch } from './read-batch.js';
+import { EVENTS, type CompiledContract } from './validate.js';
 import { FileSource, filePath, type Listing } from './source.js';
 import { Trigger } from './trigger.js';
 import { ProgressLog, type ProgressRecord } from './progress.js';
@@ -40,6 +41,8 @@ export interface StreamOptions {
   /** Abort = stop gracefully: the batch in flight finishes and commits, then the engine stops. */
   signal?: AbortSignal;
   onProgress?: (p: ProgressRecord) => void;
+  /** The feed's contract, compiled (`--contract FILE`); the event contract when omitted. */
+  contract?: CompiledContract;
   /** Metrics, health and the stall alarm listen here (src/ops/). */
   observer?: EngineObserver;
   /** `ecomstream reprocess`: after recovery, plan these files as one new batch, run it, and stop. */
@@ -263,6 +266,7 @@ export class StreamEngine {
    */
   private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
     const { engine, log } = this.opts;
+    const contract = this.opts.contract ?? EVENTS;
     const scan: Parameters<typeof writeBatch>[1]['scan'] = (mode, onValid, onReject) =>
       scanBatch({
         inputDir: engine.inputDir,
@@ -270,13 +274,15 @@ export class StreamEngine {
         mode,
         onValid,
         onReject,
-        rules: { batchTimestampMs: entry.batchTimestampMs, maxEventAgeHours: engine.maxEventAgeHours, futureToleranceSeconds: engine.futureToleranceSeconds },
+        contract,
+        rules: { batchTimestampMs: entry.batchTimestampMs },
       });
+    const hooks = { duringCopy: () => failpoint('during-copy', entry.batchId), afterCommit: () => failpoint('after-db-commit', entry.batchId) };
     const what = `batch ${entry.batchId}`;
     for (;;) {
       try {
         return await retryWhileUnavailable({ log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis }, () =>
-          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, reprocess: entry.reprocess }),
+          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, reprocess: entry.reprocess, contract: contract.spec, hooks }),
           (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
         );
       } catch (err) {

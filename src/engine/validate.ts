@@ -1,42 +1,54 @@
 /**
- * Row rules of the event contract (spec section 4 "Validate data"). A row is data, never an exception:
- * `validateRow` returns either the row ready for COPY or the reason it is rejected.
+ * Row rules, compiled from a contract (src/contract/schema.ts; the event contract by default). A row is
+ * data, never an exception: a compiled contract's `validateRow` returns either the row ready for COPY or
+ * the reason it is rejected.
  *
- * Checks run in a fixed order and the first failure is the reason, so both engines give the same code
- * for a row with several faults: column count -> required -> length -> event_type -> device_type ->
- * price -> timestamp.
+ * `compileContract` turns the contract's ordered checks into one closure each, once; the row loop runs
+ * them in order and the first failure is the reason, so both engines give the same code for a row with
+ * several faults. Detail templates are filled only for a failing row. The value semantics implemented
+ * here (decimal rounding, timestamp forms and zones, JSON quoting) are the ones `SEMANTICS` defines in
+ * words; spark/ecomstream_spark/rows.py implements the same words, and the golden vectors
+ * (test/fixtures/contract/vectors.json) pin both.
  */
-import { COLUMNS, EVENT_TYPES, DEVICE_TYPES, QUALITY_SCORE, type Reason } from '../contract/event.js';
 import { copyEscape } from '../sink/copy-text.js';
+import { EVENT_CONTRACT } from '../contract/event.js';
+import { DECIMAL_PATTERN, TIMESTAMP_PATTERN, type CheckSpec, type ContractSpec } from '../contract/schema.js';
 
 export interface RowRules {
-  /** "Now" for the time window: the batch timestamp from offsets/N. */
+  /** "Now" for the time windows: the batch timestamp from offsets/N. */
   batchTimestampMs: number;
-  maxEventAgeHours: number;
-  futureToleranceSeconds: number;
 }
 
 export type RowResult =
-  | { ok: true; eventId: string; copyLine: string; quality: number }
-  | { ok: false; reason: Reason; detail: string };
+  | { ok: true; key: string; copyLine: string; quality: number }
+  | { ok: false; reason: string; detail: string };
 
-const NCOL = COLUMNS.length;
-const REQUIRED_IDX = COLUMNS.flatMap((c, i) => (c.required ? [i] : []));
-const OPTIONAL_IDX = COLUMNS.flatMap((c, i) => (c.required ? [] : [i]));
-const LENGTH_CHECKS = COLUMNS.flatMap((c, i) => (c.maxLength ? [[i, c.maxLength, c.name] as const] : []));
-const EVENT_TYPE_SET = new Set<string>(EVENT_TYPES);
-const DEVICE_TYPE_SET = new Set<string>(DEVICE_TYPES);
-const I_EVENT_ID = 0;
-const I_EVENT_TYPE = 2;
-const I_PRICE = 6;
-const I_TS = 7;
-const I_DEVICE = 9;
-const PRICE_LIMIT = 1e8; // DECIMAL(10,2): |value| < 10^(10-2)
+export interface CompiledContract {
+  readonly spec: ContractSpec;
+  readonly header: string;
+  readonly columnNames: readonly string[];
+  readonly keyIndex: number;
+  validateRow(fields: string[], rules: RowRules): RowResult;
+}
 
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+const DECIMAL = new RegExp(DECIMAL_PATTERN);
+const TIMESTAMP = new RegExp(TIMESTAMP_PATTERN);
+/** PostgreSQL's numeric input refuses larger written exponents (NUMERIC_MAX_PRECISION). */
+const MAX_DECIMAL_EXPONENT = 1000;
+const MS_PER_DAY = 86_400_000;
+const MS_400_YEARS = 146_097 * MS_PER_DAY;
+const MIN_MS = Date.UTC(2001, 0, 1) - 5 * MS_400_YEARS; // 0001-01-01T00:00:00Z
+const END_MS = Date.UTC(10000, 0, 1); // 10000-01-01T00:00:00Z
 
-/** Length in characters (code points), as PostgreSQL's VARCHAR(n) and Python count them. */
+/** Fills `{name}` placeholders; an unknown name is left as written. */
+export function renderDetail(template: string, vars: Record<string, string | number>): string {
+  return template.replace(/\{([a-z_]+)\}/g, (all, name: string) => {
+    const v = vars[name];
+    return v === undefined ? all : String(v);
+  });
+}
+
+/** Length in code points, as PostgreSQL's VARCHAR(n) and Python count them. */
 function charLength(s: string, max: number): number {
   if (s.length <= max) return s.length; // UTF-16 units >= code points, so this cannot exceed
   let n = 0;
@@ -44,83 +56,246 @@ function charLength(s: string, max: number): number {
   return n;
 }
 
-/** Parses an ISO-8601 timestamp; no zone means UTC. Returns epoch ms (NaN when invalid) and COPY text. */
+/** An exact decimal: 0.digits × 10^point, digits without leading or trailing zeros ('' for zero). */
+interface Decimal {
+  negative: boolean;
+  digits: string;
+  point: number;
+}
+
+export function parseDecimal(text: string): Decimal | undefined {
+  if (!DECIMAL.test(text)) return undefined;
+  let i = 0;
+  let negative = false;
+  if (text[0] === '+' || text[0] === '-') {
+    negative = text[0] === '-';
+    i = 1;
+  }
+  const e = text.search(/[eE]/);
+  const mantissa = text.slice(i, e === -1 ? undefined : e);
+  const exponent = e === -1 ? 0 : Number(text.slice(e + 1));
+  if (Math.abs(exponent) > MAX_DECIMAL_EXPONENT) return undefined;
+  const dot = mantissa.indexOf('.');
+  const intPart = dot === -1 ? mantissa : mantissa.slice(0, dot);
+  const all = dot === -1 ? mantissa : intPart + mantissa.slice(dot + 1);
+  let start = 0;
+  while (start < all.length && all.charCodeAt(start) === 48) start++;
+  let end = all.length;
+  while (end > start && all.charCodeAt(end - 1) === 48) end--;
+  const digits = all.slice(start, end);
+  return { negative: negative && digits !== '', digits, point: intPart.length + exponent - start };
+}
+
+/** Whether the value, rounded to `scale` places half away from zero, is below 10^(precision-scale). */
+export function decimalFits(d: Decimal, precision: number, scale: number): boolean {
+  if (d.digits === '') return true;
+  const keep = d.point + scale; // digits kept by the rounding
+  let intDigits: number;
+  if (keep < 0) return true; // rounds to zero
+  if (keep >= d.digits.length) intDigits = Math.max(d.point, 0);
+  else {
+    const up = d.digits.charCodeAt(keep) >= 53; /* '5' */
+    let allNines = true;
+    for (let i = 0; i < keep && allNines; i++) allNines = d.digits.charCodeAt(i) === 57;
+    intDigits = up && allNines ? Math.max(d.point + 1, 0) : Math.max(d.point, 0);
+  }
+  return intDigits <= precision - scale;
+}
+
+/** -1, 0 or 1 as a < b, exactly. */
+export function compareDecimal(a: Decimal, b: Decimal): number {
+  const sign = (x: Decimal): number => (x.digits === '' ? 0 : x.negative ? -1 : 1);
+  const sa = sign(a), sb = sign(b);
+  if (sa !== sb || sa === 0) return Math.sign(sa - sb);
+  let mag: number;
+  if (a.point !== b.point) mag = a.point < b.point ? -1 : 1;
+  else mag = a.digits === b.digits ? 0 : a.digits < b.digits ? -1 : 1; // same length prefix order is numeric order
+  return sa * mag;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** Epoch ms of a proleptic Gregorian UTC wall time; Date.UTC reads years 0..99 as 1900.., so shift them by 400 years. */
+function civilMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+  return year < 100 ? Date.UTC(year + 400, month - 1, day, hour, minute, second) - MS_400_YEARS : Date.UTC(year, month - 1, day, hour, minute, second);
+}
+
+/** SEMANTICS.timestamp: epoch ms (NaN when invalid) and the text stored in a TIMESTAMP column. */
 export function parseTimestamp(text: string): { ms: number; copy: string } {
   const m = TIMESTAMP.exec(text);
   if (!m) return { ms: NaN, copy: '' };
-  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as [string, string, string, string, string, string, string, string | undefined, string | undefined];
   const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return { ms: NaN, copy: '' };
-  const wall = Date.UTC(year, month - 1, day, hour, minute, second);
-  if (new Date(wall).getUTCDate() !== day) return { ms: NaN, copy: '' }; // e.g. 2026-02-30
-  const fracMs = frac ? Math.floor(Number(`0${frac}`) * 1000) : 0;
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) return { ms: NaN, copy: '' };
+  const wall = civilMs(year, month, day, hour, minute, second);
+  const fracMs = frac ? Number(`${frac.slice(1)}00`.slice(0, 3)) : 0;
   let offsetMs = 0;
-  if (zone && zone !== 'Z') {
-    const sign = zone[0] === '-' ? -1 : 1;
-    const digits = zone.slice(1).replace(':', '');
+  if (zone !== undefined && zone !== 'Z') {
+    const digits = zone.length === 6 ? zone.slice(1, 3) + zone.slice(4) : zone.slice(1);
     const oh = Number(digits.slice(0, 2)), om = Number(digits.slice(2));
     if (oh > 23 || om > 59) return { ms: NaN, copy: '' };
-    offsetMs = sign * (oh * 60 + om) * 60_000;
+    offsetMs = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
   }
-  const ms = wall + fracMs - offsetMs;
-  // The column is TIMESTAMP (UTC wall time). Without an offset the text can go to COPY as written
-  // (keeping microseconds); with one, it is converted to UTC.
-  const copy = offsetMs === 0 ? `${y}-${mo}-${d} ${h}:${mi}:${s}${frac ?? ''}` : new Date(ms).toISOString().replace('T', ' ').slice(0, -1);
-  return { ms, copy };
+  if (offsetMs === 0) return { ms: wall + fracMs, copy: `${y}-${mo}-${d} ${h}:${mi}:${s}${frac ?? ''}` };
+  const utc = wall - offsetMs;
+  if (utc < MIN_MS || utc >= END_MS) return { ms: NaN, copy: '' };
+  const iso = new Date(utc).toISOString();
+  return { ms: utc + fracMs, copy: `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac ?? ''}` };
 }
 
+type Failure = { ok: false; reason: string; detail: string };
+/** One compiled check: undefined when the row passes. */
+type Step = (fields: string[], now: number) => Failure | undefined;
+
+export function compileContract(spec: ContractSpec): CompiledContract {
+  const cols = spec.columns;
+  const ncol = cols.length;
+  const index = (name: string): number => cols.findIndex((c) => c.name === name);
+  const requiredIdx = cols.flatMap((c, i) => (c.required ? [i] : []));
+  const optionalIdx = cols.flatMap((c, i) => (c.required ? [] : [i]));
+  const weights = spec.qualityWeights;
+  const { maxEventAgeHours, futureToleranceSeconds } = spec.limits;
+  const maxAgeMs = maxEventAgeHours * 3_600_000;
+  const futureMs = futureToleranceSeconds * 1000;
+  // Timestamps parsed by a `timestamp` step, read by the window steps and the COPY line of the same row.
+  const tsMs = new Float64Array(ncol);
+  const tsCopy: (string | undefined)[] = cols.map(() => undefined);
+  const tsIdx = cols.flatMap((c, i) => (c.type === 'timestamp' ? [i] : []));
+  const fail = (reason: string, detail: string): Failure => ({ ok: false, reason, detail });
+  const iso = (ms: number): string => new Date(ms).toISOString();
+
+  const step = (c: CheckSpec): Step => {
+    const t = c.detail;
+    switch (c.check) {
+      case 'column_count':
+        return (f) => (f.length === ncol ? undefined : fail(c.reason, renderDetail(t, { count: f.length, expected: ncol })));
+      case 'required':
+        return (f) => {
+          for (const i of requiredIdx) if (f[i] === '') return fail(c.reason, renderDetail(t, { column: cols[i]!.name }));
+          return undefined;
+        };
+      case 'max_length': {
+        const checks = cols.flatMap((col, i) => (col.length ? [[i, col.length, col.name] as const] : []));
+        return (f) => {
+          for (const [i, max, name] of checks) {
+            const v = f[i]!;
+            if (v.length > max) {
+              const len = charLength(v, max);
+              if (len > max) return fail(c.reason, renderDetail(t, { column: name, length: len, max }));
+            }
+          }
+          return undefined;
+        };
+      }
+      case 'allowed': {
+        const i = index(c.column);
+        const allowed = cols[i]!.allowed!;
+        const set = new Set<string>(allowed);
+        const list = allowed.join(', ');
+        return (f) => {
+          const v = f[i]!;
+          return v === '' || set.has(v) ? undefined : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), allowed: list }));
+        };
+      }
+      case 'pattern': {
+        const i = index(c.column);
+        const re = new RegExp(c.pattern);
+        return (f) => {
+          const v = f[i]!;
+          return v === '' || re.test(v) ? undefined : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), pattern: c.pattern }));
+        };
+      }
+      case 'decimal': {
+        const i = index(c.column);
+        const { precision = 0, scale = 0 } = cols[i]!;
+        // Plain digits that fit without rounding: the common case, decided without parsing.
+        const plain = precision > scale ? new RegExp(`^[0-9]{1,${precision - scale}}(?:\\.[0-9]{0,${scale}})?$`) : undefined;
+        return (f) => {
+          const v = f[i]!;
+          if (v === '' || plain?.test(v)) return undefined;
+          const d = parseDecimal(v);
+          return d !== undefined && decimalFits(d, precision, scale)
+            ? undefined
+            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), precision, scale }));
+        };
+      }
+      case 'min': {
+        const i = index(c.column);
+        const min = parseDecimal(String(c.min))!;
+        return (f) => {
+          const v = f[i]!;
+          if (v === '' || v.charCodeAt(0) !== 45 /* - */ && c.min <= 0) return undefined; // no sign: >= 0 >= min
+          const d = parseDecimal(v);
+          return d === undefined || compareDecimal(d, min) >= 0 ? undefined : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), min: c.min }));
+        };
+      }
+      case 'timestamp': {
+        const i = index(c.column);
+        return (f) => {
+          const v = f[i]!;
+          if (v === '') {
+            tsCopy[i] = '';
+            return undefined;
+          }
+          const ts = parseTimestamp(v);
+          if (Number.isNaN(ts.ms)) return fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v) }));
+          tsMs[i] = ts.ms;
+          tsCopy[i] = ts.copy;
+          return undefined;
+        };
+      }
+      case 'not_stale': {
+        const i = index(c.column);
+        return (f, now) =>
+          f[i] === '' || tsMs[i]! >= now - maxAgeMs
+            ? undefined
+            : fail(c.reason, renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), hours: maxEventAgeHours, batch_timestamp: iso(now) }));
+      }
+      case 'not_future': {
+        const i = index(c.column);
+        return (f, now) =>
+          f[i] === '' || tsMs[i]! <= now + futureMs
+            ? undefined
+            : fail(c.reason, renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), batch_timestamp: iso(now) }));
+      }
+    }
+  };
+  const steps = spec.checks.map(step);
+  const keyIndex = index(spec.conflictKey);
+  const isTs = cols.map((c) => c.type === 'timestamp');
+
+  return {
+    spec,
+    header: cols.map((c) => c.name).join(','),
+    columnNames: cols.map((c) => c.name),
+    keyIndex,
+    validateRow(fields: string[], rules: RowRules): RowResult {
+      for (const i of tsIdx) tsCopy[i] = undefined;
+      for (const s of steps) {
+        const failure = s(fields, rules.batchTimestampMs);
+        if (failure !== undefined) return failure;
+      }
+      let missing = 0;
+      for (const i of optionalIdx) if (fields[i] === '') missing++;
+      const quality = weights[Math.min(missing, weights.length - 1)]!;
+      // COPY text line: empty field -> \N (NULL); every other field escaped as COPY requires.
+      let line = '';
+      for (let i = 0; i < ncol; i++) {
+        const v = isTs[i] ? (tsCopy[i] ?? fields[i]!) : fields[i]!;
+        if (i > 0) line += '\t';
+        line += v === '' ? '\\N' : copyEscape(v);
+      }
+      return { ok: true, key: fields[keyIndex]!, copyLine: line, quality };
+    },
+  };
+}
+
+/** The event contract, compiled once. */
+export const EVENTS = compileContract(EVENT_CONTRACT);
+
 export function validateRow(fields: string[], rules: RowRules): RowResult {
-  if (fields.length !== NCOL) {
-    return { ok: false, reason: 'wrong_column_count', detail: `${fields.length} fields, expected ${NCOL}` };
-  }
-  for (const i of REQUIRED_IDX) {
-    if (fields[i] === '') return { ok: false, reason: 'missing_required', detail: `${COLUMNS[i]!.name} is empty` };
-  }
-  for (const [i, max, name] of LENGTH_CHECKS) {
-    const v = fields[i]!;
-    if (v.length > max) {
-      const len = charLength(v, max);
-      if (len > max) return { ok: false, reason: 'field_too_long', detail: `${name} has ${len} characters, at most ${max} allowed` };
-    }
-  }
-  const eventType = fields[I_EVENT_TYPE]!;
-  if (!EVENT_TYPE_SET.has(eventType)) {
-    return { ok: false, reason: 'invalid_event_type', detail: `event_type ${JSON.stringify(eventType)} is not one of ${EVENT_TYPES.join(', ')}` };
-  }
-  const device = fields[I_DEVICE]!;
-  if (device !== '' && !DEVICE_TYPE_SET.has(device)) {
-    return { ok: false, reason: 'invalid_device_type', detail: `device_type ${JSON.stringify(device)} is not one of ${DEVICE_TYPES.join(', ')}` };
-  }
-  const price = fields[I_PRICE]!;
-  if (price !== '') {
-    const value = DECIMAL.test(price) ? Number(price) : NaN;
-    if (!Number.isFinite(value) || Math.abs(Math.round(value * 100) / 100) >= PRICE_LIMIT) {
-      return { ok: false, reason: 'invalid_price', detail: `price ${JSON.stringify(price)} is not a DECIMAL(10,2) number` };
-    }
-    if (value < 0) return { ok: false, reason: 'negative_price', detail: `price ${price} is below 0` };
-  }
-  const tsText = fields[I_TS]!;
-  const ts = parseTimestamp(tsText);
-  if (Number.isNaN(ts.ms)) {
-    return { ok: false, reason: 'invalid_timestamp', detail: `event_timestamp ${JSON.stringify(tsText)} is not ISO-8601` };
-  }
-  if (ts.ms < rules.batchTimestampMs - rules.maxEventAgeHours * 3_600_000) {
-    return { ok: false, reason: 'stale_timestamp', detail: `event_timestamp ${tsText} is more than ${rules.maxEventAgeHours} h before the batch timestamp ${new Date(rules.batchTimestampMs).toISOString()}` };
-  }
-  if (ts.ms > rules.batchTimestampMs + rules.futureToleranceSeconds * 1000) {
-    return { ok: false, reason: 'future_timestamp', detail: `event_timestamp ${tsText} is after the batch timestamp ${new Date(rules.batchTimestampMs).toISOString()}` };
-  }
-
-  let missing = 0;
-  for (const i of OPTIONAL_IDX) if (fields[i] === '') missing++;
-  const quality = missing === 0 ? QUALITY_SCORE.allPresent : missing === 1 ? QUALITY_SCORE.oneMissing : QUALITY_SCORE.moreMissing;
-
-  // COPY text line: empty optional field -> \N (NULL); every other field escaped as COPY requires.
-  let line = '';
-  for (let i = 0; i < NCOL; i++) {
-    const v = i === I_TS ? ts.copy : fields[i]!;
-    if (i > 0) line += '\t';
-    line += v === '' ? '\\N' : copyEscape(v);
-  }
-  return { ok: true, eventId: fields[I_EVENT_ID]!, copyLine: line, quality };
+  return EVENTS.validateRow(fields, rules);
 }

@@ -4,11 +4,11 @@
  *   BEGIN
  *   batch already in stream_batches?  -> ROLLBACK, report "already committed" (a replay after a crash
  *                                         between the database commit and commits/N)
- *   SAVEPOINT; COPY valid rows straight into user_events          (the fast path)
- *     unique violation (an event stored by an earlier batch)?
+ *   SAVEPOINT; COPY valid rows straight into the contract's table  (the fast path)
+ *     unique violation (a row stored by an earlier batch)?
  *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table;
- *        INSERT ... ON CONFLICT (event_id) DO NOTHING, and the rows that conflicted become
- *        duplicate_event_id rejects
+ *        INSERT ... ON CONFLICT (conflict key) DO NOTHING, and the rows that conflicted become
+ *        the contract's duplicate rejects
  *     the server refused a row for a data reason (SQLSTATE class 22/23: a value it will not take, a
  *     constraint an operator added), on either path?
  *     -> ROLLBACK TO SAVEPOINT; isolation: the rows go in chunks, each under its own savepoint through
@@ -21,6 +21,9 @@
  *
  * Every client is used through `withClient`, so a connection that breaks mid-COPY is a retryable
  * ConnectionLostError for the engine, never an unhandled 'error' event.
+ *
+ * The sink depends on src/contract/ (what to write where) and src/db/ only: the engine hands it the
+ * batch's rows as a function it may call again, and hooks for the failure-injection points.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -29,32 +32,78 @@ import path from 'node:path';
 import { once } from 'node:events';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { FileEntry } from '../checkpoint/checkpoint.js';
-import type { RejectRecord, ScanOptions, ScanStats } from '../engine/read-batch.js';
-import type { Reason } from '../contract/event.js';
+import { EVENT_CONTRACT } from '../contract/event.js';
+import type { ContractSpec } from '../contract/schema.js';
 import { copyEscape, copyUnescape } from './copy-text.js';
 import { EcomstreamError } from '../errors.js';
 import { describePgError, isDataError, withClient } from '../db/errors.js';
-import { failpoint } from '../engine/failpoint.js';
-
-export const USER_EVENT_COLUMNS =
-  'event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type';
 
 const REJECT_COLUMNS = 'stream_id, batch_id, source_file, line_number, raw_line, reason, detail';
 const SOURCE_FILE_CHARS = 500;
+
+/** A rejected row or file notice, as rejected_events stores it. */
+export interface RejectRecord {
+  file: string;
+  /** 1-based line number; 0 for a file-level notice. */
+  line: number;
+  raw: string | null;
+  /** A reason code of the contract. */
+  reason: string;
+  detail: string;
+}
+
+/** What producing the batch's rows found; the sink records it in stream_batches. */
+export interface ScanStats {
+  /** Data lines read (header and blank lines excluded). */
+  inputRows: number;
+  validRows: number;
+  /** Rule violations and malformed lines (not duplicates, not file notices). */
+  rejectedRows: number;
+  duplicateRows: number;
+  notices: number;
+  qualitySum: number;
+  bytes: number;
+}
+
+/**
+ * `direct`: COPY lines of the contract's columns. `staging`: the same plus source file, line number and
+ * raw line, for the ON CONFLICT fallback that must report which rows were duplicates.
+ */
+export type RowMode = 'direct' | 'staging';
 
 export interface BatchToWrite {
   streamId: string;
   batchId: number;
   batchTimestampMs: number;
-  files: FileEntry[];
+  files: readonly { name: string; size: number; mtimeMs: number }[];
   /**
    * Reprocessing on purpose (`ecomstream reprocess`): the files' earlier reject rows are deleted in this
-   * transaction, and rows whose event is already stored count as already present, not as duplicates.
+   * transaction, and rows whose key is already stored count as already present, not as duplicates.
    */
   reprocess?: boolean;
-  /** Runs the reader; called a second time (mode `staging`) only if the fast path hits a duplicate. */
-  scan(mode: ScanOptions['mode'], onValid: ScanOptions['onValid'], onReject: ScanOptions['onReject']): Promise<ScanStats>;
+  /** Produces the batch's rows; called again (mode `staging`) only if the fast path hits a duplicate or a refused row. */
+  scan(mode: RowMode, onValid: (chunk: string) => Promise<void> | void, onReject: (r: RejectRecord) => void): Promise<ScanStats>;
+  /** The feed's contract: table, columns, conflict key, duplicate reason. The event contract when omitted. */
+  contract?: ContractSpec;
+  /** Failure-injection points, for the recovery tests. */
+  hooks?: { duringCopy?(): void; afterCommit?(): void };
+}
+
+/** The SQL names the sink writes a contract's rows with, quoted, and its duplicate reason. */
+interface Target {
+  table: string;
+  columns: string;
+  key: string;
+  duplicateReason: string;
+  /** The stored-duplicate detail template around its {value}. */
+  storedDetail: [string, string];
+}
+
+export function sinkTarget(spec: ContractSpec): Target {
+  const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+  const dup = spec.reader.duplicate;
+  const [before, after] = dup.detailStored.replace('{column}', spec.conflictKey).split('{value}') as [string, string | undefined];
+  return { table: q(spec.table), columns: spec.columns.map((c) => q(c.name)).join(', '), key: q(spec.conflictKey), duplicateReason: dup.reason, storedDetail: [before, after ?? ''] };
 }
 
 export interface BatchResult {
@@ -67,7 +116,7 @@ export interface BatchResult {
   usedFallback: boolean;
   durationsMs: { read: number; write: number; commit: number };
   /** What went to rejected_events, by reason (file notices included): the metrics count these. */
-  rejectsByReason: ReadonlyMap<Reason, number>;
+  rejectsByReason: ReadonlyMap<string, number>;
   /** Reprocessing only: valid rows whose event was already stored (input = inserted + duplicate + rejected + these). */
   alreadyPresentRows: number;
 }
@@ -84,7 +133,7 @@ class RejectBuffer {
   private spillFile: string | undefined;
   private spill: fs.WriteStream | undefined;
   count = 0;
-  readonly byReason = new Map<Reason, number>();
+  readonly byReason = new Map<string, number>();
 
   constructor(private readonly streamId: string, private readonly batchId: number) {}
 
@@ -151,40 +200,40 @@ async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: 
   return result;
 }
 
-const STAGING_COLUMNS = `${USER_EVENT_COLUMNS}, source_file, line_number, raw_line`;
-const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE user_events INCLUDING DEFAULTS, source_file TEXT, line_number INTEGER, raw_line TEXT) ON COMMIT DROP`;
+const stagingColumns = (t: Target): string => `${t.columns}, source_file, line_number, raw_line`;
+const createStaging = (t: Target): string =>
+  `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE ${t.table} INCLUDING DEFAULTS, source_file TEXT, line_number INTEGER, raw_line TEXT) ON COMMIT DROP`;
 /** Rows per isolation chunk: small enough that halving to the culprit takes few round trips. */
 const ISOLATION_CHUNK_ROWS = 512;
 
 /**
- * Moves staged rows into user_events; those whose event_id is already stored become duplicate_event_id
- * rejects. Returns how many were duplicates.
+ * Moves staged rows into the contract's table; those whose conflict key is already stored become the
+ * contract's duplicate rejects. Returns how many were duplicates.
  */
-async function mergeStaging(client: pg.PoolClient, batch: BatchToWrite): Promise<number> {
+async function mergeStaging(client: pg.PoolClient, batch: BatchToWrite, t: Target): Promise<number> {
   if (batch.reprocess) {
     // Already stored is expected when a file is read again: count those rows, reject none of them.
     const res = await client.query<{ n: string }>(
       `WITH ins AS (
-         INSERT INTO user_events (${USER_EVENT_COLUMNS})
-         SELECT ${USER_EVENT_COLUMNS} FROM batch_staging ORDER BY id
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING event_id)
-       SELECT count(*) AS n FROM batch_staging s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id)`,
+         INSERT INTO ${t.table} (${t.columns})
+         SELECT ${t.columns} FROM batch_staging ORDER BY ctid
+         ON CONFLICT (${t.key}) DO NOTHING
+         RETURNING ${t.key})
+       SELECT count(*) AS n FROM batch_staging s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${t.key} = s.${t.key})`,
     );
     return Number(res.rows[0]!.n);
   }
   const res = await client.query(
     `WITH ins AS (
-       INSERT INTO user_events (${USER_EVENT_COLUMNS})
-       SELECT ${USER_EVENT_COLUMNS} FROM batch_staging ORDER BY id
-       ON CONFLICT (event_id) DO NOTHING
-       RETURNING event_id)
+       INSERT INTO ${t.table} (${t.columns})
+       SELECT ${t.columns} FROM batch_staging ORDER BY ctid -- filled by COPY into a fresh temp table: line order
+       ON CONFLICT (${t.key}) DO NOTHING
+       RETURNING ${t.key})
      INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail)
-     SELECT $1, $2, s.source_file, s.line_number, s.raw_line, 'duplicate_event_id',
-            'event_id ' || s.event_id || ' is already stored by an earlier batch'
+     SELECT $1, $2, s.source_file, s.line_number, s.raw_line, $3, $4 || s.${t.key} || $5
      FROM batch_staging s
-     WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = s.event_id)`,
-    [batch.streamId, batch.batchId],
+     WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${t.key} = s.${t.key})`,
+    [batch.streamId, batch.batchId, t.duplicateReason, ...t.storedDetail],
   );
   return res.rowCount ?? 0;
 }
@@ -197,10 +246,10 @@ interface PathOutcome {
 }
 
 /** The staging path: every valid row through batch_staging and ON CONFLICT. */
-async function stagingPath(client: pg.PoolClient, batch: BatchToWrite, rejects: RejectBuffer): Promise<PathOutcome> {
-  await client.query(CREATE_STAGING);
-  const stats = await copyInto(client, `COPY batch_staging (${STAGING_COLUMNS}) FROM STDIN`, (write) => batch.scan('staging', write, (r) => rejects.add(r)));
-  return { stats, storedDuplicates: await mergeStaging(client, batch), refused: 0 };
+async function stagingPath(client: pg.PoolClient, batch: BatchToWrite, t: Target, rejects: RejectBuffer): Promise<PathOutcome> {
+  await client.query(createStaging(t));
+  const stats = await copyInto(client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, (write) => batch.scan('staging', write, (r) => rejects.add(r)));
+  return { stats, storedDuplicates: await mergeStaging(client, batch, t), refused: 0 };
 }
 
 /** The staged COPY line's last three fields: source file, line number, raw line. */
@@ -212,15 +261,15 @@ function stagedOrigin(line: string): { file: string; line: number; raw: string |
 }
 
 /** The isolation path: chunks under savepoints, halved on a data error down to the rows at fault. */
-async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, rejects: RejectBuffer): Promise<PathOutcome> {
-  await client.query(CREATE_STAGING);
+async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Target, rejects: RejectBuffer): Promise<PathOutcome> {
+  await client.query(createStaging(t));
   let storedDuplicates = 0;
   let refused = 0;
   const tryRows = async (rows: string[]): Promise<void> => {
     await client.query('SAVEPOINT isolate');
     try {
-      await copyInto(client, `COPY batch_staging (${STAGING_COLUMNS}) FROM STDIN`, async (write) => write(rows.join('')));
-      storedDuplicates += await mergeStaging(client, batch);
+      await copyInto(client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, async (write) => write(rows.join('')));
+      storedDuplicates += await mergeStaging(client, batch, t);
       await client.query('TRUNCATE batch_staging');
       await client.query('RELEASE SAVEPOINT isolate');
     } catch (err) {
@@ -265,6 +314,7 @@ export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 't
 }
 
 async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: string): Promise<BatchResult> {
+  const t = sinkTarget(batch.contract ?? EVENT_CONTRACT);
   let rejects = new RejectBuffer(batch.streamId, batch.batchId);
   const t0 = performance.now();
   try {
@@ -291,11 +341,11 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       rejects = new RejectBuffer(batch.streamId, batch.batchId);
     };
     try {
-      const stats = await copyInto(client, `COPY user_events (${USER_EVENT_COLUMNS}) FROM STDIN`, (write) =>
+      const stats = await copyInto(client, `COPY ${t.table} (${t.columns}) FROM STDIN`, (write) =>
         batch.scan(
           'direct',
           async (chunk) => {
-            if (chunks++ === 1) failpoint('during-copy', batch.batchId);
+            if (chunks++ === 1) batch.hooks?.duringCopy?.();
             await write(chunk);
           },
           (r) => rejects.add(r),
@@ -306,16 +356,16 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       if (!isDataError(err)) throw err;
       await restart();
       if ((err as { code?: string }).code === '23505') {
-        // An event of this batch is already stored: redo the batch through staging + ON CONFLICT.
+        // A row of this batch is already stored: redo the batch through staging + ON CONFLICT.
         try {
-          outcome = await stagingPath(client, batch, rejects);
+          outcome = await stagingPath(client, batch, t, rejects);
         } catch (err2) {
           if (!isDataError(err2)) throw err2;
           await restart();
-          outcome = await isolationPath(client, batch, rejects);
+          outcome = await isolationPath(client, batch, t, rejects);
         }
       } else {
-        outcome = await isolationPath(client, batch, rejects);
+        outcome = await isolationPath(client, batch, t, rejects);
       }
     }
     const { stats, storedDuplicates, refused } = outcome;
@@ -353,7 +403,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       ],
     );
     await client.query('COMMIT');
-    failpoint('after-db-commit', batch.batchId);
+    batch.hooks?.afterCommit?.();
     const tCommit = performance.now();
     return {
       alreadyCommitted: false,
@@ -365,7 +415,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       durationsMs: { read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), commit: Math.round(tCommit - tWrite) },
       alreadyPresentRows,
       // The ON CONFLICT path writes its duplicate_event_id rejects in SQL, past the buffer.
-      rejectsByReason: storedDuplicates && !batch.reprocess ? new Map(rejects.byReason).set('duplicate_event_id', (rejects.byReason.get('duplicate_event_id') ?? 0) + storedDuplicates) : rejects.byReason,
+      rejectsByReason: storedDuplicates && !batch.reprocess ? new Map(rejects.byReason).set(t.duplicateReason, (rejects.byReason.get(t.duplicateReason) ?? 0) + storedDuplicates) : rejects.byReason,
     };
   } catch (err) {
     // A broken connection cannot roll back; withClient then discards the client.

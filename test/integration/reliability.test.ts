@@ -131,8 +131,8 @@ describe('2. a connection lost in the middle of a COPY', () => {
     const warnings: string[] = [];
     const log: Logger = { ...silentLogger, warn: (m) => warnings.push(m) };
     const run = engineFor(url, dir, { retryInitialMillis: 50 }, log).run();
-    await until('the COPY waiting on the lock', async () => (await n(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY user_events%' AND wait_event_type = 'Lock'")) === 1);
-    const killed = await q(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'COPY user_events%' AND wait_event_type = 'Lock'");
+    await until('the COPY waiting on the lock', async () => (await n(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND wait_event_type = 'Lock'")) === 1);
+    const killed = await q(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND wait_event_type = 'Lock'");
     assert.equal(killed.length, 1);
     await holder.query('COMMIT');
     await holder.end();
@@ -209,7 +209,7 @@ describe('3. a file still being written', () => {
         files: [{ name: 'events_1.csv', size: st.size, mtimeMs: st.mtimeMs }],
         mode: 'direct',
         readSize: 4096,
-        rules: { batchTimestampMs: Date.now(), maxEventAgeHours: 24, futureToleranceSeconds: 300 },
+        rules: { batchTimestampMs: Date.now() },
         onReject: () => undefined,
         onValid: async () => {
           if (appended) return;

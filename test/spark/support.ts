@@ -168,6 +168,8 @@ export interface SparkRunOptions {
   databaseUrl: string;
   maxFilesPerTrigger?: number;
   trigger?: string;
+  /** Another feed's contract file (`--contract`); the event contract when omitted. */
+  contract?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -180,6 +182,7 @@ export function runSpark(o: SparkRunOptions): Promise<RunResult> {
     '--trigger', o.trigger ?? 'available-now',
     '--max-files-per-trigger', String(o.maxFilesPerTrigger ?? 1000),
     '--shuffle-partitions', '2',
+    ...(o.contract ? ['--contract', o.contract] : []),
   ];
   return run(PYTHON, args, {
     ...process.env,
@@ -199,6 +202,7 @@ export function runTypeScriptEngine(o: SparkRunOptions): Promise<RunResult> {
     '--progress-file', o.progressFile,
     '--trigger', o.trigger ?? 'available-now',
     '--max-files-per-trigger', String(o.maxFilesPerTrigger ?? 1000),
+    ...(o.contract ? ['--contract', o.contract] : []),
   ];
   return run(process.execPath, args, { ...process.env, DATABASE_URL: o.databaseUrl, ECOMSTREAM_FAILPOINT: '', ...o.env });
 }

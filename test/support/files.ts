@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { HEADER_LINE } from '../../src/contract/event.js';
+import { COLUMN_NAMES, HEADER_LINE, type EventColumn } from '../../src/contract/event.js';
 
 export const HEADER = HEADER_LINE;
 
@@ -12,21 +12,10 @@ export function iso(msAgo = 60_000, now = Date.now()): string {
   return new Date(now - msAgo).toISOString();
 }
 
-export interface RowOverrides {
-  event_id?: string;
-  user_id?: string;
-  event_type?: string;
-  product_id?: string;
-  product_name?: string;
-  product_category?: string;
-  price?: string;
-  event_timestamp?: string;
-  session_id?: string;
-  device_type?: string;
-}
+export type RowOverrides = Partial<Record<EventColumn, string>>;
 
 export function row(o: RowOverrides = {}): string {
-  const v = {
+  const v: Record<EventColumn, string> = {
     event_id: crypto.randomUUID(),
     user_id: 'U000001',
     event_type: 'view',
@@ -40,7 +29,7 @@ export function row(o: RowOverrides = {}): string {
     ...o,
   };
   const q = (x: string): string => (/[",]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
-  return [v.event_id, v.user_id, v.event_type, v.product_id, v.product_name, v.product_category, v.price, v.event_timestamp, v.session_id, v.device_type].map(q).join(',');
+  return COLUMN_NAMES.map((c) => q(v[c])).join(',');
 }
 
 export async function tempDir(prefix = 'ecomstream-test-'): Promise<string> {

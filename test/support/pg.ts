@@ -63,13 +63,18 @@ export async function startTestDb(): Promise<TestDb> {
   };
 }
 
-/** The rows of one query, on a short-lived client. */
-export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+/** Runs `f` with a short-lived client of `url`. */
+export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    return (await c.query<R>(sql, params)).rows;
+    return await f(c);
   } finally {
     await c.end();
   }
+}
+
+/** The rows of one query, on a short-lived client. */
+export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  return withClient(url, async (c) => (await c.query<R>(sql, params)).rows);
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BatchLog } from '../../src/checkpoint/log.js';
 import { Checkpoint, type SeenFile } from '../../src/checkpoint/checkpoint.js';
+import { engineState } from '../../src/dashboard/surroundings.js';
 import { tempDir } from '../support/files.js';
 
 test('batch log: versioned, never overwritten, listed in order', async () => {
@@ -60,4 +61,16 @@ test('seen files survive compaction and purge; restart after 100,000 files reads
   // Not a timing assertion on the hot path: a generous bound that only a per-file read would break.
   assert.ok(ms < 5000, `loading took ${ms} ms`);
   await again.close();
+});
+
+test("the dashboard's view of a checkpoint: unknown, idle while an engine holds it, in flight, stopped", async () => {
+  const dir = await tempDir();
+  assert.equal((await engineState(path.join(dir, 'none'), null)).state, 'unknown');
+  const cp = new Checkpoint(dir);
+  await cp.open();
+  assert.deepEqual(await engineState(dir, 2), { state: 'idle', detail: '2 files waiting' });
+  await cp.offsets.add(0, { batchId: 0, batchTimestampMs: Date.now(), files: [] });
+  assert.deepEqual(await engineState(dir, null), { state: 'processing', detail: 'batch 0 in flight' });
+  await cp.close();
+  assert.equal((await engineState(dir, null)).state, 'stopped');
 });

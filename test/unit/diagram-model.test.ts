@@ -20,6 +20,7 @@ import {
   readText,
   type ComposeFacts,
 } from '../../src/diagram/facts.js';
+import { listMigrations } from '../../src/db/migrate.js';
 import { loadInputs } from '../../src/diagram/inputs.js';
 import { buildModel, type ModelInputs } from '../../src/diagram/model.js';
 import { LAYOUT, toDot } from '../../src/diagram/dot.js';
@@ -31,7 +32,7 @@ import { buildUseCases, useCaseDot } from '../../src/diagram/usecases.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const COMPOSE_TEXT = readText(path.join(ROOT, 'docker-compose.yml'));
-const SCHEMA_TEXT = readText(path.join(ROOT, 'postgres/init.sql'));
+const SCHEMA_TEXT = listMigrations(path.join(ROOT, 'postgres', 'migrations')).map((m) => m.sql).join('\n');
 
 /** The inputs of a fresh clone, in memory, with parts replaced. */
 function inputs(over: Partial<ModelInputs> = {}): ModelInputs {
@@ -226,7 +227,7 @@ test('Compose reader: ports, interpolation defaults, volumes, network; errors na
   assert.throws(() => buildModel(inputs({ compose: parseCompose('services: {}\nnetworks:\n  n: {}\n') })), /docker-compose\.yml: no service "generator"/);
 });
 
-test('schema reader: tables, views and indexed columns of postgres/init.sql', () => {
+test('schema reader: tables, views and indexed columns of postgres/migrations/', () => {
   const s = parseSchema(SCHEMA_TEXT);
   assert.ok(s.tables.includes('user_events'));
   assert.ok(s.views.includes('event_summary'));

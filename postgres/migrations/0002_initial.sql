@@ -1,4 +1,6 @@
--- ecomstream schema (spec section 5), idempotent: safe to run on every start.
+-- Migration 0002: the ecomstream schema (spec section 5) as postgres/init.sql had it before numbered
+-- migrations; idempotent, so a database that init.sql created upgrades by running it again. Immutable:
+-- a change to the schema is a new numbered file in postgres/migrations/ (see docs/contracts.md).
 -- Applied by `ecomstream up` / `ecomstream migrate`, and by Docker Compose's postgres image on first start.
 
 -- Event timestamps are UTC wall-clock times in TIMESTAMP (without time zone) columns, so the
@@ -454,3 +456,6 @@ ALTER ROLE dashboard_reader SET statement_timeout = '5s';
 GRANT USAGE ON SCHEMA public TO dashboard_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO dashboard_reader;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO dashboard_reader;
+
+-- schema_migrations: this migration records itself (Docker's initdb runs the files without `ecomstream migrate`).
+INSERT INTO schema_migrations (version, name) VALUES (2, 'initial') ON CONFLICT (version) DO NOTHING;

@@ -1,5 +1,5 @@
 /**
- * Differential test of the two readers, without Spark or a database: thousands of seeded random lines —
+ * Differential test of the two evaluators, without Spark or a database (Python is the machine's python3): thousands of seeded random lines —
  * valid rows with one or more random faults, odd quoting, odd timestamps and prices, bad bytes, headers
  * right and wrong, BOMs, CRLF, blank lines, empty files — go through the TypeScript engine's reader
  * (src/engine/read-batch.ts scanBatch) and the Spark job's (spark/ecomstream_spark/rows.py scan_file, with
@@ -11,14 +11,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HEADER_LINE } from '../../src/contract/event.js';
-import { scanBatch } from '../../src/engine/read-batch.js';
-import type { FileEntry } from '../../src/checkpoint/checkpoint.js';
-import { PYTHON, SPARK_DIR, sparkMissing } from './support.js';
+import { pythonMissing, runPython, runTypescript, writeFiles, type Verdict } from '../support/evaluators.js';
 
 const SEED = Number(process.env.ECOMSTREAM_DIFF_SEED ?? 20261125);
 const FILES = Number(process.env.ECOMSTREAM_DIFF_FILES ?? 80);
@@ -132,67 +129,15 @@ function randomFile(): Buffer {
   return Buffer.concat(parts);
 }
 
-function unescapeCopy(v: string): string | null {
-  if (v === '\\N') return null;
-  return v.replace(/\\(.)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c));
-}
-
-interface Verdict {
-  file: string;
-  line: number;
-  reason: string | null;
-  raw: string | null;
-  values: (string | null)[] | null;
-}
-
-function runPython(input: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [path.join(SPARK_DIR, 'tests', 'scan_cli.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`scan_cli.py exited ${code}: ${err}`))));
-    child.stdin.end(input);
-  });
-}
-
 const key = (v: Verdict): string => `${v.file}\u0000${String(v.line).padStart(6, '0')}\u0000${v.reason ?? ''}`;
 
-test('the TypeScript and Spark readers agree line by line on seeded random input', { skip: sparkMissing() }, async () => {
+test('the TypeScript and Spark readers agree line by line on seeded random input', { skip: pythonMissing() }, async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-diff-'));
   try {
-    const files: FileEntry[] = [];
-    for (let i = 0; i < FILES; i++) {
-      const name = `events_${String(i).padStart(3, '0')}.csv`;
-      const content = randomFile();
-      await fsp.writeFile(path.join(dir, name), content);
-      const mtime = new Date(NOW - 60_000 + i);
-      await fsp.utimes(path.join(dir, name), mtime, mtime);
-      files.push({ name, size: content.length, mtimeMs: (await fsp.stat(path.join(dir, name))).mtimeMs });
-    }
+    const files = writeFiles(dir, Array.from({ length: FILES }, (_, i) => ({ name: `events_${String(i).padStart(3, '0')}.csv`, content: randomFile() })));
 
-    const ts: Verdict[] = [];
-    await scanBatch({
-      inputDir: dir,
-      files,
-      mode: 'staging',
-      rules: { batchTimestampMs: NOW, maxEventAgeHours: 24, futureToleranceSeconds: 300 },
-      onValid(chunk) {
-        for (const l of chunk.split('\n')) {
-          if (!l) continue;
-          const cols = l.split('\t');
-          ts.push({ file: unescapeCopy(cols[10]!)!, line: Number(cols[11]), reason: null, raw: unescapeCopy(cols[12]!), values: cols.slice(0, 10).map(unescapeCopy) });
-        }
-      },
-      onReject(r) {
-        ts.push({ file: r.file, line: r.line, reason: r.reason, raw: r.raw, values: null });
-      },
-    });
-
-    const out = await runPython(JSON.stringify({ files: files.map((f) => path.join(dir, f.name)), batchTimestampMs: NOW }));
-    const py = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Verdict);
+    const batch = [{ dir, files, batchTimestampMs: NOW }];
+    const [{ verdicts: ts }, { verdicts: py }] = await Promise.all([runTypescript(batch), runPython(batch)]);
 
     // Notices carry no raw line in either engine; compare everything else.
     ts.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
