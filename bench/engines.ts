@@ -169,7 +169,7 @@ interface RunSpec {
 function runTs(o: RunSpec): Promise<Measured> {
   return measure(
     process.execPath,
-    [path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js'), 'process', '--input', o.input, '--checkpoint', o.checkpoint, '--trigger', 'available-now', '--max-files-per-trigger', String(FILES_PER_BATCH), '--progress-file', o.progressFile],
+    [path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js'), 'process', '--input', o.input, '--checkpoint', o.checkpoint, '--trigger', 'available-now', '--max-files-per-trigger', String(FILES_PER_BATCH), '--progress-file', o.progressFile, '--file-settle', '0'],
     { ...process.env, DATABASE_URL: o.databaseUrl },
   );
 }

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const ec = new pg.Client({ connectionString: engineUrl });
     await ec.connect();
     await ec.query('CHECKPOINT');
-    const engineCfg = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(work, 'ck-engine'), progressFile: path.join(work, 'progress-engine.jsonl'), trigger: { kind: 'available-now' } } });
+    const engineCfg = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(work, 'ck-engine'), progressFile: path.join(work, 'progress-engine.jsonl'), trigger: { kind: 'available-now' }, fileSettleMillis: 0 } }); // the generator publishes atomically, as under `up`
     const [summary, engineMs] = await timed(() => new StreamEngine({ engine: engineCfg.engine, databaseUrl: engineUrl, log: silentLogger }).run());
     const engineCount = Number((await ec.query('SELECT COUNT(*) n FROM user_events')).rows[0].n);
     await ec.end();
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     const latInput = path.join(work, 'lat-input');
     await fsp.mkdir(latInput);
     const stop = new AbortController();
-    const latCfg = loadConfig({ engine: { inputDir: latInput, checkpointDir: path.join(work, 'ck-lat'), progressFile: path.join(work, 'p-lat.jsonl'), trigger: { kind: 'on-arrival' } } });
+    const latCfg = loadConfig({ engine: { inputDir: latInput, checkpointDir: path.join(work, 'ck-lat'), progressFile: path.join(work, 'p-lat.jsonl'), trigger: { kind: 'on-arrival' }, fileSettleMillis: 0 } }); // atomic publisher: nothing to settle
     const engineRun = new StreamEngine({ engine: latCfg.engine, databaseUrl: latUrl, log: silentLogger, signal: stop.signal }).run();
     await runGenerator({ outDir: latInput, config: { ...loadConfig().generator, files: LATENCY_SECONDS * 10, eventsPerFile: 100, intervalSeconds: 0, rate: 1000 } });
     await new Promise((r) => setTimeout(r, 1500));
