@@ -145,6 +145,9 @@ def build_session(settings: Settings) -> Any:
         # record, not a failed batch replayed forever.
         .config("spark.sql.files.ignoreMissingFiles", "true")
         .config("spark.sql.files.ignoreCorruptFiles", "true")
+        # 32 MB read tasks (about 8 generator files) rather than 128 MB: more tasks than cores, so no core
+        # idles while another parses the last big partition.
+        .config("spark.sql.files.maxPartitionBytes", "32m")
         # Metrics an operator can scrape on the driver's UI port (4040): executor metrics at
         # /metrics/executors/prometheus, and — with the streaming query's own source — its input rate,
         # processing rate and latency at /metrics/prometheus (Spark's PrometheusServlet sink).
@@ -570,8 +573,8 @@ class StreamingJob(object):
         finally:
             self._stream_id_ready.set()
         log(
-            "stream %s (spark %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
-            % (self._stream_id, self.spark.version, s.input, s.trigger, s.max_files_per_trigger, s.checkpoint,
+            "stream %s (spark %s, application %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
+            % (self._stream_id, self.spark.version, self.spark.sparkContext.applicationId, s.input, s.trigger, s.max_files_per_trigger, s.checkpoint,
                ", replaying batch %d" % self._replay_batch if self._replay_batch is not None else "")
         )
         self._install_signal_handlers()
