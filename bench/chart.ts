@@ -29,10 +29,18 @@ export function histogram(values: number[], title: string, unit: string): Promis
         },
       },
       {
-        data: { values: [{ v: q(0.5), label: `p50 ${q(0.5).toFixed(0)} ${unit}` }, { v: q(0.99), label: `p99 ${q(0.99).toFixed(0)} ${unit}` }] },
+        data: {
+          values: [
+            { v: q(0.5), label: `p50 ${q(0.5).toFixed(0)} ${unit}` },
+            { v: q(0.99), label: `p99 ${q(0.99).toFixed(0)} ${unit}` },
+          ],
+        },
         layer: [
           { mark: { type: 'rule', color: '#D32F2F', strokeDash: [4, 3] }, encoding: { x: { field: 'v', type: 'quantitative' } } },
-          { mark: { type: 'text', align: 'left', dx: 4, dy: -110, color: '#D32F2F' }, encoding: { x: { field: 'v', type: 'quantitative' }, text: { field: 'label' } } },
+          {
+            mark: { type: 'text', align: 'left', dx: 4, dy: -110, color: '#D32F2F' },
+            encoding: { x: { field: 'v', type: 'quantitative' }, text: { field: 'label' } },
+          },
         ],
       },
     ],

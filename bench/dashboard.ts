@@ -262,7 +262,11 @@ async function smallBatches(url: string): Promise<Record<string, number>> {
       withoutT.push(...(await run(false, 50)));
       withT.push(...(await run(true, 50)));
     }
-    const r = { withoutTriggersMedianMs: round(median(withoutT), 2), withTriggersMedianMs: round(median(withT), 2), addedMs: round(median(withT) - median(withoutT), 2) };
+    const r = {
+      withoutTriggersMedianMs: round(median(withoutT), 2),
+      withTriggersMedianMs: round(median(withT), 2),
+      addedMs: round(median(withT) - median(withoutT), 2),
+    };
     say(`  10-row batch transaction: ${r.withoutTriggersMedianMs} ms without triggers, ${r.withTriggersMedianMs} ms with (+${r.addedMs} ms)`);
     return r;
   } finally {
@@ -306,7 +310,11 @@ async function main(): Promise<void> {
       results.postgres = (await admin.query('SHOW server_version')).rows[0].server_version;
       say(`loading ${ROWS.toLocaleString('en-US')} rows through the aggregate triggers`);
       const l = await load(admin);
-      results.load = { rowsPerSecond: Math.round(ROWS / (l.loadMs! / 1000)), seconds: round(l.loadMs! / 1000), batchesAndRejectsSeconds: round(l.extrasMs! / 1000) };
+      results.load = {
+        rowsPerSecond: Math.round(ROWS / (l.loadMs! / 1000)),
+        seconds: round(l.loadMs! / 1000),
+        batchesAndRejectsSeconds: round(l.extrasMs! / 1000),
+      };
       const check = await admin.query(`SELECT (SELECT sum(events) FROM dash_event_types)::bigint AS agg, (SELECT count(*) FROM user_events)::bigint AS rows`);
       if (check.rows[0].agg !== check.rows[0].rows) throw new Error(`aggregates disagree: ${check.rows[0].agg} vs ${check.rows[0].rows}`);
       results.tableSize = (await admin.query(`SELECT pg_size_pretty(pg_total_relation_size('user_events')) AS s`)).rows[0].s;

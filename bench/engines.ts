@@ -115,7 +115,8 @@ function progress(file: string): Progress[] {
 /** Where a Spark run's batch time went, summed over its progress records (the phases of job.py). */
 function sparkProfile(file: string): Record<'plan' | 'read' | 'write' | 'commit', number> {
   const out = { plan: 0, read: 0, write: 0, commit: 0 };
-  for (const r of progress(file) as unknown as { durationMs: typeof out }[]) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += r.durationMs[k];
+  for (const r of progress(file) as unknown as { durationMs: typeof out }[])
+    for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += r.durationMs[k];
   return out;
 }
 
@@ -169,7 +170,22 @@ interface RunSpec {
 function runTs(o: RunSpec): Promise<Measured> {
   return measure(
     process.execPath,
-    [path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js'), 'process', '--input', o.input, '--checkpoint', o.checkpoint, '--trigger', 'available-now', '--max-files-per-trigger', String(FILES_PER_BATCH), '--progress-file', o.progressFile, '--file-settle', '0'],
+    [
+      path.join(PACKAGE_ROOT, 'bin', 'ecomstream.js'),
+      'process',
+      '--input',
+      o.input,
+      '--checkpoint',
+      o.checkpoint,
+      '--trigger',
+      'available-now',
+      '--max-files-per-trigger',
+      String(FILES_PER_BATCH),
+      '--progress-file',
+      o.progressFile,
+      '--file-settle',
+      '0',
+    ],
     { ...process.env, DATABASE_URL: o.databaseUrl },
   );
 }
@@ -177,7 +193,21 @@ function runTs(o: RunSpec): Promise<Measured> {
 function runSparkJob(o: RunSpec): Promise<Measured> {
   return measure(
     PYTHON,
-    [path.join(PACKAGE_ROOT, 'spark', 'streaming_job.py'), '--master', 'local[2]', '--input', o.input, '--checkpoint', o.checkpoint, '--trigger', 'available-now', '--max-files-per-trigger', String(FILES_PER_BATCH), '--progress-file', o.progressFile],
+    [
+      path.join(PACKAGE_ROOT, 'spark', 'streaming_job.py'),
+      '--master',
+      'local[2]',
+      '--input',
+      o.input,
+      '--checkpoint',
+      o.checkpoint,
+      '--trigger',
+      'available-now',
+      '--max-files-per-trigger',
+      String(FILES_PER_BATCH),
+      '--progress-file',
+      o.progressFile,
+    ],
     { ...process.env, DATABASE_URL: o.databaseUrl, ECOMSTREAM_SPARK_DRIVER_MEMORY: SPARK_DRIVER_MEMORY },
   );
 }
@@ -201,12 +231,22 @@ async function main(): Promise<void> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-bench-engines-'));
   await fsp.chmod(work, 0o755);
   say(`work folder ${work}; ${fmt(ROWS)} rows in ${FILES} files, ${FILES_PER_BATCH} files per batch, trigger available-now`);
-  const server = await startEmbedded({ dataDir: path.join(work, 'pg'), port: 26432, user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' });
+  const server = await startEmbedded({
+    dataDir: path.join(work, 'pg'),
+    port: 26432,
+    user: 'sparkuser',
+    password: 'sparkpass123',
+    database: 'ecommerce_events',
+  });
   try {
     const input = path.join(work, 'input');
     const { runGenerator } = await import('../src/generator/run.js');
     const now = Date.now();
-    await runGenerator({ outDir: input, now: () => now, config: { ...loadConfig().generator, files: FILES, eventsPerFile: ROWS / FILES, intervalSeconds: 0, seed: 7 } });
+    await runGenerator({
+      outDir: input,
+      now: () => now,
+      config: { ...loadConfig().generator, files: FILES, eventsPerFile: ROWS / FILES, intervalSeconds: 0, seed: 7 },
+    });
     say(`generated ${FILES} files`);
 
     // Throughput: the 100 files, each engine in turn (never both at once: they would share the 2 cores).
@@ -233,7 +273,12 @@ async function main(): Promise<void> {
     let clusterFig: EngineFigures;
     try {
       const clusterUrl = await createMigratedDatabase(server.url, 'bench_spark_cluster');
-      const clusterRun = { input, checkpoint: path.join(work, 'ck-spark-cluster'), progressFile: path.join(work, 'progress-spark-cluster.jsonl'), databaseUrl: clusterUrl };
+      const clusterRun = {
+        input,
+        checkpoint: path.join(work, 'ck-spark-cluster'),
+        progressFile: path.join(work, 'progress-spark-cluster.jsonl'),
+        databaseUrl: clusterUrl,
+      };
       const m = await runSparkCluster(cluster, clusterRun);
       check('Spark job on the standalone cluster', m);
       const stored = await count(clusterUrl);
@@ -242,21 +287,33 @@ async function main(): Promise<void> {
     } finally {
       await cluster.stop();
     }
-    say(`spark (standalone, 2 workers x 1 core): ${fmt(clusterFig.rowsPerSecond)} rows/s (${clusterFig.wallMs} ms, ${clusterFig.batches} batches), driver peak ${clusterFig.peakRssMb} MB`);
+    say(
+      `spark (standalone, 2 workers x 1 core): ${fmt(clusterFig.rowsPerSecond)} rows/s (${clusterFig.wallMs} ms, ${clusterFig.batches} batches), driver peak ${clusterFig.peakRssMb} MB`,
+    );
 
     // First batch: a cold process, one file of the spec's size (10 events).
     const small = path.join(work, 'small');
     await runGenerator({ outDir: small, config: { ...loadConfig().generator, files: 1, eventsPerFile: 10, intervalSeconds: 0, seed: 8 } });
     const first: Record<string, number> = {};
-    for (const [engine, runner] of [['typescript', runTs], ['spark', runSparkJob]] as const) {
+    for (const [engine, runner] of [
+      ['typescript', runTs],
+      ['spark', runSparkJob],
+    ] as const) {
       const url = await createMigratedDatabase(server.url, `bench_first_${engine}`);
-      const spec = { input: small, checkpoint: path.join(work, `ck-first-${engine}`), progressFile: path.join(work, `progress-first-${engine}.jsonl`), databaseUrl: url };
+      const spec = {
+        input: small,
+        checkpoint: path.join(work, `ck-first-${engine}`),
+        progressFile: path.join(work, `progress-first-${engine}.jsonl`),
+        databaseUrl: url,
+      };
       const m = await runner(spec);
       check(`${engine} (first batch)`, m);
       const f = figures(m, spec.progressFile, await count(url));
       first[engine] = f.firstBatchCommittedAfterStartMs;
       first[`${engine}BatchMs`] = f.firstBatchDurationMs;
-      say(`first batch (${engine}): committed ${f.firstBatchCommittedAfterStartMs} ms after the process started (the batch itself ${f.firstBatchDurationMs} ms)`);
+      say(
+        `first batch (${engine}): committed ${f.firstBatchCommittedAfterStartMs} ms after the process started (the batch itself ${f.firstBatchDurationMs} ms)`,
+      );
     }
     tsFig.firstBatchCommittedAfterStartMs = first.typescript!;
     tsFig.firstBatchDurationMs = first.typescriptBatchMs!;
@@ -267,7 +324,9 @@ async function main(): Promise<void> {
     const ratioProcessing = tsFig.rowsPerSecondProcessing / sparkFig.rowsPerSecondProcessing;
     const ratioCluster = tsFig.rowsPerSecond / clusterFig.rowsPerSecond;
     const profile = sparkProfile(sparkRun.progressFile);
-    say(`ratio: the TypeScript engine is ${ratio.toFixed(2)}x Spark local[2]'s throughput over the whole run, ${ratioProcessing.toFixed(2)}x over batch processing alone (target <= 1.8x); ${ratioCluster.toFixed(2)}x the 2-worker cluster's`);
+    say(
+      `ratio: the TypeScript engine is ${ratio.toFixed(2)}x Spark local[2]'s throughput over the whole run, ${ratioProcessing.toFixed(2)}x over batch processing alone (target <= 1.8x); ${ratioCluster.toFixed(2)}x the 2-worker cluster's`,
+    );
     say(`spark local[2] batch time: plan ${profile.plan} ms, read ${profile.read} ms, write ${profile.write} ms, commit ${profile.commit} ms`);
 
     const results = {
@@ -278,7 +337,13 @@ async function main(): Promise<void> {
       filesPerBatch: FILES_PER_BATCH,
       trigger: 'available-now',
       spark: { version: '3.5.0', master: 'local[2]', driverMemory: SPARK_DRIVER_MEMORY, ...sparkFig, profileMs: profile },
-      sparkCluster: { version: '3.5.0', master: 'standalone, 2 workers x 1 core, 1 GB executors', peakRss: 'driver only', ...clusterFig, profileMs: sparkProfile(path.join(work, 'progress-spark-cluster.jsonl')) },
+      sparkCluster: {
+        version: '3.5.0',
+        master: 'standalone, 2 workers x 1 core, 1 GB executors',
+        peakRss: 'driver only',
+        ...clusterFig,
+        profileMs: sparkProfile(path.join(work, 'progress-spark-cluster.jsonl')),
+      },
       typescript: tsFig,
       ratio: Math.round(ratio * 100) / 100,
       ratioProcessing: Math.round(ratioProcessing * 100) / 100,

@@ -24,10 +24,14 @@ for (let run = 1; run <= 3; run++) {
     if (listed !== files || result.events !== files * eventsPerFile) throw new Error(`run ${run}: expected ${files} files, found ${listed}`);
     const rate = result.events / secs;
     runs.push(rate);
-    console.log(`run ${run}: ${result.events.toLocaleString('en-US')} events in ${files} files, ${secs.toFixed(3)} s, ${Math.round(rate).toLocaleString('en-US')} events/s`);
+    console.log(
+      `run ${run}: ${result.events.toLocaleString('en-US')} events in ${files} files, ${secs.toFixed(3)} s, ${Math.round(rate).toLocaleString('en-US')} events/s`,
+    );
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }
 runs.sort((a, b) => a - b);
-console.log(`generator: ${Math.round(runs[1] as number).toLocaleString('en-US')} events/s (median of 3; ${files} files x ${eventsPerFile} events, unpaced, fsync on)`);
+console.log(
+  `generator: ${Math.round(runs[1] as number).toLocaleString('en-US')} events/s (median of 3; ${files} files x ${eventsPerFile} events, unpaced, fsync on)`,
+);

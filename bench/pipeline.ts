@@ -51,16 +51,31 @@ async function main(): Promise<void> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-bench-'));
   await fsp.chmod(work, 0o755);
   say(`work folder ${work}; ${ROWS.toLocaleString('en-US')} rows in ${FILES} files`);
-  const server = await startEmbedded({ dataDir: path.join(work, 'pg'), port: 25432, user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' });
+  const server = await startEmbedded({
+    dataDir: path.join(work, 'pg'),
+    port: 25432,
+    user: 'sparkuser',
+    password: 'sparkpass123',
+    database: 'ecommerce_events',
+  });
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
-  const results: Record<string, unknown> = { measuredAt: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, ${os.cpus()[0]?.model ?? ''}`, rows: ROWS, files: FILES };
+  const results: Record<string, unknown> = {
+    measuredAt: new Date().toISOString(),
+    machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, ${os.cpus()[0]?.model ?? ''}`,
+    rows: ROWS,
+    files: FILES,
+  };
   try {
     // Input: 100 files of ROWS/100 valid events.
     const input = path.join(work, 'input');
     const now = Date.now();
     const [, genMs] = await timed(() =>
-      runGenerator({ outDir: input, now: () => now, config: { ...loadConfig().generator, files: FILES, eventsPerFile: ROWS / FILES, intervalSeconds: 0, seed: 7 } }),
+      runGenerator({
+        outDir: input,
+        now: () => now,
+        config: { ...loadConfig().generator, files: FILES, eventsPerFile: ROWS / FILES, intervalSeconds: 0, seed: 7 },
+      }),
     );
     say(`generated in ${Math.round(genMs)} ms (${Math.round(ROWS / (genMs / 1000)).toLocaleString('en-US')} events/s)`);
     const files = (await fsp.readdir(input)).filter((f) => f.endsWith('.csv')).sort();
@@ -74,7 +89,14 @@ async function main(): Promise<void> {
     const [, boundMs] = await timed(async () => {
       await bc.query('BEGIN');
       for (const f of files) {
-        await pipeline(fs.createReadStream(path.join(input, f)), bc.query(copyFrom('COPY bound (event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type) FROM STDIN (FORMAT csv, HEADER true)')));
+        await pipeline(
+          fs.createReadStream(path.join(input, f)),
+          bc.query(
+            copyFrom(
+              'COPY bound (event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type) FROM STDIN (FORMAT csv, HEADER true)',
+            ),
+          ),
+        );
       }
       await bc.query('COMMIT');
     });
@@ -86,32 +108,68 @@ async function main(): Promise<void> {
     const [, boundTrigMs] = await timed(async () => {
       await bc.query('BEGIN');
       for (const f of files) {
-        await pipeline(fs.createReadStream(path.join(input, f)), bc.query(copyFrom('COPY user_events (event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type) FROM STDIN (FORMAT csv, HEADER true)')));
+        await pipeline(
+          fs.createReadStream(path.join(input, f)),
+          bc.query(
+            copyFrom(
+              'COPY user_events (event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type) FROM STDIN (FORMAT csv, HEADER true)',
+            ),
+          ),
+        );
       }
       await bc.query('COMMIT');
     });
     await bc.end();
-    say(`bound with triggers: plain COPY into user_events in ${Math.round(boundTrigMs)} ms (${Math.round(ROWS / (boundTrigMs / 1000)).toLocaleString('en-US')} rows/s)`);
+    say(
+      `bound with triggers: plain COPY into user_events in ${Math.round(boundTrigMs)} ms (${Math.round(ROWS / (boundTrigMs / 1000)).toLocaleString('en-US')} rows/s)`,
+    );
 
     // 2. The engine on the same files, available-now, into user_events (with its triggers).
     const engineUrl = await createMigratedDatabase(server.url, 'bench_engine');
     const ec = new pg.Client({ connectionString: engineUrl });
     await ec.connect();
     await ec.query('CHECKPOINT');
-    const engineCfg = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(work, 'ck-engine'), progressFile: path.join(work, 'progress-engine.jsonl'), trigger: { kind: 'available-now' }, fileSettleMillis: 0 } }); // the generator publishes atomically, as under `up`
+    const engineCfg = loadConfig({
+      engine: {
+        inputDir: input,
+        checkpointDir: path.join(work, 'ck-engine'),
+        progressFile: path.join(work, 'progress-engine.jsonl'),
+        trigger: { kind: 'available-now' },
+        fileSettleMillis: 0,
+      },
+    }); // the generator publishes atomically, as under `up`
     const [summary, engineMs] = await timed(() => new StreamEngine({ engine: engineCfg.engine, databaseUrl: engineUrl, log: silentLogger }).run());
     const engineCount = Number((await ec.query('SELECT COUNT(*) n FROM user_events')).rows[0].n);
     await ec.end();
     if (engineCount !== ROWS || summary.insertedRows !== ROWS) throw new Error(`engine stored ${engineCount} rows, expected ${ROWS}`);
     const ratio = boundMs / engineMs;
     const ratioTrig = boundTrigMs / engineMs;
-    say(`engine: ${engineCount} rows in ${Math.round(engineMs)} ms (${Math.round(ROWS / (engineMs / 1000)).toLocaleString('en-US')} rows/s) = ${(ratio * 100).toFixed(1)} % of the bound, ${(ratioTrig * 100).toFixed(1)} % of the bound with triggers (target >= 80 %)`);
+    say(
+      `engine: ${engineCount} rows in ${Math.round(engineMs)} ms (${Math.round(ROWS / (engineMs / 1000)).toLocaleString('en-US')} rows/s) = ${(ratio * 100).toFixed(1)} % of the bound, ${(ratioTrig * 100).toFixed(1)} % of the bound with triggers (target >= 80 %)`,
+    );
 
     // 3. Peak memory on one file of ROWS rows, in a subprocess so the figure is the engine's alone.
     const single = path.join(work, 'single');
-    await runGenerator({ outDir: single, now: () => Date.now(), config: { ...loadConfig().generator, files: 1, eventsPerFile: ROWS, intervalSeconds: 0, seed: 8 } });
+    await runGenerator({
+      outDir: single,
+      now: () => Date.now(),
+      config: { ...loadConfig().generator, files: 1, eventsPerFile: ROWS, intervalSeconds: 0, seed: 8 },
+    });
     const memUrl = await createMigratedDatabase(server.url, 'bench_memory');
-    const memRun = await runCli(['process', '--input', single, '--checkpoint', path.join(work, 'ck-mem'), '--trigger', 'available-now', '--progress-file', path.join(work, 'p-mem.jsonl')], { DATABASE_URL: memUrl });
+    const memRun = await runCli(
+      [
+        'process',
+        '--input',
+        single,
+        '--checkpoint',
+        path.join(work, 'ck-mem'),
+        '--trigger',
+        'available-now',
+        '--progress-file',
+        path.join(work, 'p-mem.jsonl'),
+      ],
+      { DATABASE_URL: memUrl },
+    );
     const peak = /peak memory (\d+) MB/.exec(memRun.stdout);
     if (!peak) throw new Error(`no peak memory line in: ${memRun.stdout}${memRun.stderr}`);
     const peakRssMb = Number(peak[1]);
@@ -129,9 +187,20 @@ async function main(): Promise<void> {
     const latInput = path.join(work, 'lat-input');
     await fsp.mkdir(latInput);
     const stop = new AbortController();
-    const latCfg = loadConfig({ engine: { inputDir: latInput, checkpointDir: path.join(work, 'ck-lat'), progressFile: path.join(work, 'p-lat.jsonl'), trigger: { kind: 'on-arrival' }, fileSettleMillis: 0 } }); // atomic publisher: nothing to settle
+    const latCfg = loadConfig({
+      engine: {
+        inputDir: latInput,
+        checkpointDir: path.join(work, 'ck-lat'),
+        progressFile: path.join(work, 'p-lat.jsonl'),
+        trigger: { kind: 'on-arrival' },
+        fileSettleMillis: 0,
+      },
+    }); // atomic publisher: nothing to settle
     const engineRun = new StreamEngine({ engine: latCfg.engine, databaseUrl: latUrl, log: silentLogger, signal: stop.signal }).run();
-    await runGenerator({ outDir: latInput, config: { ...loadConfig().generator, files: LATENCY_SECONDS * 10, eventsPerFile: 100, intervalSeconds: 0, rate: 1000 } });
+    await runGenerator({
+      outDir: latInput,
+      config: { ...loadConfig().generator, files: LATENCY_SECONDS * 10, eventsPerFile: 100, intervalSeconds: 0, rate: 1000 },
+    });
     await new Promise((r) => setTimeout(r, 1500));
     stop.abort();
     await engineRun;
@@ -144,7 +213,9 @@ async function main(): Promise<void> {
     const lats = lat.rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
     const p50 = quantile(lats, 0.5);
     const p99 = quantile(lats, 0.99);
-    say(`latency: ${lats.length} files (${inserted} events) at 1,000 events/s: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${lats[lats.length - 1]!.toFixed(1)} ms (target p99 < 250 ms)`);
+    say(
+      `latency: ${lats.length} files (${inserted} events) at 1,000 events/s: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${lats[lats.length - 1]!.toFixed(1)} ms (target p99 < 250 ms)`,
+    );
 
     // 6. Restart with 100,000 files in the checkpoint.
     const rsDir = path.join(work, 'restart');
@@ -163,7 +234,14 @@ async function main(): Promise<void> {
     await cp.close();
     await fsp.mkdir(path.join(rsDir, 'in'));
     const rsUrl = await createMigratedDatabase(server.url, 'bench_restart');
-    const rsCfg = loadConfig({ engine: { inputDir: path.join(rsDir, 'in'), checkpointDir: path.join(rsDir, 'ck'), progressFile: path.join(rsDir, 'p.jsonl'), trigger: { kind: 'available-now' } } });
+    const rsCfg = loadConfig({
+      engine: {
+        inputDir: path.join(rsDir, 'in'),
+        checkpointDir: path.join(rsDir, 'ck'),
+        progressFile: path.join(rsDir, 'p.jsonl'),
+        trigger: { kind: 'available-now' },
+      },
+    });
     const restarts: number[] = [];
     for (let i = 0; i < 5; i++) restarts.push((await timed(() => new StreamEngine({ engine: rsCfg.engine, databaseUrl: rsUrl, log: silentLogger }).run()))[1]);
     restarts.sort((a, b) => a - b);
@@ -189,10 +267,20 @@ async function main(): Promise<void> {
     };
     await fsp.mkdir(OUT, { recursive: true });
     await fsp.writeFile(path.join(OUT, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-    await fsp.writeFile(path.join(OUT, "latency.svg"), await histogram(lats, `Publish -> commit latency, on-arrival, 1,000 events/s (${lats.length} files)`, 'ms'));
     await fsp.writeFile(
-      path.join(OUT, "throughput.svg"),
-      await barChart([['plain COPY (bound)', Math.round(ROWS / (boundMs / 1000))], ['plain COPY into user_events (triggers)', Math.round(ROWS / (boundTrigMs / 1000))], ['ecomstream engine', Math.round(ROWS / (engineMs / 1000))]], `Rows per second, ${ROWS.toLocaleString('en-US')} rows in ${FILES} files`),
+      path.join(OUT, 'latency.svg'),
+      await histogram(lats, `Publish -> commit latency, on-arrival, 1,000 events/s (${lats.length} files)`, 'ms'),
+    );
+    await fsp.writeFile(
+      path.join(OUT, 'throughput.svg'),
+      await barChart(
+        [
+          ['plain COPY (bound)', Math.round(ROWS / (boundMs / 1000))],
+          ['plain COPY into user_events (triggers)', Math.round(ROWS / (boundTrigMs / 1000))],
+          ['ecomstream engine', Math.round(ROWS / (engineMs / 1000))],
+        ],
+        `Rows per second, ${ROWS.toLocaleString('en-US')} rows in ${FILES} files`,
+      ),
     );
     say(`wrote ${path.relative(PACKAGE_ROOT, OUT)}/latest.json, latency.svg, throughput.svg`);
   } finally {

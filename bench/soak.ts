@@ -88,12 +88,17 @@ class Feed {
   }
 }
 
-function engine(args: string[], url: string): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+function engine(
+  args: string[],
+  url: string,
+): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
   const child = spawn(process.execPath, [BIN, 'process', ...args], { env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return { child, output: () => out, exited };
 }
 
@@ -107,7 +112,13 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 
 function latest(dir: string): number {
   try {
-    return Math.max(-1, ...fs.readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number));
+    return Math.max(
+      -1,
+      ...fs
+        .readdirSync(dir)
+        .filter((n) => /^\d+$/.test(n))
+        .map(Number),
+    );
   } catch {
     return -1;
   }
@@ -149,7 +160,13 @@ async function rowsOf<R extends pg.QueryResultRow>(url: string, sql: string): Pr
 async function main(): Promise<void> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-soak-'));
   await fsp.chmod(work, 0o755);
-  const pgOpts: EmbeddedOptions = { dataDir: path.join(work, 'pg'), port: 27000 + Math.floor(Math.random() * 2000), user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' };
+  const pgOpts: EmbeddedOptions = {
+    dataDir: path.join(work, 'pg'),
+    port: 27000 + Math.floor(Math.random() * 2000),
+    user: 'sparkuser',
+    password: 'sparkpass123',
+    database: 'ecommerce_events',
+  };
   let server: EmbeddedServer = await startEmbedded(pgOpts);
   pgOpts.port = server.port;
   const url = await createMigratedDatabase(server.url, 'soak');
@@ -157,7 +174,18 @@ async function main(): Promise<void> {
   const ck = path.join(work, 'ck');
   await fsp.mkdir(input);
   const feed = new Feed(input);
-  const args = ['--input', input, '--checkpoint', ck, '--max-files-per-trigger', '1', '--file-settle', '0', '--progress-file', path.join(work, 'progress.jsonl')];
+  const args = [
+    '--input',
+    input,
+    '--checkpoint',
+    ck,
+    '--max-files-per-trigger',
+    '1',
+    '--file-settle',
+    '0',
+    '--progress-file',
+    path.join(work, 'progress.jsonl'),
+  ];
   say(`work folder ${work}; ${KILLS} engine kills, ${CRASHES} PostgreSQL crashes`);
 
   // 1. SIGKILL at random moments of a running stream.
@@ -189,21 +217,28 @@ async function main(): Promise<void> {
       'a COPY in flight',
       async () => {
         if (e.child.exitCode !== null) throw new Error(`soak: the engine exited during the crash phase:\n${e.output()}`);
-        const r = await rowsOf<{ n: string }>(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND state = 'active'").catch(() => [{ n: '0' }]);
+        const r = await rowsOf<{ n: string }>(
+          url,
+          "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND state = 'active'",
+        ).catch(() => [{ n: '0' }]);
         return Number(r[0]!.n) > 0;
       },
       60_000,
     );
     const pid = server.pid;
     process.kill(pid, 'SIGQUIT');
-    await until('PostgreSQL to exit', () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 30_000);
+    await until(
+      'PostgreSQL to exit',
+      () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      30_000,
+    );
     crashes++;
     server = await startEmbedded(pgOpts);
     await caughtUp(url, feed.published, () => {

@@ -7,6 +7,7 @@
 `--help` lists the flags. Exit code 0 after a clean stop (or an available-now run), 1 when the query
 failed, 2 on a wrong flag or setting.
 """
+
 import os
 import sys
 

@@ -11,11 +11,7 @@
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 
-export type TriggerSpec =
-  | { kind: 'interval'; seconds: number }
-  | { kind: 'on-arrival' }
-  | { kind: 'once' }
-  | { kind: 'available-now' };
+export type TriggerSpec = { kind: 'interval'; seconds: number } | { kind: 'on-arrival' } | { kind: 'once' } | { kind: 'available-now' };
 
 export type CleanSource = 'off' | 'archive' | 'delete';
 
@@ -228,10 +224,15 @@ export function checkDatabaseUrl(value: string, name = 'DATABASE_URL'): string {
     throw new ConfigError(`${name} is not a URL (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`, { option: name, code: 'BAD_ENV' });
   }
   if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') {
-    throw new ConfigError(`${name} has the scheme ${JSON.stringify(u.protocol.slice(0, -1))}; expected postgresql:// (or postgres://)`, { option: name, code: 'BAD_ENV' });
+    throw new ConfigError(`${name} has the scheme ${JSON.stringify(u.protocol.slice(0, -1))}; expected postgresql:// (or postgres://)`, {
+      option: name,
+      code: 'BAD_ENV',
+    });
   }
-  if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError(`${name} names no host (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`, { option: name, code: 'BAD_ENV' });
-  if (u.port && !(Number(u.port) >= 1 && Number(u.port) <= 65535)) throw new ConfigError(`${name} has the port ${JSON.stringify(u.port)}, not 1-65535`, { option: name, code: 'BAD_ENV' });
+  if (!u.hostname && !u.searchParams.get('host'))
+    throw new ConfigError(`${name} names no host (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)`, { option: name, code: 'BAD_ENV' });
+  if (u.port && !(Number(u.port) >= 1 && Number(u.port) <= 65535))
+    throw new ConfigError(`${name} has the port ${JSON.stringify(u.port)}, not 1-65535`, { option: name, code: 'BAD_ENV' });
   return value;
 }
 

@@ -5,6 +5,7 @@ definition; `ecomstream contract --out spark/event_contract.json` exports it, an
 fails when the file is stale. `--contract FILE` reads another feed's contract in the same form. Nothing
 here repeats a column, a type, an allowed value or a reason code: everything is read from that JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,6 @@ def load_contract(path: Optional[str] = None) -> Contract:
             raw = json.load(f)
     except (OSError, ValueError) as e:
         raise ContractError(
-            f"cannot read the event contract {path}: {e} "
-            "(generate it with `node bin/ecomstream.js contract --out spark/event_contract.json`)"
+            f"cannot read the event contract {path}: {e} (generate it with `node bin/ecomstream.js contract --out spark/event_contract.json`)"
         ) from e
     return Contract(raw, path)

@@ -11,6 +11,7 @@ in a worker's environment (its executors and their Python workers inherit it). T
 that file creates <marker> holding its pid and stalls, so the test can SIGKILL the executor JVM in the
 middle of the batch; the retried task finds the marker and reads the file normally.
 """
+
 from __future__ import annotations
 
 import os

@@ -20,6 +20,7 @@ Pipeline of one batch (spec section 4, "Processing Steps"):
   7 one PostgreSQL transaction: ON CONFLICT insert, rejects, batch record      (driver, sink.py)
   8 Spark writes commits/N
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -42,8 +43,16 @@ from .progress import append as append_progress, format_line, make_record
 from .rows import Rules, around_value, scan_file
 from .settings import Settings
 from .sink import (
-    PgConnection, SinkError, StageTables, Target, batch_recorded, commit_batch, create_stage_tables,
-    drop_stale_stage_tables, drop_tables, is_connection_error,
+    PgConnection,
+    SinkError,
+    StageTables,
+    Target,
+    batch_recorded,
+    commit_batch,
+    create_stage_tables,
+    drop_stale_stage_tables,
+    drop_tables,
+    is_connection_error,
 )
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -289,9 +298,7 @@ class StreamingJob(object):
         except (OSError, ValueError):
             return
         if "createdAtMs" in data or os.path.exists(os.path.join(local, "lock")):
-            raise SinkError(
-                "%s is the TypeScript engine's checkpoint; give the Spark job its own --checkpoint folder" % cp
-            )
+            raise SinkError("%s is the TypeScript engine's checkpoint; give the Spark job its own --checkpoint folder" % cp)
 
     # -- the batch --------------------------------------------------------------------------------
 
@@ -323,8 +330,10 @@ class StreamingJob(object):
                 if not is_connection_error(e) or self._stop_requested:
                     raise
                 self.reset_connection()
-                warn("batch %d: database unavailable (%s); retry %d in %d ms, the batch stays uncommitted"
-                     % (batch_id, str(e).splitlines()[0][:300], attempt, int(delay * 1000)))
+                warn(
+                    "batch %d: database unavailable (%s); retry %d in %d ms, the batch stays uncommitted"
+                    % (batch_id, str(e).splitlines()[0][:300], attempt, int(delay * 1000))
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
@@ -332,10 +341,20 @@ class StreamingJob(object):
         names = [name for name, _, _ in sorted(self.planned_files(batch_id), key=lambda f: (f[2], f[0]))]
         now = int(time.time() * 1000)
         record = make_record(
-            stream_id=stream_id, batch_id=batch_id, batch_timestamp_iso=iso_ms(self._batch_ts_or_offsets(df, batch_id)) or "",
-            committed_at_iso=iso_ms(now) or "", replay=replay, already_committed=True, files=names, num_input_rows=0,
-            inserted_rows=0, duplicate_rows=0, rejected_rows=0, quality_score=None,
-            durations_ms={"total": int((time.time() - t0) * 1000)}, latencies_ms=[],
+            stream_id=stream_id,
+            batch_id=batch_id,
+            batch_timestamp_iso=iso_ms(self._batch_ts_or_offsets(df, batch_id)) or "",
+            committed_at_iso=iso_ms(now) or "",
+            replay=replay,
+            already_committed=True,
+            files=names,
+            num_input_rows=0,
+            inserted_rows=0,
+            duplicate_rows=0,
+            rejected_rows=0,
+            quality_score=None,
+            durations_ms={"total": int((time.time() - t0) * 1000)},
+            latencies_ms=[],
         )
         append_progress(self.settings.progress_file, record)
         log(format_line(record))
@@ -356,9 +375,7 @@ class StreamingJob(object):
         # Plan: the batch's files and its timestamp. Spark's FileStreamSource recorded the planned files
         # in sources/0/N; the batch DataFrame only has rows for files it could read and that are not
         # empty (Spark skips zero-byte files), so each planned file without a row is looked at here.
-        meta = df.select(
-            "path", F.unix_millis("modificationTime").alias("mtime_ms"), "length", F.unix_millis("batch_ts").alias("batch_ts_ms")
-        ).collect()
+        meta = df.select("path", F.unix_millis("modificationTime").alias("mtime_ms"), "length", F.unix_millis("batch_ts").alias("batch_ts_ms")).collect()
         batch_ts_ms = int(meta[0]["batch_ts_ms"]) if meta else self.offsets_timestamp_ms(batch_id)
         files: Dict[str, Dict[str, Any]] = {}
         for r in meta:
@@ -402,8 +419,7 @@ class StreamingJob(object):
             .withColumn("reason", F.when(F.col("_duplicate"), F.lit(dup["reason"])).otherwise(F.col("reason")))
             .withColumn(
                 "detail",
-                F.when(F.col("_duplicate"), F.concat(F.lit(dup_before), F.col(key), F.lit(dup_after)))
-                .otherwise(F.col("detail")),
+                F.when(F.col("_duplicate"), F.concat(F.lit(dup_before), F.col(key), F.lit(dup_after))).otherwise(F.col("detail")),
             )
             .withColumn(
                 "quality_score",
@@ -424,9 +440,7 @@ class StreamingJob(object):
             t_read = time.time()
 
             unique = annotated.where(F.col("reason").isNull()).drop("quality_score", "_duplicate")  # spec step 6
-            rejected = annotated.where(F.col("reason").isNotNull()).select(
-                "file_rank", "source_file", "line_number", "raw_line", "reason", "detail"
-            )
+            rejected = annotated.where(F.col("reason").isNotNull()).select("file_rank", "source_file", "line_number", "raw_line", "reason", "detail")
 
             conn = self.connection()
             stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
@@ -574,8 +588,16 @@ class StreamingJob(object):
             self._stream_id_ready.set()
         log(
             "stream %s (spark %s, application %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
-            % (self._stream_id, self.spark.version, self.spark.sparkContext.applicationId, s.input, s.trigger, s.max_files_per_trigger, s.checkpoint,
-               ", replaying batch %d" % self._replay_batch if self._replay_batch is not None else "")
+            % (
+                self._stream_id,
+                self.spark.version,
+                self.spark.sparkContext.applicationId,
+                s.input,
+                s.trigger,
+                s.max_files_per_trigger,
+                s.checkpoint,
+                ", replaying batch %d" % self._replay_batch if self._replay_batch is not None else "",
+            )
         )
         self._install_signal_handlers()
         stopping_since: Optional[float] = None

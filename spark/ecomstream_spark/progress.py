@@ -1,5 +1,6 @@
 """Progress records: one JSON line per committed batch, the shape of the TypeScript engine's
 (src/engine/progress.ts), which follows Spark's StreamingQueryProgress — so the dashboard reads either."""
+
 from __future__ import annotations
 
 import json
@@ -67,6 +68,14 @@ def format_line(p: Dict[str, Any]) -> str:
     tag = " (already committed, skipped)" if p["alreadyCommitted"] else " (replayed)" if p["replay"] else ""
     files = p["files"][0] if len(p["files"]) == 1 else "%d files" % len(p["files"])
     return "batch %d%s: %s: %d rows -> %d inserted, %d duplicate, %d rejected in %d ms (%s rows/s, latency %d ms)" % (
-        p["batchId"], tag, files, p["numInputRows"], p["insertedRows"], p["duplicateRows"], p["rejectedRows"],
-        p["durationMs"]["total"], "{:,}".format(p["processedRowsPerSecond"]), p["latencyMs"]["max"],
+        p["batchId"],
+        tag,
+        files,
+        p["numInputRows"],
+        p["insertedRows"],
+        p["duplicateRows"],
+        p["rejectedRows"],
+        p["durationMs"]["total"],
+        "{:,}".format(p["processedRowsPerSecond"]),
+        p["latencyMs"]["max"],
     )

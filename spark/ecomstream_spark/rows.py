@@ -20,6 +20,7 @@ A file yields records `(line_number, raw_line, reason, detail, fields)`:
 - file-level notice: line_number 0, raw_line None, reason a reader reason of the contract.
 Duplicates are decided later, across the whole batch, by Spark.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,9 +39,11 @@ Failure = Tuple[str, str]
 
 def render(template: str, **values: Any) -> str:
     """Fills `{name}` placeholders; an unknown name is left as written."""
+
     def sub(m: "re.Match[str]") -> str:
         v = values.get(m.group(1))
         return m.group(0) if v is None else (fmt_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+
     return re.sub(r"\{([a-z_]+)\}", sub, template)
 
 
@@ -110,6 +113,7 @@ class Rules(object):
                     if f[i] == "":
                         return reason, render(t, column=name)
                 return None
+
             return required
         if kind == "max_length":
             checks = [(i, int(col["length"]), col["name"]) for i, col in enumerate(cols) if col.get("length")]
@@ -119,6 +123,7 @@ class Rules(object):
                     if len(f[i]) > max_len:  # code points, as semantics.length says
                         return reason, render(t, column=name, length=len(f[i]), max=max_len)
                 return None
+
             return max_length
         name = c["column"]
         i = contract.index(name)
@@ -126,6 +131,7 @@ class Rules(object):
 
         def base(v: str) -> Dict[str, Any]:
             return {"column": name, "value": v, "value_json": json_string(v)}
+
         if kind == "allowed":
             allowed = frozenset(col["allowed"])
             listed = ", ".join(col["allowed"])
@@ -144,6 +150,7 @@ class Rules(object):
                 if d is not None and decimal_fits(d, precision, scale):
                     return None
                 return reason, render(t, precision=precision, scale=scale, **base(v))
+
             return decimal
         if kind == "min":
             minimum = parse_decimal(fmt_number(c["min"]), self.decimal_re)
@@ -157,6 +164,7 @@ class Rules(object):
                 if d is None or compare_decimal(d, minimum) >= 0:
                     return None
                 return reason, render(t, min=c["min"], **base(v))
+
             return at_least
         if kind == "timestamp":
             rx = self.timestamp_re
@@ -170,15 +178,16 @@ class Rules(object):
                     return reason, render(t, **base(v))
                 ts[i] = (ms, stored)
                 return None
+
             return timestamp
         if kind == "not_stale":
             max_age, hours = self.max_age_ms, self.hours
-            return lambda f, now, ts: None if f[i] == "" or ts[i][0] >= now - max_age else (
-                reason, render(t, hours=hours, batch_timestamp=iso_z(now), **base(f[i])))
+            return lambda f, now, ts: (
+                None if f[i] == "" or ts[i][0] >= now - max_age else (reason, render(t, hours=hours, batch_timestamp=iso_z(now), **base(f[i])))
+            )
         if kind == "not_future":
             future = self.future_ms
-            return lambda f, now, ts: None if f[i] == "" or ts[i][0] <= now + future else (
-                reason, render(t, batch_timestamp=iso_z(now), **base(f[i])))
+            return lambda f, now, ts: None if f[i] == "" or ts[i][0] <= now + future else (reason, render(t, batch_timestamp=iso_z(now), **base(f[i])))
         raise ValueError("%s: unknown check %r" % (self.source, kind))
 
 
@@ -203,7 +212,7 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
                 if q == -1:
                     return None, "unterminated quoted field starting at column %d" % start
                 if q + 1 < n and line[q + 1] == '"':
-                    parts.append(line[start:q + 1])
+                    parts.append(line[start : q + 1])
                     i = start = q + 2
                     continue
                 parts.append(line[start:q])
@@ -289,6 +298,7 @@ def decimal_fits(d: Decimal, precision: int, scale: int) -> bool:
 def compare_decimal(a: Decimal, b: Decimal) -> int:
     def sign(x: Decimal) -> int:
         return 0 if x[1] == "" else (-1 if x[0] else 1)
+
     sa, sb = sign(a), sign(b)
     if sa != sb or sa == 0:
         return (sa > sb) - (sa < sb)
@@ -447,8 +457,13 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
                 data_rows += 1
                 if header is None:
                     header = "missing"
-                yield (line_no, clip_raw(raw_bytes[:200].decode("utf-8", "replace"), rules), malformed["reason"],
-                       render(malformed["detailTooLong"], max=max_bytes), None)
+                yield (
+                    line_no,
+                    clip_raw(raw_bytes[:200].decode("utf-8", "replace"), rules),
+                    malformed["reason"],
+                    render(malformed["detailTooLong"], max=max_bytes),
+                    None,
+                )
                 continue
         if isinstance(item, bytes):
             try:
@@ -482,8 +497,7 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
             if header == "ok":
                 continue
             if header == "bad":
-                yield (0, None, bad_header["reason"],
-                       render(bad_header["notice"], header_json=json_string(line[:300]), expected=rules.header), None)
+                yield (0, None, bad_header["reason"], render(bad_header["notice"], header_json=json_string(line[:300]), expected=rules.header), None)
                 continue
             yield (0, None, rd["missingHeader"]["reason"], render(rd["missingHeader"]["notice"], expected=rules.header), None)
         data_rows += 1

@@ -5,6 +5,7 @@ Every default is the spec's value except `max_files_per_trigger`: the spec's 1 f
 trigger falls behind its own generator (a file every 5 s), so the default takes up to 1000 files per
 batch, as the TypeScript engine does. `--max-files-per-trigger 1` restores the spec's setting.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,6 +91,7 @@ def _positive_int(flag: str, minimum: int = 0):
         if not re.fullmatch(r"\d+", value.strip()) or int(value) < minimum:
             raise argparse.ArgumentTypeError("%s takes an integer from %d up, got %s" % (flag, minimum, json.dumps(value)))
         return int(value)
+
     return parse
 
 
@@ -104,12 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="Spark checkpoint folder (default %s); not the TypeScript engine's" % DEFAULTS["checkpoint"])
     p.add_argument("--progress-file", help="progress records, one JSON line per batch (default %s)" % DEFAULTS["progress_file"])
     p.add_argument("--trigger", help="available-now | once | <N>s (default %s)" % DEFAULTS["trigger"])
-    p.add_argument("--max-files-per-trigger", type=_positive_int("--max-files-per-trigger", 1),
-                   help="files per micro-batch at most (default %d; the spec used 1)" % DEFAULTS["max_files_per_trigger"])
-    p.add_argument("--shuffle-partitions", type=_positive_int("--shuffle-partitions", 1),
-                   help="spark.sql.shuffle.partitions (default %d)" % DEFAULTS["shuffle_partitions"])
-    p.add_argument("--jdbc-batch-size", type=_positive_int("--jdbc-batch-size", 1),
-                   help="rows per JDBC batch insert (default %d)" % DEFAULTS["jdbc_batch_size"])
+    p.add_argument(
+        "--max-files-per-trigger",
+        type=_positive_int("--max-files-per-trigger", 1),
+        help="files per micro-batch at most (default %d; the spec used 1)" % DEFAULTS["max_files_per_trigger"],
+    )
+    p.add_argument(
+        "--shuffle-partitions", type=_positive_int("--shuffle-partitions", 1), help="spark.sql.shuffle.partitions (default %d)" % DEFAULTS["shuffle_partitions"]
+    )
+    p.add_argument(
+        "--jdbc-batch-size", type=_positive_int("--jdbc-batch-size", 1), help="rows per JDBC batch insert (default %d)" % DEFAULTS["jdbc_batch_size"]
+    )
     p.add_argument("--database-url", help="postgresql:// or jdbc:postgresql: URL (default: $DATABASE_URL)")
     p.add_argument("--contract", help="event contract JSON (default: event_contract.json next to the package)")
     p.add_argument("--master", help="Spark master when not set by spark-submit (e.g. local[2])")
@@ -133,8 +140,7 @@ def load_settings(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]
         if env.get(var):
             v[key] = env[var]
     # Flag layer.
-    for key in ("input", "checkpoint", "progress_file", "trigger", "max_files_per_trigger", "shuffle_partitions",
-                "jdbc_batch_size", "contract", "master"):
+    for key in ("input", "checkpoint", "progress_file", "trigger", "max_files_per_trigger", "shuffle_partitions", "jdbc_batch_size", "contract", "master"):
         value = getattr(args, key)
         if value is not None:
             v[key] = value

@@ -19,6 +19,7 @@ Any failure raises: the batch is never recorded as done, Spark does not write co
 run replays it. inserted_at is left to the column default (the transaction's time), as the TypeScript
 engine does, so it is the time the row was stored and no executor clock enters it.
 """
+
 from __future__ import annotations
 
 import json
@@ -238,13 +239,13 @@ def commit_batch(
             "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, ?, ? || s.{key} || ? "
             "FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.{key} = s.{key}) "
             "ORDER BY s.file_rank, s.line_number".format(
-                table=target.table, cols=target.columns, select=target.select_columns, stage=quote_ident(stage.events), key=target.key),
+                table=target.table, cols=target.columns, select=target.select_columns, stage=quote_ident(stage.events), key=target.key
+            ),
             [stream_id, batch_id, target.duplicate_reason, target.stored_detail[0], target.stored_detail[1]],
         )
         conn.execute(
             "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
-            "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number"
-            % quote_ident(stage.rejects),
+            "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number" % quote_ident(stage.rejects),
             [stream_id, batch_id],
         )
         inserted = int(record["valid_rows"]) - stored_duplicates
@@ -254,10 +255,18 @@ def commit_batch(
             "duplicate_rows, rejected_rows, quality_score, oldest_file_mtime, newest_file_mtime, durations_ms) "
             "VALUES (?, ?, 'spark', ?::jsonb, ?::timestamptz, ?, ?, ?, ?, ?::numeric, ?::timestamptz, ?::timestamptz, ?::jsonb)",
             [
-                stream_id, batch_id, json.dumps(record["files"]), record["batch_timestamp"], int(record["input_rows"]), inserted,
-                int(record["duplicate_rows"]) + stored_duplicates, int(record["rejected_rows"]),
+                stream_id,
+                batch_id,
+                json.dumps(record["files"]),
+                record["batch_timestamp"],
+                int(record["input_rows"]),
+                inserted,
+                int(record["duplicate_rows"]) + stored_duplicates,
+                int(record["rejected_rows"]),
                 None if record["quality_score"] is None else repr(record["quality_score"]),
-                record["oldest_file_mtime"], record["newest_file_mtime"], json.dumps(durations),
+                record["oldest_file_mtime"],
+                record["newest_file_mtime"],
+                json.dumps(durations),
             ],
         )
         conn.execute("DROP TABLE IF EXISTS %s, %s" % (quote_ident(stage.events), quote_ident(stage.rejects)))

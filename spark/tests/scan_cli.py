@@ -7,6 +7,7 @@ stdout: one JSON record per line: {"batch", "file", "line", "reason", "detail", 
         duplicates decided as the job's window does (first occurrence in file, line order among valid
         rows); then per batch {"batch", "summary": true, "validRows", "qualitySum"}.
 Needs only the Python standard library."""
+
 import json
 import os
 import sys

@@ -107,7 +107,12 @@ export class Checkpoint {
       meta = JSON.parse(await fsp.readFile(metaFile, 'utf8')) as Metadata;
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new CheckpointError(`${metaFile} is unreadable (${code ?? (cause as Error).message}): the checkpoint is damaged`, { cause, file: metaFile, code: code ?? 'CORRUPT_METADATA' });
+      if (code !== 'ENOENT')
+        throw new CheckpointError(`${metaFile} is unreadable (${code ?? (cause as Error).message}): the checkpoint is damaged`, {
+          cause,
+          file: metaFile,
+          code: code ?? 'CORRUPT_METADATA',
+        });
     }
     if (!meta) {
       // Like Spark's MISSING_METADATA_FILE: batches without the stream id that made them. A new id
@@ -135,7 +140,11 @@ export class Checkpoint {
     try {
       await writeExclusive(this.metadataFile, `${JSON.stringify(meta)}\n`);
     } catch (cause) {
-      throw new CheckpointError(describeWriteFailure(this.metadataFile, cause), { cause, file: this.metadataFile, code: (cause as NodeJS.ErrnoException).code });
+      throw new CheckpointError(describeWriteFailure(this.metadataFile, cause), {
+        cause,
+        file: this.metadataFile,
+        code: (cause as NodeJS.ErrnoException).code,
+      });
     }
     this.isNew = false;
   }

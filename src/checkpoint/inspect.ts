@@ -65,7 +65,8 @@ async function summarise(dir: string): Promise<LogSummary & { compact: { id: num
 async function sparkLines(file: string): Promise<unknown[]> {
   const text = await fsp.readFile(file, 'utf8');
   const [version, ...rest] = text.split('\n');
-  if (!/^v\d+$/.test(version ?? '')) throw new CheckpointError(`${file}: not a Spark metadata log entry (first line ${JSON.stringify(version)})`, { file, code: 'UNKNOWN_FORMAT' });
+  if (!/^v\d+$/.test(version ?? ''))
+    throw new CheckpointError(`${file}: not a Spark metadata log entry (first line ${JSON.stringify(version)})`, { file, code: 'UNKNOWN_FORMAT' });
   return rest.filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
 }
 
@@ -92,7 +93,11 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
     throw new CheckpointError(`no checkpoint folder at ${dir} (${cause.code})`, { cause, file: dir, code: cause.code });
   });
   if (!st.isDirectory()) throw new CheckpointError(`${dir} is not a folder`, { file: dir, code: 'ENOTDIR' });
-  const [offsets, commits, sources] = await Promise.all([summarise(path.join(dir, 'offsets')), summarise(path.join(dir, 'commits')), summarise(path.join(dir, 'sources', '0'))]);
+  const [offsets, commits, sources] = await Promise.all([
+    summarise(path.join(dir, 'offsets')),
+    summarise(path.join(dir, 'commits')),
+    summarise(path.join(dir, 'sources', '0')),
+  ]);
   const meta = await readMetadata(dir);
   const spark = await isSparkCheckpoint(dir, offsets.newest);
   const lastCompact = sources.compact[sources.compact.length - 1];
@@ -107,13 +112,25 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
     lastCompaction: lastCompact ? { batchId: lastCompact.id, at: new Date(lastCompact.mtimeMs).toISOString() } : null,
   };
   const pendingId = offsets.newest !== null && (commits.newest === null || commits.newest < offsets.newest) ? offsets.newest : null;
-  if (spark) return { ...base, ...(await sparkDetails(dir, pendingId, sources.compact.map((c) => c.id))) };
+  if (spark)
+    return {
+      ...base,
+      ...(await sparkDetails(
+        dir,
+        pendingId,
+        sources.compact.map((c) => c.id),
+      )),
+    };
 
   const cp = new Checkpoint(dir);
   let pendingReplay: CheckpointReport['pendingReplay'] = null;
   if (pendingId !== null) {
     const entry: OffsetEntry | undefined = await cp.offsets.get(pendingId);
-    pendingReplay = { batchId: pendingId, files: entry?.files.map((f) => f.name) ?? [], batchTimestamp: entry ? new Date(entry.batchTimestampMs).toISOString() : null };
+    pendingReplay = {
+      batchId: pendingId,
+      files: entry?.files.map((f) => f.name) ?? [],
+      batchTimestamp: entry ? new Date(entry.batchTimestampMs).toISOString() : null,
+    };
   }
   const holder = await lockHolder(dir);
   return {
@@ -129,7 +146,11 @@ function strip(s: LogSummary & { compact: unknown }): LogSummary {
 }
 
 /** Spark's file-source log: each line `{"path": "file:///…", "timestamp": …, "batchId": N}`. */
-async function sparkDetails(dir: string, pendingId: number | null, compactIds: number[]): Promise<Pick<CheckpointReport, 'pendingReplay' | 'filesSeen' | 'lock'>> {
+async function sparkDetails(
+  dir: string,
+  pendingId: number | null,
+  compactIds: number[],
+): Promise<Pick<CheckpointReport, 'pendingReplay' | 'filesSeen' | 'lock'>> {
   const sourcesDir = path.join(dir, 'sources', '0');
   const names = await fsp.readdir(sourcesDir).catch(() => [] as string[]);
   const newestCompact = compactIds[compactIds.length - 1] ?? -1;
@@ -161,4 +182,3 @@ async function sparkDetails(dir: string, pendingId: number | null, compactIds: n
   }
   return { pendingReplay, filesSeen: seen.size, lock: { state: 'not-kept' } };
 }
-

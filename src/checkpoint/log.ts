@@ -76,7 +76,12 @@ export class BatchLog<T> {
       await writeExclusive(file, `${LOG_VERSION}\n${JSON.stringify(value)}\n`);
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new CheckpointError(`batch ${batchId} is already written in ${file}; the log is never overwritten`, { cause, code: 'EEXIST', file, batch: batchId });
+        throw new CheckpointError(`batch ${batchId} is already written in ${file}; the log is never overwritten`, {
+          cause,
+          code: 'EEXIST',
+          file,
+          batch: batchId,
+        });
       }
       throw new CheckpointError(describeWriteFailure(file, cause), { cause, code: (cause as NodeJS.ErrnoException).code, file, batch: batchId });
     }
@@ -92,12 +97,19 @@ export class BatchLog<T> {
       throw new CheckpointError(`could not read ${file}: ${(cause as Error).message}`, { cause, file, batch: batchId });
     }
     if (text.length === 0) {
-      throw new CheckpointError(`${file} is empty (0 bytes): the checkpoint is damaged; restore it from a backup or move the checkpoint folder away to start a new stream`, { code: 'EMPTY_LOG_FILE', file, batch: batchId });
+      throw new CheckpointError(
+        `${file} is empty (0 bytes): the checkpoint is damaged; restore it from a backup or move the checkpoint folder away to start a new stream`,
+        { code: 'EMPTY_LOG_FILE', file, batch: batchId },
+      );
     }
     const nl = text.indexOf('\n');
     const version = text.slice(0, nl);
     if (version !== LOG_VERSION) {
-      throw new CheckpointError(`${file}: unsupported log version ${JSON.stringify(version)} (this engine reads ${LOG_VERSION})`, { code: 'LOG_VERSION', file, batch: batchId });
+      throw new CheckpointError(`${file}: unsupported log version ${JSON.stringify(version)} (this engine reads ${LOG_VERSION})`, {
+        code: 'LOG_VERSION',
+        file,
+        batch: batchId,
+      });
     }
     try {
       return JSON.parse(text.slice(nl + 1)) as T;

@@ -34,7 +34,11 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
   await client.connect();
   let rows: { batch_id: number; files: { name: string }[] }[];
   try {
-    rows = (await client.query<{ batch_id: string; files: { name: string }[] }>('SELECT batch_id, files FROM stream_batches WHERE stream_id = $1 ORDER BY batch_id', [report.streamId])).rows.map((r) => ({
+    rows = (
+      await client.query<{ batch_id: string; files: { name: string }[] }>('SELECT batch_id, files FROM stream_batches WHERE stream_id = $1 ORDER BY batch_id', [
+        report.streamId,
+      ])
+    ).rows.map((r) => ({
       batch_id: Number(r.batch_id),
       files: r.files,
     }));
@@ -48,7 +52,9 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
   const commitSet = new Set(commitIds);
 
   if (rows.length === 0 && commitIds.length > 0) {
-    mismatches.push(`stream ${report.streamId}: the checkpoint has ${commitIds.length} committed batches, but stream_batches knows no batch of this stream (wrong database?)`);
+    mismatches.push(
+      `stream ${report.streamId}: the checkpoint has ${commitIds.length} committed batches, but stream_batches knows no batch of this stream (wrong database?)`,
+    );
     return { report, mismatches, notes, checked: 0 };
   }
   for (const id of commitIds) if (!recorded.has(id)) mismatches.push(`batch ${id}: commits/${id} exists, but stream_batches has no row for it`);
@@ -59,7 +65,9 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
   for (const r of rows) {
     const id = r.batch_id;
     if (report.lastPlannedBatch === null || id > report.lastPlannedBatch) {
-      mismatches.push(`batch ${id}: recorded in stream_batches, but the checkpoint never planned it (newest offsets entry: ${report.lastPlannedBatch ?? 'none'})`);
+      mismatches.push(
+        `batch ${id}: recorded in stream_batches, but the checkpoint never planned it (newest offsets entry: ${report.lastPlannedBatch ?? 'none'})`,
+      );
       continue;
     }
     if (id === pending) {

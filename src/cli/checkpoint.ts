@@ -17,7 +17,12 @@ function formatBytes(n: number): string {
 }
 
 export function formatReport(r: CheckpointReport): string {
-  const lock = r.lock.state === 'held' ? `held by pid ${r.lock.pid}${r.lock.host ? ` on ${r.lock.host}` : ''}` : r.lock.state === 'none' ? 'free' : 'not kept (Spark checkpoint)';
+  const lock =
+    r.lock.state === 'held'
+      ? `held by pid ${r.lock.pid}${r.lock.host ? ` on ${r.lock.host}` : ''}`
+      : r.lock.state === 'none'
+        ? 'free'
+        : 'not kept (Spark checkpoint)';
   const replay = r.pendingReplay ? `batch ${r.pendingReplay.batchId} (${r.pendingReplay.files.join(', ') || 'files unknown'})` : 'none';
   return [
     `checkpoint ${r.dir} (${r.engine} engine)`,
@@ -42,7 +47,9 @@ export function register(program: Command): void {
   const cmd = program.command('checkpoint').description('look inside a checkpoint folder (inspect) or check it against PostgreSQL (verify)');
   cmd
     .command('inspect')
-    .description('stream id, last planned and committed batch, pending replay, files seen, log sizes, compaction, lock holder (read-only; also reads a Spark checkpoint)')
+    .description(
+      'stream id, last planned and committed batch, pending replay, files seen, log sizes, compaction, lock holder (read-only; also reads a Spark checkpoint)',
+    )
     .option('--checkpoint <dir>', 'checkpoint folder', d.checkpointDir)
     .option('--json', 'print JSON instead of text')
     .action(async (opts: { checkpoint: string; json?: boolean }) => {
@@ -63,9 +70,15 @@ export function register(program: Command): void {
         for (const n of v.notes) log.info(`note: ${n}`, { note: n });
         for (const m of v.mismatches) log.error(`mismatch: ${m}`, { mismatch: m });
         if (v.mismatches.length) {
-          throw new CheckpointMismatchError(`${v.mismatches.length} mismatch${v.mismatches.length === 1 ? '' : 'es'} between ${opts.checkpoint} and stream_batches`, { code: 'CHECKPOINT_MISMATCH', file: opts.checkpoint });
+          throw new CheckpointMismatchError(
+            `${v.mismatches.length} mismatch${v.mismatches.length === 1 ? '' : 'es'} between ${opts.checkpoint} and stream_batches`,
+            { code: 'CHECKPOINT_MISMATCH', file: opts.checkpoint },
+          );
         }
-        log.info(`ok: ${opts.checkpoint} agrees with stream_batches (stream ${v.report.streamId}, ${v.checked} batches checked)`, { streamId: v.report.streamId, checked: v.checked });
+        log.info(`ok: ${opts.checkpoint} agrees with stream_batches (stream ${v.report.streamId}, ${v.checked} batches checked)`, {
+          streamId: v.report.streamId,
+          checked: v.checked,
+        });
       } finally {
         await db.close();
       }

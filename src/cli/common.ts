@@ -5,7 +5,9 @@ export function intOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER) 
   return (value: string): number => {
     const n = Number(value);
     if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${flag} takes an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got ${JSON.stringify(value)}`);
+      throw new InvalidArgumentError(
+        `${flag} takes an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got ${JSON.stringify(value)}`,
+      );
     }
     return n;
   };

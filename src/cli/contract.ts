@@ -14,10 +14,10 @@ export function renderContract(spec: ContractSpec = EVENT_CONTRACT): string {
 export function register(program: Command): void {
   program
     .command('contract')
-    .description('write the event contract (columns, types, checks, reason codes) as JSON, or a contract\'s table as SQL')
+    .description("write the event contract (columns, types, checks, reason codes) as JSON, or a contract's table as SQL")
     .option('--out <file>', 'file to write; standard output when omitted')
-    .option('--contract <file>', 'another feed\'s contract JSON instead of the event contract')
-    .option('--ddl', 'write the CREATE TABLE statement of the contract\'s table instead of the JSON')
+    .option('--contract <file>', "another feed's contract JSON instead of the event contract")
+    .option('--ddl', "write the CREATE TABLE statement of the contract's table instead of the JSON")
     .action((opts: { out?: string; contract?: string; ddl?: boolean }) => {
       const spec = opts.contract ? loadContractFile(opts.contract) : EVENT_CONTRACT;
       const text = opts.ddl ? tableDdl(spec) : renderContract(spec);

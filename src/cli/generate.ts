@@ -30,11 +30,11 @@ export function register(program: Command): void {
     .description('write CSV files of e-commerce events into a folder, each published atomically as events_YYYYMMDD_HHMMSS_N.csv')
     .addOption(new Option('--out <dir>', 'folder to publish into (created if missing)').default(engine.inputDir, display(engine.inputDir)))
     .addOption(new Option('--files <n>', 'number of files, 0 = until Ctrl-C').argParser(intOption('--files', 0)).default(g.files))
+    .addOption(new Option('--events-per-file <n>', 'events per file').argParser(intOption('--events-per-file', 1, 10_000_000)).default(g.eventsPerFile))
     .addOption(
-      new Option('--events-per-file <n>', 'events per file').argParser(intOption('--events-per-file', 1, 10_000_000)).default(g.eventsPerFile),
-    )
-    .addOption(
-      new Option('--interval <seconds>', 'seconds between files (first file at once)').argParser(numberOption('--interval', 0, 86_400)).default(g.intervalSeconds),
+      new Option('--interval <seconds>', 'seconds between files (first file at once)')
+        .argParser(numberOption('--interval', 0, 86_400))
+        .default(g.intervalSeconds),
     )
     .addOption(new Option('--seed <n>', 'seed for reproducible content (default: random, printed)').argParser(intOption('--seed', 0)))
     .addOption(

@@ -13,7 +13,12 @@ export function addOpsOptions(cmd: Command, d: Readonly<OpsConfig>): Command {
   return cmd
     .option('--metrics-port <n>', 'serve /metrics, /livez and /readyz on this port (0 = off)', intOption('--metrics-port', 0, 65_535), d.metricsPort)
     .option('--metrics-host <host>', 'address the metrics endpoint binds to', d.metricsHost)
-    .option('--stall-after <seconds>', 'alarm when files wait and no batch committed for this long', numberOption('--stall-after', 0.1, 86_400), d.stallAfterSeconds);
+    .option(
+      '--stall-after <seconds>',
+      'alarm when files wait and no batch committed for this long',
+      numberOption('--stall-after', 0.1, 86_400),
+      d.stallAfterSeconds,
+    );
 }
 
 export function opsOverrides(f: OpsFlags): Partial<OpsConfig> {

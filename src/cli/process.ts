@@ -31,56 +31,90 @@ export function register(program: Command): void {
     .option('--input <dir>', 'landing folder to watch', d.inputDir)
     .option('--checkpoint <dir>', 'checkpoint folder (offsets, commits, seen files)', d.checkpointDir)
     .option('--trigger <trigger>', 'available-now | once | on-arrival | <N>s', triggerOption, d.trigger)
-    .option('--max-files-per-trigger <n>', 'files per batch at most (0 = no limit; the spec used 1)', intOption('--max-files-per-trigger', 0), d.maxFilesPerTrigger)
+    .option(
+      '--max-files-per-trigger <n>',
+      'files per batch at most (0 = no limit; the spec used 1)',
+      intOption('--max-files-per-trigger', 0),
+      d.maxFilesPerTrigger,
+    )
     .option('--clean-source <mode>', 'after commit: off | archive | delete', choiceOption('--clean-source', CLEAN), d.cleanSource)
     .option('--archive-dir <dir>', 'where --clean-source archive moves files', d.archiveDir)
     .option('--progress-file <file>', 'progress records (JSON lines)', d.progressFile)
-    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (0 for producers that publish atomically)', numberOption('--file-settle', 0, 3600), d.fileSettleMillis / 1000)
+    .option(
+      '--file-settle <seconds>',
+      'plan a file only when unchanged this long (0 for producers that publish atomically)',
+      numberOption('--file-settle', 0, 3600),
+      d.fileSettleMillis / 1000,
+    )
     .option('--reread-modified', 'read a processed file again, as a new version, when it changed under the same name', d.rereadModified)
-    .option('--startup-timeout <seconds>', 'how long start-up waits for a PostgreSQL that does not answer yet', numberOption('--startup-timeout', 0, 86_400), d.startupRetrySeconds)
+    .option(
+      '--startup-timeout <seconds>',
+      'how long start-up waits for a PostgreSQL that does not answer yet',
+      numberOption('--startup-timeout', 0, 86_400),
+      d.startupRetrySeconds,
+    )
     .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream)
-    .option('--contract <file>', 'the feed\'s contract JSON (default: the event contract; see docs/contracts.md)');
+    .option('--contract <file>', "the feed's contract JSON (default: the event contract; see docs/contracts.md)");
   addOpsOptions(cmd, all.ops)
     .addHelpText('after', `\nDefault trigger: ${formatTrigger(d.trigger)}. Uses DATABASE_URL when set, else the embedded server in data/postgres.`)
-    .action(async (opts: OpsFlags & { input: string; checkpoint: string; trigger: TriggerSpec; maxFilesPerTrigger: number; cleanSource: CleanSource; archiveDir: string; progressFile: string; fileSettle: number; rereadModified: boolean; newStream: boolean; startupTimeout: number; contract?: string }) => {
-      const contract = opts.contract ? compileContract(loadContractFile(opts.contract)) : undefined;
-      const config = loadConfig({
-        engine: {
-          inputDir: opts.input,
-          checkpointDir: opts.checkpoint,
-          trigger: opts.trigger,
-          maxFilesPerTrigger: opts.maxFilesPerTrigger,
-          cleanSource: opts.cleanSource,
-          archiveDir: opts.archiveDir,
-          progressFile: opts.progressFile,
-          fileSettleMillis: Math.round(opts.fileSettle * 1000),
-          rereadModified: opts.rereadModified,
-          newStream: opts.newStream,
-          startupRetrySeconds: opts.startupTimeout,
+    .action(
+      async (
+        opts: OpsFlags & {
+          input: string;
+          checkpoint: string;
+          trigger: TriggerSpec;
+          maxFilesPerTrigger: number;
+          cleanSource: CleanSource;
+          archiveDir: string;
+          progressFile: string;
+          fileSettle: number;
+          rereadModified: boolean;
+          newStream: boolean;
+          startupTimeout: number;
+          contract?: string;
         },
-        ops: opsOverrides(opts),
-      });
-      const log = consoleLogger;
-      const db = await openDatabase(config, log, { waitForServer: true });
-      const stop = gracefulStop(log, 'finishing the batch in flight');
-      const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
-      try {
-        const engine = new StreamEngine({
-          engine: config.engine,
-          databaseUrl: db.url,
-          log,
-          signal: stop.signal,
-          observer: ops.observer,
-          contract,
-          onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
+      ) => {
+        const contract = opts.contract ? compileContract(loadContractFile(opts.contract)) : undefined;
+        const config = loadConfig({
+          engine: {
+            inputDir: opts.input,
+            checkpointDir: opts.checkpoint,
+            trigger: opts.trigger,
+            maxFilesPerTrigger: opts.maxFilesPerTrigger,
+            cleanSource: opts.cleanSource,
+            archiveDir: opts.archiveDir,
+            progressFile: opts.progressFile,
+            fileSettleMillis: Math.round(opts.fileSettle * 1000),
+            rereadModified: opts.rereadModified,
+            newStream: opts.newStream,
+            startupRetrySeconds: opts.startupTimeout,
+          },
+          ops: opsOverrides(opts),
         });
-        const s = await engine.run();
-        const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
-        log.info(`stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`);
-      } finally {
-        stop.release();
-        await ops.close();
-        await db.close();
-      }
-    });
+        const log = consoleLogger;
+        const db = await openDatabase(config, log, { waitForServer: true });
+        const stop = gracefulStop(log, 'finishing the batch in flight');
+        const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
+        try {
+          const engine = new StreamEngine({
+            engine: config.engine,
+            databaseUrl: db.url,
+            log,
+            signal: stop.signal,
+            observer: ops.observer,
+            contract,
+            onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
+          });
+          const s = await engine.run();
+          const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
+          log.info(
+            `stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`,
+          );
+        } finally {
+          stop.release();
+          await ops.close();
+          await db.close();
+        }
+      },
+    );
 }

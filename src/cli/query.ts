@@ -13,7 +13,11 @@ export function formatTable(fields: string[], rows: Record<string, unknown>[]): 
   const cell = (v: unknown): string => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().slice(0, 10) : String(v));
   const widths = fields.map((f) => Math.max(f.length, ...rows.map((r) => cell(r[f]).length)));
   const numeric = fields.map((f) => rows.length > 0 && rows.every((r) => r[f] === null || /^-?\d+(\.\d+)?$/.test(cell(r[f]))));
-  const line = (vals: string[]): string => vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (vals: string[]): string =>
+    vals
+      .map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(fields), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(fields.map((f) => cell(r[f]))))].join('\n');
 }
 

@@ -17,7 +17,8 @@ import { consoleLogger } from './common.js';
 
 function isoTime(value: string): number {
   const ms = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) throw new InvalidArgumentError(`--since takes an ISO-8601 time such as 2026-12-01T09:00:00Z, got ${JSON.stringify(value)}`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms))
+    throw new InvalidArgumentError(`--since takes an ISO-8601 time such as 2026-12-01T09:00:00Z, got ${JSON.stringify(value)}`);
   return ms;
 }
 
@@ -34,20 +35,40 @@ export function register(program: Command): void {
     .addHelpText('after', '\nGive --file or --since. Uses DATABASE_URL when set, else the embedded server in data/postgres.')
     .action(async (opts: { checkpoint: string; input: string; file?: string[]; since?: number; progressFile: string }) => {
       if ((opts.file === undefined) === (opts.since === undefined)) {
-        throw new ConfigError('reprocess needs exactly one of --file NAME… or --since ISO-TIME', { option: opts.file ? '--since' : '--file', code: 'BAD_OPTION' });
+        throw new ConfigError('reprocess needs exactly one of --file NAME… or --since ISO-TIME', {
+          option: opts.file ? '--since' : '--file',
+          code: 'BAD_OPTION',
+        });
       }
       if (!fs.existsSync(path.join(opts.checkpoint, 'metadata'))) {
-        throw new ConfigError(`${opts.checkpoint} holds no stream (no metadata file): reprocess reads files again within an existing stream; give its --checkpoint`, { option: '--checkpoint', file: opts.checkpoint, code: 'NO_STREAM' });
+        throw new ConfigError(
+          `${opts.checkpoint} holds no stream (no metadata file): reprocess reads files again within an existing stream; give its --checkpoint`,
+          { option: '--checkpoint', file: opts.checkpoint, code: 'NO_STREAM' },
+        );
       }
       const selection: ReprocessSelection = opts.file ? { files: opts.file } : { sinceMs: opts.since! };
       const files = await selectReprocessFiles(opts.input, selection);
-      if (files.length === 0) throw new ConfigError(`no published file in ${opts.input} was modified since ${new Date(opts.since!).toISOString()}`, { option: '--since', code: 'NO_FILES' });
+      if (files.length === 0)
+        throw new ConfigError(`no published file in ${opts.input} was modified since ${new Date(opts.since!).toISOString()}`, {
+          option: '--since',
+          code: 'NO_FILES',
+        });
       const log = consoleLogger;
-      const config = loadConfig({ engine: { inputDir: opts.input, checkpointDir: opts.checkpoint, progressFile: opts.progressFile, trigger: { kind: 'once' }, fileSettleMillis: 0 } });
+      const config = loadConfig({
+        engine: { inputDir: opts.input, checkpointDir: opts.checkpoint, progressFile: opts.progressFile, trigger: { kind: 'once' }, fileSettleMillis: 0 },
+      });
       const db = await openDatabase(config, log, { waitForServer: true });
       try {
-        log.info(`reprocessing ${files.length} file${files.length === 1 ? '' : 's'}: ${files.map((f) => f.name).join(', ')}`, { files: files.map((f) => f.name) });
-        const engine = new StreamEngine({ engine: config.engine, databaseUrl: db.url, log, reprocess: files, onProgress: (p) => log.info(formatProgress(p), progressFields(p)) });
+        log.info(`reprocessing ${files.length} file${files.length === 1 ? '' : 's'}: ${files.map((f) => f.name).join(', ')}`, {
+          files: files.map((f) => f.name),
+        });
+        const engine = new StreamEngine({
+          engine: config.engine,
+          databaseUrl: db.url,
+          log,
+          reprocess: files,
+          onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
+        });
         await engine.run();
       } finally {
         await db.close();

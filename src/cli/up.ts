@@ -46,7 +46,12 @@ export function register(program: Command): void {
     .option('--no-dashboard', 'do not serve the dashboard')
     .option('--dashboard-port <n>', 'dashboard port', intOption('--dashboard-port', 1, 65_535), d.dashboard.port)
     // Its own generator publishes atomically (complete files linked into place), so nothing needs to settle.
-    .option('--file-settle <seconds>', 'plan a file only when unchanged this long (raise it if other producers write into the folder)', numberOption('--file-settle', 0, 3600), 0);
+    .option(
+      '--file-settle <seconds>',
+      'plan a file only when unchanged this long (raise it if other producers write into the folder)',
+      numberOption('--file-settle', 0, 3600),
+      0,
+    );
   addOpsOptions(cmd, d.ops)
     .addHelpText('after', '\nWith DATABASE_URL set, that PostgreSQL is used and no server is started.')
     .action(async (opts: UpOptions) => {
@@ -95,7 +100,9 @@ export function register(program: Command): void {
         const summary = await engineRun;
         stop.release(); // the engine is done: stop the generator too
         await generatorRun;
-        log.info(`stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`);
+        log.info(
+          `stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`,
+        );
       } finally {
         stop.release(); // also when the engine failed: the generator must not run on alone
         await ops.close();

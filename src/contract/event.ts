@@ -15,16 +15,7 @@ import type { ColumnSpec, ContractSpec } from './schema.js';
 export const EVENT_TYPES = ['view', 'purchase'] as const;
 export const DEVICE_TYPES = ['mobile', 'desktop', 'tablet'] as const;
 /** The generator's vocabulary; not a rule (any category up to 100 characters is stored). */
-export const PRODUCT_CATEGORIES = [
-  'Electronics',
-  'Clothing',
-  'Home & Kitchen',
-  'Books',
-  'Sports & Outdoors',
-  'Toys & Games',
-  'Beauty',
-  'Automotive',
-] as const;
+export const PRODUCT_CATEGORIES = ['Electronics', 'Clothing', 'Home & Kitchen', 'Books', 'Sports & Outdoors', 'Toys & Games', 'Beauty', 'Automotive'] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
 export type DeviceType = (typeof DEVICE_TYPES)[number];
@@ -97,7 +88,12 @@ export const EVENT_CONTRACT = {
     { check: 'decimal', column: 'price', reason: 'invalid_price', detail: '{column} {value_json} is not a DECIMAL({precision},{scale}) number' },
     { check: 'min', column: 'price', min: 0, reason: 'negative_price', detail: '{column} {value} is below {min}' },
     { check: 'timestamp', column: 'event_timestamp', reason: 'invalid_timestamp', detail: '{column} {value_json} is not ISO-8601' },
-    { check: 'not_stale', column: 'event_timestamp', reason: 'stale_timestamp', detail: '{column} {value} is more than {hours} h before the batch timestamp {batch_timestamp}' },
+    {
+      check: 'not_stale',
+      column: 'event_timestamp',
+      reason: 'stale_timestamp',
+      detail: '{column} {value} is more than {hours} h before the batch timestamp {batch_timestamp}',
+    },
     { check: 'not_future', column: 'event_timestamp', reason: 'future_timestamp', detail: '{column} {value} is after the batch timestamp {batch_timestamp}' },
   ],
   reader: {

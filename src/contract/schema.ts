@@ -109,8 +109,7 @@ export const SEMANTICS = {
   header:
     'The first non-empty line is the header if it equals the column names joined by ",", or if its CSV fields, each trimmed, do. It names other columns if it splits as CSV and every trimmed field matches identifierPattern: a bad_header notice, and every data row is rejected bad_header. Otherwise the file has no header (a missing_header notice) and the line is data.',
   trim: 'Trimming (header fields only; data values are never trimmed) removes, from both ends, the code points listed in trimCharacters.',
-  csv:
-    'A line is one RFC 4180 record: fields separated by ",", a field either unquoted (no " inside) or wholly quoted, with "" for a quote inside quotes. Quoted fields cannot span lines. Anything else is the reader reason malformed.',
+  csv: 'A line is one RFC 4180 record: fields separated by ",", a field either unquoted (no " inside) or wholly quoted, with "" for a quote inside quotes. Quoted fields cannot span lines. Anything else is the reader reason malformed.',
   empty: 'An empty field is NULL. A required column may not be NULL.',
   length: 'VARCHAR(n) lengths count Unicode code points.',
   decimal:
@@ -191,28 +190,35 @@ export function checkContract(spec: ContractSpec, source: string): ContractSpec 
   const key = spec.columns.find((c) => c.name === spec.conflictKey)!;
   if (!key.required) fail(`conflict key ${spec.conflictKey} must be required`);
   const reasons = new Set(Object.keys(spec.reasons));
-  const used = [
-    ...spec.checks.map((c) => c.reason),
-    ...Object.values(spec.reader).map((r: { reason: string }) => r.reason),
-    ...spec.fileNoticeReasons,
-  ];
+  const used = [...spec.checks.map((c) => c.reason), ...Object.values(spec.reader).map((r: { reason: string }) => r.reason), ...spec.fileNoticeReasons];
   for (const r of used) if (!reasons.has(r)) fail(`reason ${r} is used but not listed in reasons`);
   for (const c of spec.checks) {
     if ('column' in c) {
       const col = spec.columns.find((x) => x.name === c.column);
       if (!col) fail(`check ${c.check} names unknown column ${c.column}`);
-      const needs: Partial<Record<CheckKind, SqlType>> = { decimal: 'decimal', min: 'decimal', timestamp: 'timestamp', not_stale: 'timestamp', not_future: 'timestamp' };
+      const needs: Partial<Record<CheckKind, SqlType>> = {
+        decimal: 'decimal',
+        min: 'decimal',
+        timestamp: 'timestamp',
+        not_stale: 'timestamp',
+        not_future: 'timestamp',
+      };
       const t = needs[c.check];
       if (t && col!.type !== t) fail(`check ${c.check} needs a ${t} column, ${c.column} is ${col!.type}`);
       if (c.check === 'allowed' && !col!.allowed) fail(`check allowed on ${c.column}, which lists no allowed values`);
-      if ((c.check === 'not_stale' || c.check === 'not_future') && spec.checks.findIndex((x) => x.check === 'timestamp' && x.column === c.column) > spec.checks.indexOf(c)) {
+      if (
+        (c.check === 'not_stale' || c.check === 'not_future') &&
+        spec.checks.findIndex((x) => x.check === 'timestamp' && x.column === c.column) > spec.checks.indexOf(c)
+      ) {
         fail(`check ${c.check} on ${c.column} must come after its timestamp check`);
       }
     }
   }
   for (const col of spec.columns) {
-    if (col.type === 'decimal' && !spec.checks.some((c) => c.check === 'decimal' && c.column === col.name)) fail(`decimal column ${col.name} has no decimal check`);
-    if (col.type === 'timestamp' && !spec.checks.some((c) => c.check === 'timestamp' && c.column === col.name)) fail(`timestamp column ${col.name} has no timestamp check`);
+    if (col.type === 'decimal' && !spec.checks.some((c) => c.check === 'decimal' && c.column === col.name))
+      fail(`decimal column ${col.name} has no decimal check`);
+    if (col.type === 'timestamp' && !spec.checks.some((c) => c.check === 'timestamp' && c.column === col.name))
+      fail(`timestamp column ${col.name} has no timestamp check`);
   }
   if (spec.checks[0]?.check !== 'column_count') fail('the first check must be column_count (the other checks index the fields)');
   if (!spec.checks.some((c) => c.check === 'required')) fail('there is no required check');
@@ -229,9 +235,16 @@ export function loadContractFile(file: string): ContractSpec {
     throw new ContractError(`cannot read contract ${file}: ${(cause as Error).message}`, { file, cause });
   }
   const spec = raw as ContractJson;
-  if (spec.version !== CONTRACT_VERSION) throw new ContractError(`contract ${file}: version ${String(spec.version)}, this engine reads version ${CONTRACT_VERSION}`, { file });
-  for (const [k, v] of [['decimalPattern', DECIMAL_PATTERN], ['timestampPattern', TIMESTAMP_PATTERN], ['identifierPattern', IDENTIFIER_PATTERN], ['trimCharacters', TRIM_CHARACTERS]] as const) {
-    if (spec[k] !== undefined && spec[k] !== v) throw new ContractError(`contract ${file}: ${k} differs from the semantics this engine implements`, { file, option: k });
+  if (spec.version !== CONTRACT_VERSION)
+    throw new ContractError(`contract ${file}: version ${String(spec.version)}, this engine reads version ${CONTRACT_VERSION}`, { file });
+  for (const [k, v] of [
+    ['decimalPattern', DECIMAL_PATTERN],
+    ['timestampPattern', TIMESTAMP_PATTERN],
+    ['identifierPattern', IDENTIFIER_PATTERN],
+    ['trimCharacters', TRIM_CHARACTERS],
+  ] as const) {
+    if (spec[k] !== undefined && spec[k] !== v)
+      throw new ContractError(`contract ${file}: ${k} differs from the semantics this engine implements`, { file, option: k });
   }
   return checkContract(spec, file);
 }

@@ -18,7 +18,10 @@ export class EngineHealthPoller {
   private busy = false;
 
   /** `baseUrl` undefined (the metrics endpoint is off): never stalled. */
-  constructor(private readonly baseUrl: string | undefined, private readonly onChange: (s: StreamHealth) => void) {
+  constructor(
+    private readonly baseUrl: string | undefined,
+    private readonly onChange: (s: StreamHealth) => void,
+  ) {
     if (!baseUrl) return;
     this.timer = setInterval(() => void this.poll(), POLL_MS);
     this.timer.unref();

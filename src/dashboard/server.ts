@@ -154,7 +154,10 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
           const backlogFiles = await backlog.count(client);
           const [engine, architecture] = await Promise.all([
             engineState(config.engine.checkpointDir, backlogFiles),
-            fsp.access(ARCHITECTURE_SVG).then(() => true, () => false),
+            fsp.access(ARCHITECTURE_SVG).then(
+              () => true,
+              () => false,
+            ),
           ]);
           for (const w of windows) {
             const { rows } = await readDbRows(client, w);

@@ -46,7 +46,10 @@ export class BacklogTracker {
       if (this.horizonMs > -Infinity) {
         let mtime = this.mtimes.get(name);
         if (mtime === undefined) {
-          mtime = await fsp.stat(path.join(this.inputDir, name)).then((s) => s.mtimeMs, () => Infinity);
+          mtime = await fsp.stat(path.join(this.inputDir, name)).then(
+            (s) => s.mtimeMs,
+            () => Infinity,
+          );
           this.mtimes.set(name, mtime);
         }
         if (mtime < this.horizonMs) continue;

@@ -36,7 +36,10 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     const e = config.engine;
     if (opts.migrate !== false && !opts.waitForServer) await migrate(url);
     else if (opts.migrate !== false) {
-      await retryWhileUnavailable({ log, what: 'start-up', initialMillis: e.retryInitialMillis, maxMillis: e.retryMaxMillis, deadlineMillis: e.startupRetrySeconds * 1000 }, () => migrate(url));
+      await retryWhileUnavailable(
+        { log, what: 'start-up', initialMillis: e.retryInitialMillis, maxMillis: e.retryMaxMillis, deadlineMillis: e.startupRetrySeconds * 1000 },
+        () => migrate(url),
+      );
     }
     return { url: config.db.url, embedded: undefined, close: async () => undefined };
   }

@@ -54,8 +54,7 @@ async function binaries(): Promise<Binaries> {
     return (await import(pathToFileUrl(entry))) as Binaries;
   } catch (cause) {
     throw new EmbeddedPostgresError(
-      `no embedded PostgreSQL binaries for ${process.platform}-${process.arch} (npm package ${pkg}); ` +
-        'set DATABASE_URL to use another PostgreSQL',
+      `no embedded PostgreSQL binaries for ${process.platform}-${process.arch} (npm package ${pkg}); ` + 'set DATABASE_URL to use another PostgreSQL',
       { cause },
     );
   }
@@ -111,9 +110,7 @@ function run(cmd: string, args: string[], ids: { uid?: number; gid?: number }, w
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('error', (cause) => reject(new EmbeddedPostgresError(`${what} could not start: ${cmd}`, { cause })));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new EmbeddedPostgresError(`${what} failed (exit ${code}): ${output.trim().slice(-800)}`)),
-    );
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new EmbeddedPostgresError(`${what} failed (exit ${code}): ${output.trim().slice(-800)}`))));
   });
 }
 
@@ -132,9 +129,7 @@ async function stopLeftover(bins: Binaries, dataDir: string, ids: { uid?: number
   } catch {
     return; // stale pid file; the server removes it on start
   }
-  await run(bins.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], ids, `stopping the leftover server in ${dataDir}`).catch(
-    () => undefined,
-  );
+  await run(bins.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], ids, `stopping the leftover server in ${dataDir}`).catch(() => undefined);
 }
 
 /**

@@ -67,10 +67,7 @@ export function describePgError(err: unknown): string {
  * caller to retry, not an unhandled 'error' event that kills the process. A broken client is discarded,
  * never returned to the pool.
  */
-export async function withClient<T>(
-  pool: import('pg').Pool,
-  use: (client: import('pg').PoolClient) => Promise<T>,
-): Promise<T> {
+export async function withClient<T>(pool: import('pg').Pool, use: (client: import('pg').PoolClient) => Promise<T>): Promise<T> {
   let client: import('pg').PoolClient;
   try {
     client = await pool.connect();

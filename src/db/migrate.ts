@@ -60,19 +60,24 @@ export async function migrate(url: string, opts: { dir?: string; onApply?: (m: M
     const table = await client.query<{ t: string | null }>(`SELECT to_regclass('schema_migrations')::text AS t`);
     const done = new Map<number, string | null>();
     if (table.rows[0]!.t) {
-      for (const r of (await client.query<{ version: number; checksum: string | null }>('SELECT version, checksum FROM schema_migrations')).rows) done.set(r.version, r.checksum);
+      for (const r of (await client.query<{ version: number; checksum: string | null }>('SELECT version, checksum FROM schema_migrations')).rows)
+        done.set(r.version, r.checksum);
     }
     for (const m of migrations) {
       const sum = done.get(m.version);
       if (sum) {
-        if (sum !== m.checksum) throw new MigrationError('MIGRATION_CHANGED', `${m.file} changed after it was applied (migrations are immutable: add a new numbered file)`, { file: m.file });
+        if (sum !== m.checksum)
+          throw new MigrationError('MIGRATION_CHANGED', `${m.file} changed after it was applied (migrations are immutable: add a new numbered file)`, {
+            file: m.file,
+          });
         continue;
       }
       try {
         await client.query('BEGIN');
         if (!done.has(m.version)) await client.query(m.sql);
         const rec = await client.query('UPDATE schema_migrations SET checksum = $2 WHERE version = $1', [m.version, m.checksum]);
-        if (rec.rowCount !== 1) throw new MigrationError('MIGRATION_NOT_RECORDED', `${m.file} does not insert its version ${m.version} into schema_migrations`, { file: m.file });
+        if (rec.rowCount !== 1)
+          throw new MigrationError('MIGRATION_NOT_RECORDED', `${m.file} does not insert its version ${m.version} into schema_migrations`, { file: m.file });
         await client.query('COMMIT');
       } catch (cause) {
         await client.query('ROLLBACK').catch(() => undefined);

@@ -31,10 +31,13 @@ export async function retryWhileUnavailable<T>(opts: RetryOptions, attempt: () =
       const reason = (err as Error).message;
       if (opts.signal?.aborted) throw err;
       if (opts.deadlineMillis !== undefined && Date.now() - started + delay > opts.deadlineMillis) {
-        throw new DatabaseUnavailableError(`${opts.what}: PostgreSQL did not answer within ${Math.round(opts.deadlineMillis / 1000)} s (last error: ${reason})`, {
-          cause: err,
-          code: 'DB_UNAVAILABLE',
-        });
+        throw new DatabaseUnavailableError(
+          `${opts.what}: PostgreSQL did not answer within ${Math.round(opts.deadlineMillis / 1000)} s (last error: ${reason})`,
+          {
+            cause: err,
+            code: 'DB_UNAVAILABLE',
+          },
+        );
       }
       onRetry?.(errorCode(err) ?? 'unknown');
       opts.log.warn(`${opts.what}: database unavailable (${reason}); retry ${n} in ${delay} ms`);

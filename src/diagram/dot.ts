@@ -252,7 +252,9 @@ export function toDot(model: ArchitectureModel): string {
     ],
     { border: 0, pad: 2 },
   )}>`;
-  out.push(`  graph [${attrs({ ...GRAPH_ATTRS, nodesep: LAYOUT.nodesep, ranksep: LAYOUT.ranksep, newrank: 'true', labelloc: 't', labeljust: 'c', label: title })}];`);
+  out.push(
+    `  graph [${attrs({ ...GRAPH_ATTRS, nodesep: LAYOUT.nodesep, ranksep: LAYOUT.ranksep, newrank: 'true', labelloc: 't', labeljust: 'c', label: title })}];`,
+  );
   out.push(`  node [${attrs({ fontname: FONT.family, fontsize: FONT.label })}];`);
   out.push(`  edge [${attrs({ fontname: FONT.family, fontsize: FONT.annotation })}];`);
   out.push('');
@@ -264,7 +266,12 @@ export function toDot(model: ArchitectureModel): string {
     const inner = `${indent}  `;
     if (c.id === 'docker') {
       out.push(layoutCluster(CHECKPOINT_COLUMN, inner));
-      out.push(componentNode(model.components.find((x) => x.id === 'checkpoints')!, `${inner}  `));
+      out.push(
+        componentNode(
+          model.components.find((x) => x.id === 'checkpoints')!,
+          `${inner}  `,
+        ),
+      );
       out.push(labelNode(conn('checkpoint'), `${inner}  `));
       out.push(`${inner}}`);
       for (const a of model.annotations) out.push(annotationNode(a, inner));
@@ -281,7 +288,9 @@ export function toDot(model: ArchitectureModel): string {
   for (const c of model.connections) out.push(...connectionEdges(c));
   // An annotation's dotted leader runs to the label of the connection it explains.
   for (const a of model.annotations) {
-    out.push(`  ${annotationNodeId(a)} -> ${labelNodeId(conn(a.connection))} [${attrs({ id: `edge_${a.id}`, style: 'dotted', color: NOTE.stroke, arrowhead: 'none', penwidth: 1 })}];`);
+    out.push(
+      `  ${annotationNodeId(a)} -> ${labelNodeId(conn(a.connection))} [${attrs({ id: `edge_${a.id}`, style: 'dotted', color: NOTE.stroke, arrowhead: 'none', penwidth: 1 })}];`,
+    );
   }
   out.push('');
 

@@ -122,12 +122,26 @@ export function toDrawio(model: ArchitectureModel, geo: Geometry): string {
     const x2 = Math.max(...titleTexts.map((t) => t.x + t.width));
     const y2 = Math.max(...titleTexts.map((t) => t.y + t.height));
     const value = lineHtml({ text: model.title, kind: 'title', align: 'center' }) + lineHtml({ text: model.subtitle, kind: 'muted', align: 'center' });
-    vertex('title', value, style({ text: '', html: 1, strokeColor: 'none', fillColor: 'none', align: 'center', verticalAlign: 'middle', whiteSpace: 'nowrap', fontFamily: FONT.family }), {
-      x: x1 - 4,
-      y: y1 - 2,
-      width: x2 - x1 + 8,
-      height: y2 - y1 + 4,
-    });
+    vertex(
+      'title',
+      value,
+      style({
+        text: '',
+        html: 1,
+        strokeColor: 'none',
+        fillColor: 'none',
+        align: 'center',
+        verticalAlign: 'middle',
+        whiteSpace: 'nowrap',
+        fontFamily: FONT.family,
+      }),
+      {
+        x: x1 - 4,
+        y: y1 - 2,
+        width: x2 - x1 + 8,
+        height: y2 - y1 + 4,
+      },
+    );
   }
 
   // Clusters, parents before children, as containers.
@@ -194,7 +208,18 @@ export function toDrawio(model: ArchitectureModel, geo: Geometry): string {
     vertex(
       a.id,
       a.lines.map(lineHtml).join(''),
-      style({ shape: 'note', size: 10, whiteSpace: 'nowrap', html: 1, fillColor: NOTE.fill, strokeColor: NOTE.stroke, fontColor: NOTE.text, align: 'left', spacingLeft: 8, fontFamily: FONT.family }),
+      style({
+        shape: 'note',
+        size: 10,
+        whiteSpace: 'nowrap',
+        html: 1,
+        fillColor: NOTE.fill,
+        strokeColor: NOTE.stroke,
+        fontColor: NOTE.text,
+        align: 'left',
+        spacingLeft: 8,
+        fontFamily: FONT.family,
+      }),
       box,
       'cluster_docker',
     );

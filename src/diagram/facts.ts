@@ -68,9 +68,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** `${VAR:-default}` / `${VAR-default}` -> default; `${VAR}` -> empty; `$$` -> `$` (Compose rules). */
 export function interpolateDefaults(value: string): string {
-  return value
-    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_m, _name: string, def: string | undefined) => def ?? '')
-    .replace(/\$\$/g, '$');
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_m, _name: string, def: string | undefined) => def ?? '').replace(/\$\$/g, '$');
 }
 
 function parsePort(entry: unknown, where: string, file: string): PortMapping {
@@ -80,7 +78,9 @@ function parsePort(entry: unknown, where: string, file: string): PortMapping {
     if (Number.isInteger(container) && Number.isInteger(host)) return { host, container };
   } else if (typeof entry === 'string' || typeof entry === 'number') {
     // "HOST:CONTAINER", "IP:HOST:CONTAINER", "CONTAINER", optionally with "/tcp".
-    const parts = String(entry).replace(/\/(tcp|udp)$/, '').split(':');
+    const parts = String(entry)
+      .replace(/\/(tcp|udp)$/, '')
+      .split(':');
     const container = Number(parts[parts.length - 1]);
     const host = parts.length >= 2 ? Number(parts[parts.length - 2]) : container;
     if (Number.isInteger(container) && Number.isInteger(host)) return { host, container };
@@ -302,7 +302,17 @@ export interface EnginesResults {
   typescript?: EngineRun;
 }
 
-const RUN_NUMBERS = ['rows', 'batches', 'rowsPerSecond', 'processingMs', 'firstBatchCommittedAfterStartMs', 'firstBatchDurationMs', 'peakRssMb', 'latencyP50Ms', 'latencyP99Ms'] as const;
+const RUN_NUMBERS = [
+  'rows',
+  'batches',
+  'rowsPerSecond',
+  'processingMs',
+  'firstBatchCommittedAfterStartMs',
+  'firstBatchDurationMs',
+  'peakRssMb',
+  'latencyP50Ms',
+  'latencyP99Ms',
+] as const;
 
 function parseRun(v: unknown): EngineRun | undefined {
   if (!isRecord(v)) return undefined;

@@ -68,7 +68,9 @@ export async function generateDiagrams(from: { root: string } | { inputs: ModelI
   const printScale = (page.placement.scale * 72) / PAGE.dpi;
   const printedPt = drawingPt * printScale;
   if (printScale < MIN_PRINT_SCALE) {
-    problems.push(`the A4 page shows the drawing at ${printScale.toFixed(3)} of its size, below ${MIN_PRINT_SCALE}: ${drawingPt} pt text prints at ${printedPt.toFixed(1)} pt`);
+    problems.push(
+      `the A4 page shows the drawing at ${printScale.toFixed(3)} of its size, below ${MIN_PRINT_SCALE}: ${drawingPt} pt text prints at ${printedPt.toFixed(1)} pt`,
+    );
   }
   return { files, model, geometry, placement: page.placement, problems, smallestText: { drawingPt, printedPt }, printScale };
 }

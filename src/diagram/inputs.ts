@@ -33,7 +33,11 @@ export function loadInputs(root: string): ModelInputs {
     config: defaults(root),
     root,
     compose,
-    schema: parseSchema(listMigrations(schemaFile).map((m) => m.sql).join('\n')),
+    schema: parseSchema(
+      listMigrations(schemaFile)
+        .map((m) => m.sql)
+        .join('\n'),
+    ),
     bench: benchText === undefined ? undefined : parseBench(benchText, INPUT_FILES.bench),
     engines: enginesText === undefined ? undefined : parseEngines(enginesText, INPUT_FILES.engines),
     generatorImage: base && dockerfile ? { image: base, source: dockerfile } : { image: FALLBACK_GENERATOR_IMAGE, source: 'fallback' },

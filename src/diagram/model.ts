@@ -306,9 +306,19 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
     const raw = flagValue(gen.command, flag) ?? gen.environment[envName];
     return raw === undefined || raw === '' || !Number.isFinite(Number(raw)) ? undefined : Number(raw);
   };
-  const eventsPerFile = fact('the generator\'s --events-per-file', genArg('--events-per-file', 'GENERATOR_EVENTS_PER_FILE'), config.generator.eventsPerFile, 'generator.eventsPerFile');
-  const interval = fact('the generator\'s --interval', genArg('--interval', 'GENERATOR_INTERVAL'), config.generator.intervalSeconds, 'generator.intervalSeconds');
-  const files = fact('the generator\'s --files', genArg('--files', 'GENERATOR_FILES'), config.generator.files, 'generator.files');
+  const eventsPerFile = fact(
+    "the generator's --events-per-file",
+    genArg('--events-per-file', 'GENERATOR_EVENTS_PER_FILE'),
+    config.generator.eventsPerFile,
+    'generator.eventsPerFile',
+  );
+  const interval = fact(
+    "the generator's --interval",
+    genArg('--interval', 'GENERATOR_INTERVAL'),
+    config.generator.intervalSeconds,
+    'generator.intervalSeconds',
+  );
+  const files = fact("the generator's --files", genArg('--files', 'GENERATOR_FILES'), config.generator.files, 'generator.files');
   const submitArg = (flag: string): string | undefined => (submit ? flagValue(submit.command, flag) : undefined);
   const triggerArg = submitArg('--trigger');
   let trigger: TriggerSpec | undefined;
@@ -319,12 +329,27 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
       throw new DiagramInputError(`services.${HELPER_KEYS.submit}.command: ${(err as Error).message}`, file, { cause: err });
     }
   }
-  const triggerSeconds = fact('the Spark job\'s --trigger (seconds)', trigger?.kind === 'interval' ? trigger.seconds : undefined, dep.sparkTriggerSeconds, 'deployment.sparkTriggerSeconds');
+  const triggerSeconds = fact(
+    "the Spark job's --trigger (seconds)",
+    trigger?.kind === 'interval' ? trigger.seconds : undefined,
+    dep.sparkTriggerSeconds,
+    'deployment.sparkTriggerSeconds',
+  );
   const triggerText = trigger && trigger.kind !== 'interval' ? formatTrigger(trigger) : `Every ${triggerSeconds} seconds`;
   const maxFilesArg = submitArg('--max-files-per-trigger');
-  const maxFiles = fact('the Spark job\'s --max-files-per-trigger', maxFilesArg === undefined ? undefined : Number(maxFilesArg), dep.sparkMaxFilesPerTrigger, 'deployment.sparkMaxFilesPerTrigger');
+  const maxFiles = fact(
+    "the Spark job's --max-files-per-trigger",
+    maxFilesArg === undefined ? undefined : Number(maxFilesArg),
+    dep.sparkMaxFilesPerTrigger,
+    'deployment.sparkMaxFilesPerTrigger',
+  );
   const shuffleConf = submit ? sparkConf(submit.command, 'spark.sql.shuffle.partitions') : undefined;
-  const shuffle = fact('spark.sql.shuffle.partitions', shuffleConf === undefined ? undefined : Number(shuffleConf), dep.shufflePartitions, 'deployment.shufflePartitions');
+  const shuffle = fact(
+    'spark.sql.shuffle.partitions',
+    shuffleConf === undefined ? undefined : Number(shuffleConf),
+    dep.shufflePartitions,
+    'deployment.shufflePartitions',
+  );
   const sparkImage = master.image ?? worker.image;
   const v = sparkVersions(sparkImage);
   const pgVersion = imageTag(pg.image).split('-')[0] ?? '';
@@ -545,7 +570,13 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
   ];
 
   const clusters: Cluster[] = [
-    { id: 'docker', label: `Docker Environment (${compose.network.name}, ${compose.network.driver})`, palette: PALETTE.docker, dashed: true, parent: undefined },
+    {
+      id: 'docker',
+      label: `Docker Environment (${compose.network.name}, ${compose.network.driver})`,
+      palette: PALETTE.docker,
+      dashed: true,
+      parent: undefined,
+    },
     { id: 'spark', label: 'Spark Cluster', palette: PALETTE.sparkCluster, dashed: false, parent: 'docker' },
     { id: 'storage', label: 'Data Storage & Management', palette: STORAGE_CLUSTER, dashed: false, parent: 'docker' },
   ];
@@ -635,7 +666,14 @@ function measuredLines(file: string, when: { measuredAt?: string | undefined; ma
  * measured figures from `npm run bench:engines` (bench/results/engines.json); the spec's figures,
  * marked as such, where nothing was measured.
  */
-function metricsLegend(f: { eventsPerFile: number; trigger: string; cores: string; filesPerTrigger: number; composeFile: string; engines: EnginesResults | undefined }): Legend {
+function metricsLegend(f: {
+  eventsPerFile: number;
+  trigger: string;
+  cores: string;
+  filesPerTrigger: number;
+  composeFile: string;
+  engines: EnginesResults | undefined;
+}): Legend {
   const compose = COMPOSE_TAG;
   const rows: LegendRow[] = [
     { key: 'Records/file:', value: String(f.eventsPerFile), source: compose },
@@ -649,10 +687,18 @@ function metricsLegend(f: { eventsPerFile: number; trigger: string; cores: strin
   const spec = (key: string, value: string): LegendRow => ({ key, value, source: 'spec' });
   if (spark && spark.rowsPerSecond !== undefined) {
     const batches = spark.batches !== undefined ? `${spark.batches} batch${spark.batches === 1 ? '' : 'es'}` : '';
-    rows.push({ key: `Spark job, measured${spark.master || batches ? ` (${[spark.master, batches].filter(Boolean).join(', ')})` : ''}`, value: '', heading: true });
+    rows.push({
+      key: `Spark job, measured${spark.master || batches ? ` (${[spark.master, batches].filter(Boolean).join(', ')})` : ''}`,
+      value: '',
+      heading: true,
+    });
     const batchMs = spark.processingMs !== undefined && spark.batches ? spark.processingMs / spark.batches : undefined;
     rows.push({ key: 'Throughput:', value: `${fmtInt(spark.rowsPerSecond)} rows/s`, source: measured });
-    rows.push(spark.firstBatchDurationMs !== undefined ? { key: 'First batch:', value: fmtMs(spark.firstBatchDurationMs), source: measured } : spec('First batch:', `~${fmtInt(SPEC_FIGURES.firstBatchMs)}ms`));
+    rows.push(
+      spark.firstBatchDurationMs !== undefined
+        ? { key: 'First batch:', value: fmtMs(spark.firstBatchDurationMs), source: measured }
+        : spec('First batch:', `~${fmtInt(SPEC_FIGURES.firstBatchMs)}ms`),
+    );
     if (batchMs !== undefined) rows.push({ key: 'Batch time:', value: fmtMs(batchMs), source: measured });
     else rows.push(spec('Batch time:', `~${fmtInt(SPEC_FIGURES.batchAvgMs)}ms (avg)`));
     const latency = latencyText(spark.latencyP50Ms, spark.latencyP99Ms);

@@ -48,9 +48,12 @@ export function fontFiles(): string[] {
   } catch (err) {
     throw new DiagramRenderError('the font package @expo-google-fonts/arimo is not installed (run npm install)', { cause: err });
   }
-  return ['400Regular/Arimo_400Regular.ttf', '700Bold/Arimo_700Bold.ttf', '400Regular_Italic/Arimo_400Regular_Italic.ttf', '700Bold_Italic/Arimo_700Bold_Italic.ttf'].map(
-    (f) => path.join(dir, f),
-  );
+  return [
+    '400Regular/Arimo_400Regular.ttf',
+    '700Bold/Arimo_700Bold.ttf',
+    '400Regular_Italic/Arimo_400Regular_Italic.ttf',
+    '700Bold_Italic/Arimo_700Bold_Italic.ttf',
+  ].map((f) => path.join(dir, f));
 }
 
 /** Width and height of an SVG's viewBox, in its user units (points, for Graphviz output). */
@@ -87,11 +90,14 @@ export function placeOnPage(width: number, height: number): PagePlacement {
 export function pageSvg(svg: string, padPoints: number, drawing?: { width: number; height: number }): { svg: string; placement: PagePlacement } {
   const vb = svgViewBox(svg);
   // Graphviz rounds the viewBox to whole points; the layout's own size (when given) is exact.
-  const inner = { x: vb.x + padPoints, y: vb.y + padPoints, width: drawing?.width ?? vb.width - 2 * padPoints, height: drawing?.height ?? vb.height - 2 * padPoints };
+  const inner = {
+    x: vb.x + padPoints,
+    y: vb.y + padPoints,
+    width: drawing?.width ?? vb.width - 2 * padPoints,
+    height: drawing?.height ?? vb.height - 2 * padPoints,
+  };
   const placement = placeOnPage(inner.width, inner.height);
-  const body = svg
-    .replace(/^[\s\S]*?<svg\b[^>]*>/, '')
-    .replace(/<\/svg>\s*$/, '');
+  const body = svg.replace(/^[\s\S]*?<svg\b[^>]*>/, '').replace(/<\/svg>\s*$/, '');
   const r = (n: number) => Number(n.toFixed(3));
   const page =
     `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${PAGE.widthPx}" height="${PAGE.heightPx}" viewBox="0 0 ${PAGE.widthPx} ${PAGE.heightPx}">` +

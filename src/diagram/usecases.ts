@@ -104,7 +104,9 @@ export function useCaseDot(uc: UseCase): string {
   const title =
     `<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2"><TR><TD>${span({ text: uc.title, kind: 'title', align: 'center' })}</TD></TR>` +
     `<TR><TD><FONT POINT-SIZE="${FONT.port}" COLOR="${MUTED_TEXT}">${escapeHtml(uc.subtitle)}</FONT></TD></TR></TABLE>`;
-  out.push(`  graph [fontname="Helvetica", fontsize="12", bgcolor="white", pad="0.2", nodesep="0.25", ranksep="0.22", rankdir="TB", labelloc="t", label=<${title}>];`);
+  out.push(
+    `  graph [fontname="Helvetica", fontsize="12", bgcolor="white", pad="0.2", nodesep="0.25", ranksep="0.22", rankdir="TB", labelloc="t", label=<${title}>];`,
+  );
   out.push('  node [fontname="Helvetica", fontsize="10", shape="plain"];');
   out.push('  edge [color="#9E9E9E", penwidth="1.5", arrowsize="0.7"];');
   uc.steps.forEach((s, i) => {

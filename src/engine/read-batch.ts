@@ -25,11 +25,18 @@ export type { RejectRecord, ScanStats } from '../sink/postgres.js';
  * the file, so the batch must not commit it. The engine waits for the file to settle and reads it again.
  */
 export class FileChangedError extends EcomstreamError {
-  constructor(readonly entry: FileEntry, readonly now: { size: number; mtimeMs: number }, when: string) {
-    super(`${entry.name} changed ${when} (${entry.size} -> ${now.size} bytes, mtime ${new Date(entry.mtimeMs).toISOString()} -> ${new Date(now.mtimeMs).toISOString()})`, {
-      code: 'FILE_CHANGED',
-      file: entry.name,
-    });
+  constructor(
+    readonly entry: FileEntry,
+    readonly now: { size: number; mtimeMs: number },
+    when: string,
+  ) {
+    super(
+      `${entry.name} changed ${when} (${entry.size} -> ${now.size} bytes, mtime ${new Date(entry.mtimeMs).toISOString()} -> ${new Date(now.mtimeMs).toISOString()})`,
+      {
+        code: 'FILE_CHANGED',
+        file: entry.name,
+      },
+    );
   }
 }
 
@@ -158,7 +165,8 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     if (!split.ok) return reject(lineNo, line, reader.malformed.reason, split.error);
     const res = contract.validateRow(split.fields, opts.rules);
     if (!res.ok) return reject(lineNo, line, res.reason, res.detail);
-    if (!ids.add(res.key)) return reject(lineNo, line, reader.duplicate.reason, renderDetail(reader.duplicate.detailInBatch, { column: keyName, value: res.key }));
+    if (!ids.add(res.key))
+      return reject(lineNo, line, reader.duplicate.reason, renderDetail(reader.duplicate.detailInBatch, { column: keyName, value: res.key }));
     stats.validRows++;
     stats.qualitySum += res.quality;
     out.push(staging ? `${res.copyLine}${sameFileOut}${lineNo}\t${copyEscape(clipRaw(line, maxRaw))}\n` : `${res.copyLine}\n`);
@@ -268,7 +276,8 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     }
     // Read to the end: unchanged since the open, or what was read is no version of the file.
     const st = readFailed ? opened : await fh.stat();
-    if (st.size !== opened.size || st.mtimeMs !== opened.mtimeMs) throw new FileChangedError(file, { size: st.size, mtimeMs: st.mtimeMs }, 'while it was being read');
+    if (st.size !== opened.size || st.mtimeMs !== opened.mtimeMs)
+      throw new FileChangedError(file, { size: st.size, mtimeMs: st.mtimeMs }, 'while it was being read');
   } finally {
     await fh.close().catch(() => undefined);
   }

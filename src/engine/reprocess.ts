@@ -14,11 +14,22 @@ export async function selectReprocessFiles(inputDir: string, sel: ReprocessSelec
   const out: FileEntry[] = [];
   if ('files' in sel) {
     for (const name of sel.files) {
-      if (path.basename(name) !== name) throw new ConfigError(`--file ${JSON.stringify(name)}: give a file name inside --input ${inputDir}, not a path`, { option: '--file', file: name, code: 'BAD_FILE' });
+      if (path.basename(name) !== name)
+        throw new ConfigError(`--file ${JSON.stringify(name)}: give a file name inside --input ${inputDir}, not a path`, {
+          option: '--file',
+          file: name,
+          code: 'BAD_FILE',
+        });
       const st = await fsp.stat(path.join(inputDir, name)).catch((cause: NodeJS.ErrnoException) => {
-        throw new ConfigError(`--file ${name}: not found in ${inputDir} (${cause.code})`, { option: '--file', file: path.join(inputDir, name), code: cause.code, cause });
+        throw new ConfigError(`--file ${name}: not found in ${inputDir} (${cause.code})`, {
+          option: '--file',
+          file: path.join(inputDir, name),
+          code: cause.code,
+          cause,
+        });
       });
-      if (!st.isFile()) throw new ConfigError(`--file ${name}: not a file in ${inputDir}`, { option: '--file', file: path.join(inputDir, name), code: 'BAD_FILE' });
+      if (!st.isFile())
+        throw new ConfigError(`--file ${name}: not a file in ${inputDir}`, { option: '--file', file: path.join(inputDir, name), code: 'BAD_FILE' });
       out.push({ name, size: st.size, mtimeMs: st.mtimeMs });
     }
     return out;

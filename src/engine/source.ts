@@ -93,7 +93,12 @@ export class FileSource {
       dirents = await fsp.readdir(inputDir, { withFileTypes: true, encoding: 'buffer' });
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') dirents = [];
-      else throw new SourceError(`cannot list the input folder ${inputDir}: ${(cause as Error).message}`, { cause, file: inputDir, code: (cause as NodeJS.ErrnoException).code });
+      else
+        throw new SourceError(`cannot list the input folder ${inputDir}: ${(cause as Error).message}`, {
+          cause,
+          file: inputDir,
+          code: (cause as NodeJS.ErrnoException).code,
+        });
     }
     const present = new Set<string>();
     const touched = new Set(this.touched);
@@ -103,7 +108,9 @@ export class FileSource {
       const bytes = d.name;
       if (!isPublishedCsv(bytes)) continue;
       const utf8 = isUtf8(bytes);
-      const ref: Pick<FileEntry, 'name' | 'rawName'> = utf8 ? { name: bytes.toString('utf8') } : { name: displayName(bytes), rawName: bytes.toString('base64') };
+      const ref: Pick<FileEntry, 'name' | 'rawName'> = utf8
+        ? { name: bytes.toString('utf8') }
+        : { name: displayName(bytes), rawName: bytes.toString('base64') };
       const key = fileKey(ref);
       present.add(key);
       const known = seen.get(key);
@@ -130,11 +137,26 @@ export class FileSource {
           present.delete(key); // vanished between readdir and stat: it was never published for us
           continue;
         }
-        this.skip(key, ref, d.isSymbolicLink() && code === 'ENOENT' ? 'a symbolic link whose target does not exist' : `cannot be examined (${code ?? (cause as Error).message})`);
+        this.skip(
+          key,
+          ref,
+          d.isSymbolicLink() && code === 'ENOENT' ? 'a symbolic link whose target does not exist' : `cannot be examined (${code ?? (cause as Error).message})`,
+        );
         continue;
       }
       if (!st.isFile()) {
-        if (!known) this.skip(key, ref, st.isDirectory() ? 'a folder, not a file' : st.isFIFO() ? 'a FIFO (named pipe), not a regular file' : st.isSocket() ? 'a socket, not a regular file' : 'not a regular file');
+        if (!known)
+          this.skip(
+            key,
+            ref,
+            st.isDirectory()
+              ? 'a folder, not a file'
+              : st.isFIFO()
+                ? 'a FIFO (named pipe), not a regular file'
+                : st.isSocket()
+                  ? 'a socket, not a regular file'
+                  : 'not a regular file',
+          );
         continue;
       }
       this.observe(key, ref, st, now, candidate?.modified ?? false);

@@ -78,10 +78,25 @@ export class StreamEngine {
     const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
     const source = new FileSource({ inputDir: engine.inputDir, settleMs: engine.fileSettleMillis, rereadModified: engine.rereadModified });
     const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis, (name) => source.touch(name));
-    const summary: RunSummary = { streamId: this.checkpoint.streamId, batches: 0, replayed: 0, inputRows: 0, insertedRows: 0, duplicateRows: 0, rejectedRows: 0 };
+    const summary: RunSummary = {
+      streamId: this.checkpoint.streamId,
+      batches: 0,
+      replayed: 0,
+      inputRows: 0,
+      insertedRows: 0,
+      duplicateRows: 0,
+      rejectedRows: 0,
+    };
     try {
       await retryWhileUnavailable(
-        { log, what: 'start-up', initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis, deadlineMillis: engine.startupRetrySeconds * 1000, signal },
+        {
+          log,
+          what: 'start-up',
+          initialMillis: engine.retryInitialMillis,
+          maxMillis: engine.retryMaxMillis,
+          deadlineMillis: engine.startupRetrySeconds * 1000,
+          signal,
+        },
         () => withClient(pool, (c) => c.query('SELECT 1')),
       );
       if (this.checkpoint.isNew) {
@@ -179,7 +194,9 @@ export class StreamEngine {
         { code: 'STREAM_EXISTS', file: this.checkpoint.dir, option: '--new-stream' },
       );
     }
-    log.warn(`--new-stream: starting stream ${this.checkpoint.streamId}; ${files} files already stored by stream ${streams} are read again, and their rows are rejected as duplicate_event_id`);
+    log.warn(
+      `--new-stream: starting stream ${this.checkpoint.streamId}; ${files} files already stored by stream ${streams} are read again, and their rows are rejected as duplicate_event_id`,
+    );
   }
 
   /** Replays the newest planned-but-uncommitted batch, if any; returns the next batch id to plan. */
@@ -189,7 +206,11 @@ export class StreamEngine {
     const latestCommit = await this.checkpoint.commits.latest();
     if (latestCommit === undefined || latestCommit < latestOffset) {
       const entry = await this.checkpoint.offsets.get(latestOffset);
-      if (!entry) throw new SinkError(`offsets/${latestOffset} is listed but unreadable in ${this.checkpoint.dir}`, { batch: latestOffset, file: this.checkpoint.offsets.dir });
+      if (!entry)
+        throw new SinkError(`offsets/${latestOffset} is listed but unreadable in ${this.checkpoint.dir}`, {
+          batch: latestOffset,
+          file: this.checkpoint.offsets.dir,
+        });
       this.opts.log.info(`replaying batch ${latestOffset} from the offsets log (${entry.files.length} files, planned but not committed)`);
       await this.runPlanned(pool, entry, summary, 0, true);
     } else {
@@ -224,7 +245,10 @@ export class StreamEngine {
     summary.duplicateRows += result.duplicateRows;
     summary.rejectedRows += result.rejectedRows;
 
-    const latencies = entry.files.filter((f) => f.read !== false).map((f) => Math.round(committedAt - f.mtimeMs)).sort((a, b) => a - b);
+    const latencies = entry.files
+      .filter((f) => f.read !== false)
+      .map((f) => Math.round(committedAt - f.mtimeMs))
+      .sort((a, b) => a - b);
     const totalMs = performance.now() - tPlan;
     const record: ProgressRecord = {
       engine: 'typescript',
@@ -281,8 +305,19 @@ export class StreamEngine {
     const what = `batch ${entry.batchId}`;
     for (;;) {
       try {
-        return await retryWhileUnavailable({ log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis }, () =>
-          writeBatch(pool, { streamId: this.checkpoint.streamId, batchId: entry.batchId, batchTimestampMs: entry.batchTimestampMs, files, scan, reprocess: entry.reprocess, contract: contract.spec, hooks }),
+        return await retryWhileUnavailable(
+          { log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis },
+          () =>
+            writeBatch(pool, {
+              streamId: this.checkpoint.streamId,
+              batchId: entry.batchId,
+              batchTimestampMs: entry.batchTimestampMs,
+              files,
+              scan,
+              reprocess: entry.reprocess,
+              contract: contract.spec,
+              hooks,
+            }),
           (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
         );
       } catch (err) {
@@ -334,7 +369,13 @@ export class StreamEngine {
       const from = filePath(engine.inputDir, f);
       try {
         if (engine.cleanSource === 'delete') await fsp.rm(from, { force: true });
-        else if (fs.existsSync(from)) await moveFile(from, f.rawName === undefined ? path.join(engine.archiveDir, f.name) : Buffer.concat([Buffer.from(path.join(engine.archiveDir, path.sep)), Buffer.from(f.rawName, 'base64')]));
+        else if (fs.existsSync(from))
+          await moveFile(
+            from,
+            f.rawName === undefined
+              ? path.join(engine.archiveDir, f.name)
+              : Buffer.concat([Buffer.from(path.join(engine.archiveDir, path.sep)), Buffer.from(f.rawName, 'base64')]),
+          );
       } catch (err) {
         log.warn(`could not ${engine.cleanSource} ${f.name}: ${(err as Error).message}`);
       }

@@ -19,9 +19,7 @@ export interface RowRules {
   batchTimestampMs: number;
 }
 
-export type RowResult =
-  | { ok: true; key: string; copyLine: string; quality: number }
-  | { ok: false; reason: string; detail: string };
+export type RowResult = { ok: true; key: string; copyLine: string; quality: number } | { ok: false; reason: string; detail: string };
 
 export interface CompiledContract {
   readonly spec: ContractSpec;
@@ -105,7 +103,8 @@ export function decimalFits(d: Decimal, precision: number, scale: number): boole
 /** -1, 0 or 1 as a < b, exactly. */
 export function compareDecimal(a: Decimal, b: Decimal): number {
   const sign = (x: Decimal): number => (x.digits === '' ? 0 : x.negative ? -1 : 1);
-  const sa = sign(a), sb = sign(b);
+  const sa = sign(a),
+    sb = sign(b);
   if (sa !== sb || sa === 0) return Math.sign(sa - sb);
   let mag: number;
   if (a.point !== b.point) mag = a.point < b.point ? -1 : 1;
@@ -128,14 +127,20 @@ export function parseTimestamp(text: string): { ms: number; copy: string } {
   const m = TIMESTAMP.exec(text);
   if (!m) return { ms: NaN, copy: '' };
   const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as [string, string, string, string, string, string, string, string | undefined, string | undefined];
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) return { ms: NaN, copy: '' };
   const wall = civilMs(year, month, day, hour, minute, second);
   const fracMs = frac ? Number(`${frac.slice(1)}00`.slice(0, 3)) : 0;
   let offsetMs = 0;
   if (zone !== undefined && zone !== 'Z') {
     const digits = zone.length === 6 ? zone.slice(1, 3) + zone.slice(4) : zone.slice(1);
-    const oh = Number(digits.slice(0, 2)), om = Number(digits.slice(2));
+    const oh = Number(digits.slice(0, 2)),
+      om = Number(digits.slice(2));
     if (oh > 23 || om > 59) return { ms: NaN, copy: '' };
     offsetMs = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
   }
@@ -197,7 +202,9 @@ export function compileContract(spec: ContractSpec): CompiledContract {
         const list = allowed.join(', ');
         return (f) => {
           const v = f[i]!;
-          return v === '' || set.has(v) ? undefined : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), allowed: list }));
+          return v === '' || set.has(v)
+            ? undefined
+            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), allowed: list }));
         };
       }
       case 'pattern': {
@@ -205,7 +212,9 @@ export function compileContract(spec: ContractSpec): CompiledContract {
         const re = new RegExp(c.pattern);
         return (f) => {
           const v = f[i]!;
-          return v === '' || re.test(v) ? undefined : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), pattern: c.pattern }));
+          return v === '' || re.test(v)
+            ? undefined
+            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), pattern: c.pattern }));
         };
       }
       case 'decimal': {
@@ -227,9 +236,11 @@ export function compileContract(spec: ContractSpec): CompiledContract {
         const min = parseDecimal(String(c.min))!;
         return (f) => {
           const v = f[i]!;
-          if (v === '' || v.charCodeAt(0) !== 45 /* - */ && c.min <= 0) return undefined; // no sign: >= 0 >= min
+          if (v === '' || (v.charCodeAt(0) !== 45 /* - */ && c.min <= 0)) return undefined; // no sign: >= 0 >= min
           const d = parseDecimal(v);
-          return d === undefined || compareDecimal(d, min) >= 0 ? undefined : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), min: c.min }));
+          return d === undefined || compareDecimal(d, min) >= 0
+            ? undefined
+            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), min: c.min }));
         };
       }
       case 'timestamp': {
@@ -252,7 +263,10 @@ export function compileContract(spec: ContractSpec): CompiledContract {
         return (f, now) =>
           f[i] === '' || tsMs[i]! >= now - maxAgeMs
             ? undefined
-            : fail(c.reason, renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), hours: maxEventAgeHours, batch_timestamp: iso(now) }));
+            : fail(
+                c.reason,
+                renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), hours: maxEventAgeHours, batch_timestamp: iso(now) }),
+              );
       }
       case 'not_future': {
         const i = index(c.column);

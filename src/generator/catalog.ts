@@ -201,9 +201,7 @@ export const PRODUCTS_BY_CATEGORY: ReadonlyMap<ProductCategory, readonly number[
 );
 
 /** `id,name,category,price,` with CSV quoting applied once, so the hot loop only concatenates. */
-export const CSV_PRODUCT_PREFIX: readonly string[] = CATALOG.map(
-  (p) => `${p.id},${csvField(p.name)},${csvField(p.category)},${p.price},`,
-);
+export const CSV_PRODUCT_PREFIX: readonly string[] = CATALOG.map((p) => `${p.id},${csvField(p.name)},${csvField(p.category)},${p.price},`);
 
 /**
  * Popularity: a Zipf-like weight 1/(rank+1)^0.8 over catalogue order, flattened into a 4096-entry table so

@@ -94,9 +94,7 @@ const HOUR_MS = 3_600_000;
 const HEX4: readonly string[] = Array.from({ length: 0x10000 }, (_, i) => i.toString(16).padStart(4, '0'));
 const PAD2: readonly string[] = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const PAD3: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
-const CATEGORY_PRODUCTS: readonly (readonly number[])[] = CATALOG.map(
-  (p) => PRODUCTS_BY_CATEGORY.get(p.category) as readonly number[],
-);
+const CATEGORY_PRODUCTS: readonly (readonly number[])[] = CATALOG.map((p) => PRODUCTS_BY_CATEGORY.get(p.category) as readonly number[]);
 const [MOBILE, DESKTOP, TABLET] = DEVICE_TYPES;
 const MISSING_FIELDS = [0, 1, 2, 3, 7] as const; // event_id, user_id, event_type, product_id, event_timestamp
 
@@ -179,7 +177,8 @@ export class EventFactory {
    */
   generateFile(events: number, nowMs: number, sinceMs: number = nowMs): GeneratedFile {
     if (!Number.isSafeInteger(events) || events < 1) throw new RangeError(`EventFactory: events per file must be an integer >= 1, got ${events}`);
-    if (!Number.isFinite(nowMs) || !Number.isFinite(sinceMs)) throw new RangeError(`EventFactory: now and since must be finite epoch milliseconds, got ${nowMs}, ${sinceMs}`);
+    if (!Number.isFinite(nowMs) || !Number.isFinite(sinceMs))
+      throw new RangeError(`EventFactory: now and since must be finite epoch milliseconds, got ${nowMs}, ${sinceMs}`);
     const now = Math.floor(nowMs);
     // Raised to the previous file's moment so sessions never go back; never past now, so none is in the future.
     const since = Math.min(now, Math.max(Math.floor(sinceMs), this.lastNow));
@@ -359,18 +358,7 @@ export class EventFactory {
   private badRow(kind: InjectedReason, at: number, now: number): { text: string; eventId: string } {
     const rng = this.rng;
     const p = CATALOG[POPULARITY_TABLE[rng.next() >>> 20] as number]!;
-    const f: string[] = [
-      this.uuid(),
-      this.userId(),
-      'view',
-      p.id,
-      p.name,
-      p.category,
-      p.price,
-      this.ts.format(at),
-      this.sessionId(),
-      this.device(),
-    ];
+    const f: string[] = [this.uuid(), this.userId(), 'view', p.id, p.name, p.category, p.price, this.ts.format(at), this.sessionId(), this.device()];
     switch (kind) {
       case 'missing_required':
         f[MISSING_FIELDS[this.missingCursor++ % MISSING_FIELDS.length] as number] = '';

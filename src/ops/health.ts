@@ -52,7 +52,13 @@ export class HealthMonitor {
 
   constructor(private readonly opts: HealthOptions) {
     const timeout = opts.dbTimeoutMillis ?? 2000;
-    this.pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 1, connectionTimeoutMillis: timeout, query_timeout: timeout, idleTimeoutMillis: 10_000 });
+    this.pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: 1,
+      connectionTimeoutMillis: timeout,
+      query_timeout: timeout,
+      idleTimeoutMillis: 10_000,
+    });
     this.pool.on('error', () => undefined); // an idle client lost with the server: the next check reports it
     const period = Math.max(50, Math.min(1000, (opts.stallAfterSeconds * 1000) / 4));
     this.timer = setInterval(() => this.evaluate(), period);
@@ -106,11 +112,17 @@ export class HealthMonitor {
     if (over && !this.stalled) {
       this.stalled = true;
       this.stalledSinceMs = now;
-      log.warn(`stalled: ${this.describeWork(now)}, and no batch committed for ${Math.round((now - this.pendingSinceMs!) / 1000)} s (--stall-after ${stallAfterSeconds})`);
+      log.warn(
+        `stalled: ${this.describeWork(now)}, and no batch committed for ${Math.round((now - this.pendingSinceMs!) / 1000)} s (--stall-after ${stallAfterSeconds})`,
+      );
       this.opts.onStalled?.(true);
     } else if (!over && this.stalled) {
       this.stalled = false;
-      const why = this.loopEnded ? 'the engine stopped' : this.lastCommitMs !== undefined && this.lastCommitMs >= this.stalledSinceMs ? 'a batch committed' : 'no files wait any more';
+      const why = this.loopEnded
+        ? 'the engine stopped'
+        : this.lastCommitMs !== undefined && this.lastCommitMs >= this.stalledSinceMs
+          ? 'a batch committed'
+          : 'no files wait any more';
       log.info(`stall over after ${Math.round((now - this.stalledSinceMs) / 1000)} s: ${why}`);
       this.opts.onStalled?.(false);
     }

@@ -26,7 +26,12 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
   if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
-  const rows = new client.Counter({ name: 'ecomstream_rows_total', help: 'Input rows by outcome (inserted, duplicate, rejected, already_present).', labelNames: ['outcome'], registers });
+  const rows = new client.Counter({
+    name: 'ecomstream_rows_total',
+    help: 'Input rows by outcome (inserted, duplicate, rejected, already_present).',
+    labelNames: ['outcome'],
+    registers,
+  });
   const rejected = new client.Counter({
     name: 'ecomstream_rejected_rows_total',
     help: 'Rows and file notices written to rejected_events, by reason code of the event contract.',
@@ -61,7 +66,12 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
     registers,
   });
   const stalled = new client.Gauge({ name: 'ecomstream_stalled', help: '1 while files wait and no batch has committed for --stall-after seconds.', registers });
-  const info = new client.Gauge({ name: 'ecomstream_stream_info', help: 'The stream id of the checkpoint this engine runs (value always 1).', labelNames: ['stream_id'], registers });
+  const info = new client.Gauge({
+    name: 'ecomstream_stream_info',
+    help: 'The stream id of the checkpoint this engine runs (value always 1).',
+    labelNames: ['stream_id'],
+    registers,
+  });
 
   // Every label value known in advance is exported at zero, so a rate() over it exists before the first event.
   for (const outcome of ROW_OUTCOMES) rows.inc({ outcome }, 0);

@@ -44,11 +44,19 @@ export async function startOpsServer(opts: { host: string; port: number; registr
       return;
     }
     if (route === '/livez') {
-      return health.alive ? send(res, 200, JSON_TYPE, '{"status":"alive"}\n') : send(res, 503, JSON_TYPE, '{"status":"dead","reason":"the batch loop has ended"}\n');
+      return health.alive
+        ? send(res, 200, JSON_TYPE, '{"status":"alive"}\n')
+        : send(res, 503, JSON_TYPE, '{"status":"dead","reason":"the batch loop has ended"}\n');
     }
     if (route === '/readyz') {
       health.readiness().then(
-        (r) => send(res, r.ready ? 200 : 503, JSON_TYPE, `${JSON.stringify(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason, detail: r.detail })}\n`),
+        (r) =>
+          send(
+            res,
+            r.ready ? 200 : 503,
+            JSON_TYPE,
+            `${JSON.stringify(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason, detail: r.detail })}\n`,
+          ),
         (err: Error) => send(res, 503, JSON_TYPE, `${JSON.stringify({ status: 'not_ready', reason: 'database_unreachable', detail: err.message })}\n`),
       );
       return;
@@ -58,7 +66,12 @@ export async function startOpsServer(opts: { host: string; port: number; registr
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause: NodeJS.ErrnoException) =>
-      reject(new OpsServerError(`metrics endpoint: cannot listen on ${opts.host}:${opts.port} (${cause.code ?? cause.message}); choose another --metrics-port, or 0 to turn it off`, { cause })),
+      reject(
+        new OpsServerError(
+          `metrics endpoint: cannot listen on ${opts.host}:${opts.port} (${cause.code ?? cause.message}); choose another --metrics-port, or 0 to turn it off`,
+          { cause },
+        ),
+      ),
     );
     server.listen(opts.port, opts.host, resolve);
   });

@@ -103,7 +103,13 @@ export function sinkTarget(spec: ContractSpec): Target {
   const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
   const dup = spec.reader.duplicate;
   const [before, after] = dup.detailStored.replace('{column}', spec.conflictKey).split('{value}') as [string, string | undefined];
-  return { table: q(spec.table), columns: spec.columns.map((c) => q(c.name)).join(', '), key: q(spec.conflictKey), duplicateReason: dup.reason, storedDetail: [before, after ?? ''] };
+  return {
+    table: q(spec.table),
+    columns: spec.columns.map((c) => q(c.name)).join(', '),
+    key: q(spec.conflictKey),
+    duplicateReason: dup.reason,
+    storedDetail: [before, after ?? ''],
+  };
 }
 
 export interface BatchResult {
@@ -135,7 +141,10 @@ class RejectBuffer {
   count = 0;
   readonly byReason = new Map<string, number>();
 
-  constructor(private readonly streamId: string, private readonly batchId: number) {}
+  constructor(
+    private readonly streamId: string,
+    private readonly batchId: number,
+  ) {}
 
   add(r: RejectRecord): void {
     this.byReason.set(r.reason, (this.byReason.get(r.reason) ?? 0) + 1);
@@ -284,7 +293,13 @@ async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Targ
       }
       const origin = stagedOrigin(rows[0]!.slice(0, -1));
       refused++;
-      rejects.add({ file: origin.file, line: origin.line, raw: origin.raw, reason: 'rejected_by_database', detail: `PostgreSQL refused the row: ${describePgError(err)}` });
+      rejects.add({
+        file: origin.file,
+        line: origin.line,
+        raw: origin.raw,
+        reason: 'rejected_by_database',
+        detail: `PostgreSQL refused the row: ${describePgError(err)}`,
+      });
     }
   };
   let pending: string[] = [];
@@ -292,7 +307,7 @@ async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Targ
     'staging',
     async (chunk) => {
       // COPY lines end in a newline and escape every newline inside a field, so this split is exact.
-      for (let pos = 0; pos < chunk.length; ) {
+      for (let pos = 0; pos < chunk.length;) {
         const nl = chunk.indexOf('\n', pos);
         pending.push(chunk.slice(pos, nl + 1));
         pos = nl + 1;
@@ -323,11 +338,24 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
     if (exists.rowCount) {
       await client.query('ROLLBACK');
       const empty: ScanStats = { inputRows: 0, validRows: 0, rejectedRows: 0, duplicateRows: 0, notices: 0, qualitySum: 0, bytes: 0 };
-      return { alreadyCommitted: true, stats: empty, insertedRows: 0, duplicateRows: 0, rejectedRows: 0, usedFallback: false, durationsMs: { read: 0, write: 0, commit: 0 }, rejectsByReason: new Map(), alreadyPresentRows: 0 };
+      return {
+        alreadyCommitted: true,
+        stats: empty,
+        insertedRows: 0,
+        duplicateRows: 0,
+        rejectedRows: 0,
+        usedFallback: false,
+        durationsMs: { read: 0, write: 0, commit: 0 },
+        rejectsByReason: new Map(),
+        alreadyPresentRows: 0,
+      };
     }
 
     if (batch.reprocess) {
-      await client.query('DELETE FROM rejected_events WHERE stream_id = $1 AND source_file = ANY($2::text[])', [batch.streamId, batch.files.map((f) => f.name.slice(0, SOURCE_FILE_CHARS))]);
+      await client.query('DELETE FROM rejected_events WHERE stream_id = $1 AND source_file = ANY($2::text[])', [
+        batch.streamId,
+        batch.files.map((f) => f.name.slice(0, SOURCE_FILE_CHARS)),
+      ]);
     }
     await client.query('SAVEPOINT fast_path');
     let outcome: PathOutcome;
@@ -415,7 +443,10 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       durationsMs: { read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), commit: Math.round(tCommit - tWrite) },
       alreadyPresentRows,
       // The ON CONFLICT path writes its duplicate_event_id rejects in SQL, past the buffer.
-      rejectsByReason: storedDuplicates && !batch.reprocess ? new Map(rejects.byReason).set(t.duplicateReason, (rejects.byReason.get(t.duplicateReason) ?? 0) + storedDuplicates) : rejects.byReason,
+      rejectsByReason:
+        storedDuplicates && !batch.reprocess
+          ? new Map(rejects.byReason).set(t.duplicateReason, (rejects.byReason.get(t.duplicateReason) ?? 0) + storedDuplicates)
+          : rejects.byReason,
     };
   } catch (err) {
     // A broken connection cannot roll back; withClient then discards the client.

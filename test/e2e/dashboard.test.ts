@@ -32,7 +32,13 @@ const MAIN = path.join(ROOT, 'src', 'cli', 'main.ts');
 /** Runs the CLI from source through tsx, so the test does not depend on a fresh `dist/`. */
 function cliArgs(args: string[]): string[] {
   // tsx by its resolved location: the engine runs with its working folder elsewhere (data/ goes there).
-  return ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', `const m = await import(${JSON.stringify(MAIN)}); await m.main(${JSON.stringify(args)});`];
+  return [
+    '--import',
+    import.meta.resolve('tsx'),
+    '--input-type=module',
+    '-e',
+    `const m = await import(${JSON.stringify(MAIN)}); await m.main(${JSON.stringify(args)});`,
+  ];
 }
 
 function engineAvailable(): boolean {
@@ -69,8 +75,18 @@ function csvRows(n: number, extraLines: string[]): { text: string; ids: string[]
     const id = crypto.randomUUID();
     ids.push(id);
     lines.push(
-      [id, `U${1000 + (i % 13)}`, purchase ? 'purchase' : 'view', `P${100 + product}`, `"${name}"`, `"${category}"`, price,
-        new Date(now - 2000 - i * 10).toISOString(), `S${i % 5}`, devices[i % 3]].join(','),
+      [
+        id,
+        `U${1000 + (i % 13)}`,
+        purchase ? 'purchase' : 'view',
+        `P${100 + product}`,
+        `"${name}"`,
+        `"${category}"`,
+        price,
+        new Date(now - 2000 - i * 10).toISOString(),
+        `S${i % 5}`,
+        devices[i % 3],
+      ].join(','),
     );
     events.push({ event_type: purchase ? 'purchase' : 'view', price });
   }
@@ -91,16 +107,29 @@ async function text(page: Page, selector: string): Promise<string> {
 }
 
 // Before the test below, which stops this file's server at its end.
-test("a stalled stream shows the red banner, and it goes when the stall ends", { timeout: 120_000 }, async (t) => {
+test('a stalled stream shows the red banner, and it goes when the stall ends', { timeout: 120_000 }, async (t) => {
   if (!chromiumAvailable()) {
     t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
     return;
   }
   const url = await db.freshDatabase();
-  const opsConfig = { metricsHost: '127.0.0.1', metricsPort: await freePort(29464 + Math.floor(Math.random() * 500)), stallAfterSeconds: 0.5, logFormat: 'text' as const };
+  const opsConfig = {
+    metricsHost: '127.0.0.1',
+    metricsPort: await freePort(29464 + Math.floor(Math.random() * 500)),
+    stallAfterSeconds: 0.5,
+    logFormat: 'text' as const,
+  };
   // The engine's health monitor and endpoint as `process` runs them, fed the events of a stuck stream.
   const ops = await startOps({ ops: opsConfig, databaseUrl: url, log: silentLogger, strict: true });
-  const config = loadConfig({ dashboard: { port: 0, host: '127.0.0.1' }, ops: opsConfig, engine: { inputDir: path.join(work, 'stall-in'), checkpointDir: path.join(work, 'stall-ck') } }, work, {});
+  const config = loadConfig(
+    {
+      dashboard: { port: 0, host: '127.0.0.1' },
+      ops: opsConfig,
+      engine: { inputDir: path.join(work, 'stall-in'), checkpointDir: path.join(work, 'stall-ck') },
+    },
+    work,
+    {},
+  );
   const dash = await startDashboard({ config, databaseUrl: url, log: silentLogger });
   const userDataDir = await tempDir('dash-chromium-');
   const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
@@ -119,7 +148,10 @@ test("a stalled stream shows the red banner, and it goes when the stall ends", {
     await page.waitForSelector('#conn[data-state="stalled"]', { timeout: 10_000 });
     assert.equal(await page.isVisible('#banner'), true);
     assert.match(await text(page, '#banner'), /Stream stalled: batch 3 in flight/);
-    const colours = await page.evaluate(() => [getComputedStyle(document.getElementById('banner')!).borderTopColor, getComputedStyle(document.getElementById('conn')!).color]);
+    const colours = await page.evaluate(() => [
+      getComputedStyle(document.getElementById('banner')!).borderTopColor,
+      getComputedStyle(document.getElementById('conn')!).color,
+    ]);
     assert.equal(colours[0], colours[1], 'the banner and the status are both the failure red (--bad)');
     await page.screenshot({ path: path.join(OUT, 'dashboard-stalled.png') });
     ops.observer.stopped?.(); // the engine stops: no stall any more
@@ -204,13 +236,24 @@ test('the page fills with live data, shows rejects, and survives the database go
     await page.selectOption('#window', '5m');
 
     /** Publish a file for the engine, or (no engine here) commit its rows the way the sink would. */
-    const deliver = async (name: string, csv: string, rejects: { line: number; raw: string; reason: Reason; detail: string }[], batchId: number): Promise<void> => {
+    const deliver = async (
+      name: string,
+      csv: string,
+      rejects: { line: number; raw: string; reason: Reason; detail: string }[],
+      batchId: number,
+    ): Promise<void> => {
       if (useEngine) return publish(input, name, csv);
-      const rows = csv.trim().split('\n').slice(1).filter((l) => !rejects.some((r) => r.raw === l)).map((l) => {
-        const [event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type] =
-          l.split(',').map((v) => v.replace(/^"|"$/g, ''));
-        return { event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type } as EventRow;
-      });
+      const rows = csv
+        .trim()
+        .split('\n')
+        .slice(1)
+        .filter((l) => !rejects.some((r) => r.raw === l))
+        .map((l) => {
+          const [event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type] = l
+            .split(',')
+            .map((v) => v.replace(/^"|"$/g, ''));
+          return { event_id, user_id, event_type, product_id, product_name, product_category, price, event_timestamp, session_id, device_type } as EventRow;
+        });
       await commitBatch(db.url, {
         streamId: 'e2e',
         batchId,

@@ -160,90 +160,100 @@ interface Rendered {
   fullText: string;
 }
 
-test("draw.io's own viewer renders the committed .drawio: checklist, no overlapping text, edges between the DOT's components", { timeout: 120_000 }, async (t) => {
-  if (!chromiumAvailable()) {
-    t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
-    return;
-  }
-  const xml = await fsp.readFile(DRAWIO, 'utf8');
-  const joins = dotJoins(await fsp.readFile(DOT, 'utf8'));
-  assert.equal(joins.size, 6, 'the six connections of the spec');
+test(
+  "draw.io's own viewer renders the committed .drawio: checklist, no overlapping text, edges between the DOT's components",
+  { timeout: 120_000 },
+  async (t) => {
+    if (!chromiumAvailable()) {
+      t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
+      return;
+    }
+    const xml = await fsp.readFile(DRAWIO, 'utf8');
+    const joins = dotJoins(await fsp.readFile(DOT, 'utf8'));
+    assert.equal(joins.size, 6, 'the six connections of the spec');
 
-  const work = await tempDir('drawio-viewer-');
-  const page = path.join(work, 'viewer.html');
-  // The viewer reads the diagram from the element's data-mxgraph attribute, as on a web page embedding it;
-  // the page calls it itself (not by class name) to keep a handle on the viewer's graph.
-  const config = JSON.stringify({ xml, toolbar: '', nav: false, resize: false, border: 8 });
-  await fsp.writeFile(
-    page,
-    `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0;background:#fff}</style></head><body>` +
-      `<div id="diagram" data-mxgraph="${config.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"></div>` +
-      `<script src="${pathToFileURL(VIEWER).href}"></script>` +
-      `<script>GraphViewer.createViewerForElement(document.getElementById('diagram'), function (v) { window.viewer = v; });</script></body></html>`,
-  );
+    const work = await tempDir('drawio-viewer-');
+    const page = path.join(work, 'viewer.html');
+    // The viewer reads the diagram from the element's data-mxgraph attribute, as on a web page embedding it;
+    // the page calls it itself (not by class name) to keep a handle on the viewer's graph.
+    const config = JSON.stringify({ xml, toolbar: '', nav: false, resize: false, border: 8 });
+    await fsp.writeFile(
+      page,
+      `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0;background:#fff}</style></head><body>` +
+        `<div id="diagram" data-mxgraph="${config.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}"></div>` +
+        `<script src="${pathToFileURL(VIEWER).href}"></script>` +
+        `<script>GraphViewer.createViewerForElement(document.getElementById('diagram'), function (v) { window.viewer = v; });</script></body></html>`,
+    );
 
-  const userDataDir = await tempDir('drawio-chromium-');
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: chromiumArgs(userDataDir).filter((a) => !a.startsWith('--user-data-dir')),
-    viewport: { width: 1100, height: 800 },
-    deviceScaleFactor: 2,
-  });
-  const blocked: string[] = [];
-  const problems: string[] = [];
-  try {
-    // Nothing but local files: the viewer must render without the network.
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith('file:') || url.startsWith('data:')) return route.continue();
-      blocked.push(url);
-      return route.abort();
+    const userDataDir = await tempDir('drawio-chromium-');
+    const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: chromiumArgs(userDataDir).filter((a) => !a.startsWith('--user-data-dir')),
+      viewport: { width: 1100, height: 800 },
+      deviceScaleFactor: 2,
     });
-    const tab = context.pages()[0] ?? (await context.newPage());
-    tab.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    await tab.goto(pathToFileURL(page).href);
-    await tab.waitForFunction("window.viewer !== undefined && document.querySelector('#diagram svg') !== null", undefined, { timeout: 60_000 });
-    // Labels are HTML inside foreignObject: measure once the fonts are in.
-    await tab.evaluate('document.fonts.ready.then(() => undefined)');
+    const blocked: string[] = [];
+    const problems: string[] = [];
+    try {
+      // Nothing but local files: the viewer must render without the network.
+      await context.route('**/*', (route) => {
+        const url = route.request().url();
+        if (url.startsWith('file:') || url.startsWith('data:')) return route.continue();
+        blocked.push(url);
+        return route.abort();
+      });
+      const tab = context.pages()[0] ?? (await context.newPage());
+      tab.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      await tab.goto(pathToFileURL(page).href);
+      await tab.waitForFunction("window.viewer !== undefined && document.querySelector('#diagram svg') !== null", undefined, { timeout: 60_000 });
+      // Labels are HTML inside foreignObject: measure once the fonts are in.
+      await tab.evaluate('document.fonts.ready.then(() => undefined)');
 
-    const components = [...new Set([...joins.values()].flat())];
-    const rendered = (await tab.evaluate(`(${MEASURE})(${JSON.stringify({ components, connections: [...joins.keys()], boxes: vertexIds(xml) })})`)) as Rendered;
-    t.diagnostic(`${rendered.texts.length} text boxes rendered; ${blocked.length} requests refused${blocked.length ? `: ${[...new Set(blocked)].join(', ')}` : ''}`);
-    await tab.locator('#diagram').screenshot({ path: SCREENSHOT });
+      const components = [...new Set([...joins.values()].flat())];
+      const rendered = (await tab.evaluate(
+        `(${MEASURE})(${JSON.stringify({ components, connections: [...joins.keys()], boxes: vertexIds(xml) })})`,
+      )) as Rendered;
+      t.diagnostic(
+        `${rendered.texts.length} text boxes rendered; ${blocked.length} requests refused${blocked.length ? `: ${[...new Set(blocked)].join(', ')}` : ''}`,
+      );
+      await tab.locator('#diagram').screenshot({ path: SCREENSHOT });
 
-    for (const item of CHECKLIST) assert.ok(rendered.fullText.includes(item), `the viewer shows "${item}"`);
+      for (const item of CHECKLIST) assert.ok(rendered.fullText.includes(item), `the viewer shows "${item}"`);
 
-    // No two rendered text boxes overlap (half a CSS pixel of anti-aliasing allowed).
-    const overlaps = (a: Rect, b: Rect, tol = 0.5) => a.x + tol < b.x + b.width && b.x + tol < a.x + a.width && a.y + tol < b.y + b.height && b.y + tol < a.y + a.height;
-    const clashes: string[] = [];
-    for (let i = 0; i < rendered.texts.length; i++) {
-      for (let j = i + 1; j < rendered.texts.length; j++) {
-        if (overlaps(rendered.texts[i]!, rendered.texts[j]!)) clashes.push(`"${rendered.texts[i]!.text}" overlaps "${rendered.texts[j]!.text}"`);
+      // No two rendered text boxes overlap (half a CSS pixel of anti-aliasing allowed).
+      const overlaps = (a: Rect, b: Rect, tol = 0.5) =>
+        a.x + tol < b.x + b.width && b.x + tol < a.x + a.width && a.y + tol < b.y + b.height && b.y + tol < a.y + a.height;
+      const clashes: string[] = [];
+      for (let i = 0; i < rendered.texts.length; i++) {
+        for (let j = i + 1; j < rendered.texts.length; j++) {
+          if (overlaps(rendered.texts[i]!, rendered.texts[j]!)) clashes.push(`"${rendered.texts[i]!.text}" overlaps "${rendered.texts[j]!.text}"`);
+        }
       }
-    }
-    assert.deepEqual(clashes, [], 'rendered text boxes overlap');
-    assert.deepEqual(rendered.spills, [], 'text set outside the box it belongs to');
+      assert.deepEqual(clashes, [], 'rendered text boxes overlap');
+      assert.deepEqual(rendered.spills, [], 'text set outside the box it belongs to');
 
-    // Every edge starts at one component the DOT joins and ends at the other: the nearest rendered box to
-    // each end of the drawn line is that component, and the line touches it (the end stops at the arrow head).
-    const distance = (p: { x: number; y: number }, r: Rect) => Math.hypot(Math.max(r.x - p.x, 0, p.x - (r.x + r.width)), Math.max(r.y - p.y, 0, p.y - (r.y + r.height)));
-    const nearest = (p: { x: number; y: number }) => Object.entries(rendered.vertices).sort(([, a], [, b]) => distance(p, a) - distance(p, b))[0]!;
-    for (const [id, pair] of joins) {
-      const e = rendered.edges[id]!;
-      const [from, at] = nearest(e.start);
-      const [to, end] = nearest(e.end);
-      assert.deepEqual([from, to].sort(), pair, `edge ${id} joins ${pair.join(' and ')} (drawn from ${from} to ${to})`);
-      // An arrow head is about 10 px long at this zoom; the line ends where the head begins.
-      const startsWithArrow = new RegExp(`<mxCell id="${id}" [^>]*style="[^"]*startArrow=block`).test(xml);
-      assert.ok(distance(e.start, at) <= (startsWithArrow ? ARROW_PX : 2), `edge ${id} starts on ${from} (${distance(e.start, at).toFixed(1)} px away)`);
-      assert.ok(distance(e.end, end) <= ARROW_PX, `edge ${id} ends at ${to} (${distance(e.end, end).toFixed(1)} px away)`);
+      // Every edge starts at one component the DOT joins and ends at the other: the nearest rendered box to
+      // each end of the drawn line is that component, and the line touches it (the end stops at the arrow head).
+      const distance = (p: { x: number; y: number }, r: Rect) =>
+        Math.hypot(Math.max(r.x - p.x, 0, p.x - (r.x + r.width)), Math.max(r.y - p.y, 0, p.y - (r.y + r.height)));
+      const nearest = (p: { x: number; y: number }) => Object.entries(rendered.vertices).sort(([, a], [, b]) => distance(p, a) - distance(p, b))[0]!;
+      for (const [id, pair] of joins) {
+        const e = rendered.edges[id]!;
+        const [from, at] = nearest(e.start);
+        const [to, end] = nearest(e.end);
+        assert.deepEqual([from, to].sort(), pair, `edge ${id} joins ${pair.join(' and ')} (drawn from ${from} to ${to})`);
+        // An arrow head is about 10 px long at this zoom; the line ends where the head begins.
+        const startsWithArrow = new RegExp(`<mxCell id="${id}" [^>]*style="[^"]*startArrow=block`).test(xml);
+        assert.ok(distance(e.start, at) <= (startsWithArrow ? ARROW_PX : 2), `edge ${id} starts on ${from} (${distance(e.start, at).toFixed(1)} px away)`);
+        assert.ok(distance(e.end, end) <= ARROW_PX, `edge ${id} ends at ${to} (${distance(e.end, end).toFixed(1)} px away)`);
+      }
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+      await fsp.rm(work, { recursive: true, force: true });
+      await fsp.rm(userDataDir, { recursive: true, force: true });
     }
-    assert.deepEqual(problems, []);
-  } finally {
-    await context.close();
-    await fsp.rm(work, { recursive: true, force: true });
-    await fsp.rm(userDataDir, { recursive: true, force: true });
-  }
-  assert.ok(fs.existsSync(SCREENSHOT));
-});
+    assert.ok(fs.existsSync(SCREENSHOT));
+  },
+);

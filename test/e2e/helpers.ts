@@ -125,7 +125,13 @@ export async function commitBatch(url: string, batch: TestBatch): Promise<{ inse
       const stored = new Set(res.rows.map((r) => r.event_id));
       batch.events.forEach((e, i) => {
         if (!stored.has(e.event_id)) {
-          rejects.push({ file: batch.files[0]?.name ?? 'x.csv', line: i + 2, raw: e.event_id, reason: 'duplicate_event_id', detail: 'already stored by an earlier batch' });
+          rejects.push({
+            file: batch.files[0]?.name ?? 'x.csv',
+            line: i + 2,
+            raw: e.event_id,
+            reason: 'duplicate_event_id',
+            detail: 'already stored by an earlier batch',
+          });
         }
       });
     }

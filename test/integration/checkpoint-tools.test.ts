@@ -24,7 +24,22 @@ async function threeBatches(env: Record<string, string> = {}): Promise<{ url: st
   const input = path.join(dir, 'in');
   for (let f = 0; f < 3; f++) await publish(input, `events_${f}.csv`, csv(row(), row()));
   const ck = path.join(dir, 'ck');
-  const r = await cli(['process', '--input', input, '--checkpoint', ck, '--trigger', 'available-now', '--max-files-per-trigger', '1', '--progress-file', path.join(dir, 'p.jsonl')], { DATABASE_URL: url, ...env });
+  const r = await cli(
+    [
+      'process',
+      '--input',
+      input,
+      '--checkpoint',
+      ck,
+      '--trigger',
+      'available-now',
+      '--max-files-per-trigger',
+      '1',
+      '--progress-file',
+      path.join(dir, 'p.jsonl'),
+    ],
+    { DATABASE_URL: url, ...env },
+  );
   if (!env.ECOMSTREAM_FAILPOINT) assert.equal(r.code, 0, r.stderr);
   return { url, ck };
 }
@@ -68,9 +83,12 @@ describe('checkpoint verify', () => {
     await c.connect();
     const streamId = (await c.query<{ stream_id: string }>('SELECT stream_id FROM stream_batches LIMIT 1')).rows[0]!.stream_id;
     await c.query('DELETE FROM stream_batches WHERE batch_id = 0');
-    await c.query("UPDATE stream_batches SET files = '[{\"name\":\"other.csv\",\"size\":1,\"mtimeMs\":1}]' WHERE batch_id = 1");
-    await c.query(`INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, duplicate_rows, rejected_rows)
-                   VALUES ($1, 9, 'typescript', '[]', now(), 0, 0, 0, 0)`, [streamId]);
+    await c.query('UPDATE stream_batches SET files = \'[{"name":"other.csv","size":1,"mtimeMs":1}]\' WHERE batch_id = 1');
+    await c.query(
+      `INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, duplicate_rows, rejected_rows)
+                   VALUES ($1, 9, 'typescript', '[]', now(), 0, 0, 0, 0)`,
+      [streamId],
+    );
     await c.end();
     const bad = await cli(['checkpoint', 'verify', '--checkpoint', ck], { DATABASE_URL: url });
     assert.equal(bad.code, 1);

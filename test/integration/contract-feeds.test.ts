@@ -37,7 +37,10 @@ test("the migrated user_events has the event contract's columns, types, nullabil
     const strip = (rows: { column_name: string }[]) => rows.filter((r) => r.column_name !== 'id' && r.column_name !== 'inserted_at');
     const initSql = strip((await c.query(COLUMNS_SQL, ['public', 'user_events'])).rows);
     const generated = strip((await c.query(COLUMNS_SQL, ['from_contract', 'user_events'])).rows);
-    assert.deepEqual(initSql.map((r) => r.column_name), EVENT_CONTRACT.columns.map((col) => col.name));
+    assert.deepEqual(
+      initSql.map((r) => r.column_name),
+      EVENT_CONTRACT.columns.map((col) => col.name),
+    );
     assert.deepEqual(initSql, generated);
     const unique = await c.query(
       `SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]
@@ -67,20 +70,45 @@ test('a second feed: `ecomstream process --contract orders.json` stores and reje
   const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
   const upper = 'ABCDEF00-0000-4000-8000-000000000004';
   const now = new Date(Date.now() - 60_000).toISOString();
-  await publish(input, 'orders_1.csv', [
-    'order_id,customer_id,amount,currency,status,created_at,note',
-    `${id(1)},C1,10.00,EUR,paid,${now},first`,
-    `${id(2)},C2,0.005,USD,placed,${now},`,
-    `${id(3)},C3,12.50,JPY,paid,${now},`,
-    `${id(1)},C1,10.00,EUR,paid,${now},again`,
-    `${upper},C4,1,EUR,paid,${now},`,
-    '',
-  ].join('\n'));
-  const args = ['process', '--contract', ORDERS, '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--progress-file', path.join(dir, 'p.jsonl')];
+  await publish(
+    input,
+    'orders_1.csv',
+    [
+      'order_id,customer_id,amount,currency,status,created_at,note',
+      `${id(1)},C1,10.00,EUR,paid,${now},first`,
+      `${id(2)},C2,0.005,USD,placed,${now},`,
+      `${id(3)},C3,12.50,JPY,paid,${now},`,
+      `${id(1)},C1,10.00,EUR,paid,${now},again`,
+      `${upper},C4,1,EUR,paid,${now},`,
+      '',
+    ].join('\n'),
+  );
+  const args = [
+    'process',
+    '--contract',
+    ORDERS,
+    '--input',
+    input,
+    '--checkpoint',
+    path.join(dir, 'ck'),
+    '--trigger',
+    'available-now',
+    '--progress-file',
+    path.join(dir, 'p.jsonl'),
+  ];
   const first = await run(args, url);
   assert.equal(first.code, 0, first.out);
   // A later batch with an order stored by the first: the sink's ON CONFLICT fallback, by this contract's key.
-  await publish(input, 'orders_2.csv', ['order_id,customer_id,amount,currency,status,created_at,note', `${id(5)},C5,99.99,GBP,shipped,${now},`, `${id(1)},C9,1.00,EUR,paid,${now},late copy`, ''].join('\n'));
+  await publish(
+    input,
+    'orders_2.csv',
+    [
+      'order_id,customer_id,amount,currency,status,created_at,note',
+      `${id(5)},C5,99.99,GBP,shipped,${now},`,
+      `${id(1)},C9,1.00,EUR,paid,${now},late copy`,
+      '',
+    ].join('\n'),
+  );
   const second = await run(args, url);
   assert.equal(second.code, 0, second.out);
 

@@ -34,7 +34,10 @@ after(async () => {
 
 function config(over: { inputDir?: string; checkpointDir?: string } = {}): Readonly<Config> {
   return loadConfig(
-    { dashboard: { port: 0, host: '127.0.0.1' }, engine: { inputDir: over.inputDir ?? '/nonexistent/input', checkpointDir: over.checkpointDir ?? '/nonexistent/cp' } },
+    {
+      dashboard: { port: 0, host: '127.0.0.1' },
+      engine: { inputDir: over.inputDir ?? '/nonexistent/input', checkpointDir: over.checkpointDir ?? '/nonexistent/cp' },
+    },
     ROOT,
     {},
   );
@@ -153,16 +156,17 @@ describe('incremental aggregates', () => {
     assert.equal(res.inserted, 100);
     assert.equal(res.duplicates, 50);
     // A second stream (say the Spark job) writing the same tables.
-    await commitBatch(url, batch(crypto.randomUUID(), makeEvents(250, rand), [{ file: 'e.csv', line: 2, raw: 'bad', reason: 'negative_price', detail: '-1' }], 3));
+    await commitBatch(
+      url,
+      batch(crypto.randomUUID(), makeEvents(250, rand), [{ file: 'e.csv', line: 2, raw: 'bad', reason: 'negative_price', detail: '-1' }], 3),
+    );
     await assertAggregatesMatch(url);
 
     // A batch that rolls back leaves the aggregates as they were.
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     await c.query('BEGIN');
-    await c.query(
-      `INSERT INTO user_events (event_id, user_id, event_type, product_id, event_timestamp) VALUES ('rolled-back', 'u', 'purchase', 'P1', now())`,
-    );
+    await c.query(`INSERT INTO user_events (event_id, user_id, event_type, product_id, event_timestamp) VALUES ('rolled-back', 'u', 'purchase', 'P1', now())`);
     await c.query('ROLLBACK');
     await assertAggregatesMatch(url);
 
@@ -216,7 +220,10 @@ describe('incremental aggregates', () => {
       `SELECT ms, dash_latency_idx(ms) AS idx FROM unnest(ARRAY[0, 0.5, 1, 1.2, 1.25, 7, 100, 149.9, 1000, 60000, 1e9]::float8[]) AS ms`,
     );
     for (const r of rows) assert.equal(r.idx, latencyIndex(r.ms), `latency ${r.ms} ms`);
-    const h = new Map([[latencyIndex(100), 98], [latencyIndex(5000), 2]]);
+    const h = new Map([
+      [latencyIndex(100), 98],
+      [latencyIndex(5000), 2],
+    ]);
     const p50 = histogramQuantile(h, 0.5)!;
     assert.ok(p50 > 80 && p50 < 125, `p50 ${p50} near 100 ms`);
     const p99 = histogramQuantile(h, 0.99)!;
@@ -291,7 +298,10 @@ describe('dashboard server', () => {
         assert.equal(s.batches[0]?.batchId, 0);
         assert.equal(s.quality.reasons[0]?.reason, 'invalid_price');
         assert.equal(s.quality.reasons[0]?.examples[0]?.raw, '<b>bad</b>,row');
-        assert.ok(s.timeline.rowsPerSecond.some((r) => r > 0), 'throughput series shows the batch');
+        assert.ok(
+          s.timeline.rowsPerSecond.some((r) => r > 0),
+          'throughput series shows the batch',
+        );
         assert.ok(s.now.latencyP50Ms !== null && s.now.latencyP50Ms > 100, 'latency from file mtime to commit');
         assert.equal(s.now.engine.state, 'unknown');
 
@@ -301,10 +311,7 @@ describe('dashboard server', () => {
         await c.connect();
         const full = await c.query<{ event_type: string; n: number }>(`SELECT event_type, count(*)::int AS n FROM user_events GROUP BY 1 ORDER BY 1`);
         await c.end();
-        assert.deepEqual(
-          api.business.eventTypes.map((t) => [t.eventType, t.events]).sort(),
-          full.rows.map((r) => [r.event_type, r.n]).sort(),
-        );
+        assert.deepEqual(api.business.eventTypes.map((t) => [t.eventType, t.events]).sort(), full.rows.map((r) => [r.event_type, r.n]).sort());
         assert.equal(api.window.key, '15m');
       } finally {
         sse.close();
@@ -317,9 +324,8 @@ describe('dashboard server', () => {
       assert.equal(missing.status, 404);
       const rebinding = await new Promise<number>((resolve, reject) => {
         const u = new URL(dash.url);
-        const req = http.get(
-          { host: u.hostname, port: u.port, path: '/api/health', headers: { Host: 'evil.example:80' } },
-          (res) => resolve(res.statusCode ?? 0),
+        const req = http.get({ host: u.hostname, port: u.port, path: '/api/health', headers: { Host: 'evil.example:80' } }, (res) =>
+          resolve(res.statusCode ?? 0),
         );
         req.on('error', reject);
       });
@@ -335,7 +341,13 @@ describe('dashboard server', () => {
     // A server of its own, so stopping it does not disturb the other tests.
     const dir = await tempDir('dash-pg-');
     await fsp.chmod(dir, 0o755); // the server runs as the postgres user when we are root
-    const opts = { dataDir: path.join(dir, 'data'), port: 17432 + Math.floor(Math.random() * 1000), user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' };
+    const opts = {
+      dataDir: path.join(dir, 'data'),
+      port: 17432 + Math.floor(Math.random() * 1000),
+      user: 'sparkuser',
+      password: 'sparkpass123',
+      database: 'ecommerce_events',
+    };
     let server = await startEmbedded(opts);
     await migrate(server.url);
     const port = server.port;
@@ -371,7 +383,13 @@ describe('dashboard server', () => {
     const url = await db.freshDatabase();
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(ROOT, 'src/cli/main.ts'))}); await m.main(['dashboard', '--port', '0']);`],
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(path.join(ROOT, 'src/cli/main.ts'))}); await m.main(['dashboard', '--port', '0']);`,
+      ],
       { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

@@ -20,7 +20,12 @@ after(async () => {
   await db?.close();
 });
 
-async function runEngine(url: string, input: string, checkpoint: string, over: { trigger?: TriggerSpec; maxFilesPerTrigger?: number; cleanSource?: 'off' | 'archive' | 'delete' } = {}) {
+async function runEngine(
+  url: string,
+  input: string,
+  checkpoint: string,
+  over: { trigger?: TriggerSpec; maxFilesPerTrigger?: number; cleanSource?: 'off' | 'archive' | 'delete' } = {},
+) {
   const config = loadConfig({
     engine: {
       inputDir: input,
@@ -51,7 +56,11 @@ describe('engine', () => {
     const url = await db.freshDatabase();
     const dir = await tempDir();
     const id = '2b6c4c1e-8f5e-4c1a-9a51-0c1f7d3e9a10';
-    await publish(path.join(dir, 'in'), 'events_1.csv', csv(row({ event_id: id, product_name: 'Mouse, "Pro"', price: '12.5', event_timestamp: new Date(Date.now() - 5000).toISOString() }), row(), row()));
+    await publish(
+      path.join(dir, 'in'),
+      'events_1.csv',
+      csv(row({ event_id: id, product_name: 'Mouse, "Pro"', price: '12.5', event_timestamp: new Date(Date.now() - 5000).toISOString() }), row(), row()),
+    );
     const s = await runEngine(url, path.join(dir, 'in'), path.join(dir, 'ck'));
     assert.equal(s.insertedRows, 3);
     const c = new (await import('pg')).default.Client({ connectionString: url });
@@ -79,17 +88,42 @@ describe('engine', () => {
     assert.deepEqual([s.insertedRows, s.duplicateRows], [1, 1]);
     assert.equal(await count(url, 'SELECT COUNT(*) n FROM user_events'), 4); // a, b and one new per file
     assert.equal(await count(url, "SELECT COUNT(*) n FROM rejected_events WHERE reason = 'duplicate_event_id'"), 3);
-    assert.equal(await count(url, "SELECT COUNT(*) n FROM rejected_events WHERE reason = 'duplicate_event_id' AND source_file = 'events_3.csv' AND line_number = 2"), 1);
+    assert.equal(
+      await count(url, "SELECT COUNT(*) n FROM rejected_events WHERE reason = 'duplicate_event_id' AND source_file = 'events_3.csv' AND line_number = 2"),
+      1,
+    );
   });
 
   test('every bad-input kind lands in rejected_events with its reason; no line is lost', async () => {
     const url = await db.freshDatabase();
     const dir = await tempDir();
     const input = path.join(dir, 'in');
-    const latin1 = Buffer.concat([Buffer.from(`${HEADER}\n${row()}\n`), Buffer.from(row({ product_name: 'Caf' }).replace('Caf', 'Caf\xe9'), 'latin1'), Buffer.from('\n')]);
+    const latin1 = Buffer.concat([
+      Buffer.from(`${HEADER}\n${row()}\n`),
+      Buffer.from(row({ product_name: 'Caf' }).replace('Caf', 'Caf\xe9'), 'latin1'),
+      Buffer.from('\n'),
+    ]);
     const nul = Buffer.concat([Buffer.from(`${HEADER}\n`), Buffer.from(row({ product_name: 'a\u0000b' })), Buffer.from('\n')]);
-    await publish(input, 'a_malformed.csv', csv(row(), '1,"unterminated', `${row()},extra`, row().split(',').slice(0, 9).join(','), 'x,y"z,1,2,3,4,5,6,7,8', row()));
-    await publish(input, 'b_values.csv', csv(row({ price: 'abc' }), row({ price: '-3' }), row({ event_timestamp: 'yesterday' }), row({ event_type: 'click' }), row({ device_type: 'fridge' }), row({ user_id: '' }), row({ session_id: 'x'.repeat(101) }), row({ event_timestamp: '2000-01-01T00:00:00Z' }), row({ event_timestamp: new Date(Date.now() + 86_400_000).toISOString() })));
+    await publish(
+      input,
+      'a_malformed.csv',
+      csv(row(), '1,"unterminated', `${row()},extra`, row().split(',').slice(0, 9).join(','), 'x,y"z,1,2,3,4,5,6,7,8', row()),
+    );
+    await publish(
+      input,
+      'b_values.csv',
+      csv(
+        row({ price: 'abc' }),
+        row({ price: '-3' }),
+        row({ event_timestamp: 'yesterday' }),
+        row({ event_type: 'click' }),
+        row({ device_type: 'fridge' }),
+        row({ user_id: '' }),
+        row({ session_id: 'x'.repeat(101) }),
+        row({ event_timestamp: '2000-01-01T00:00:00Z' }),
+        row({ event_timestamp: new Date(Date.now() + 86_400_000).toISOString() }),
+      ),
+    );
     await publish(input, 'c_latin1.csv', latin1);
     await publish(input, 'd_nul.csv', nul);
     await publish(input, 'e_bom_crlf.csv', Buffer.from(`\ufeff${HEADER}\r\n${row()}\r\n\r\n${row()}\r\n`));
@@ -114,7 +148,17 @@ describe('engine', () => {
       return r.rows.map((x) => `${x.line_number}:${x.reason}`);
     };
     assert.deepEqual(await reasons('a_malformed.csv'), ['3:malformed_csv', '4:wrong_column_count', '5:wrong_column_count', '6:malformed_csv']);
-    assert.deepEqual(await reasons('b_values.csv'), ['2:invalid_price', '3:negative_price', '4:invalid_timestamp', '5:invalid_event_type', '6:invalid_device_type', '7:missing_required', '8:field_too_long', '9:stale_timestamp', '10:future_timestamp']);
+    assert.deepEqual(await reasons('b_values.csv'), [
+      '2:invalid_price',
+      '3:negative_price',
+      '4:invalid_timestamp',
+      '5:invalid_event_type',
+      '6:invalid_device_type',
+      '7:missing_required',
+      '8:field_too_long',
+      '9:stale_timestamp',
+      '10:future_timestamp',
+    ]);
     assert.deepEqual(await reasons('c_latin1.csv'), ['3:invalid_encoding']);
     assert.deepEqual(await reasons('d_nul.csv'), ['2:invalid_encoding']);
     assert.deepEqual(await reasons('e_bom_crlf.csv'), []);
@@ -165,13 +209,22 @@ describe('engine', () => {
     assert.equal(s.insertedRows, 10);
     assert.deepEqual(await fsp.readdir(input), []);
     assert.equal((await fsp.readdir(path.join(dir, 'archive'))).length, 5);
-    const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(progress.map((p) => p.files.length), [2, 2, 1]);
+    const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      progress.map((p) => p.files.length),
+      [2, 2, 1],
+    );
     assert.ok(progress.every((p) => p.engine === 'typescript' && typeof p.durationMs.total === 'number'));
     // The phases are measured, not placeholders, and do not add up to more than the whole batch.
     for (const p of progress) {
       const { plan, read, write, commit, total } = p.durationMs;
-      assert.ok([plan, read, write, commit].every((v) => Number.isInteger(v) && v >= 0), JSON.stringify(p.durationMs));
+      assert.ok(
+        [plan, read, write, commit].every((v) => Number.isInteger(v) && v >= 0),
+        JSON.stringify(p.durationMs),
+      );
       assert.ok(plan + read + write + commit <= total + 4, JSON.stringify(p.durationMs));
     }
   });

@@ -39,8 +39,10 @@ function legacyInitSql(): string {
 test('a database created by the pre-migration init.sql upgrades without losing a row, and a second run applies nothing', async () => {
   const url = await emptyDatabase();
   const counts = async (c: pg.Client) =>
-    (await c.query(`SELECT (SELECT count(*) FROM user_events)::int AS events, (SELECT count(*) FROM rejected_events)::int AS rejects,
-                           (SELECT count(*) FROM stream_batches)::int AS batches, (SELECT events FROM dash_event_types WHERE event_type = 'view')::int AS dash`)).rows[0];
+    (
+      await c.query(`SELECT (SELECT count(*) FROM user_events)::int AS events, (SELECT count(*) FROM rejected_events)::int AS rejects,
+                           (SELECT count(*) FROM stream_batches)::int AS batches, (SELECT events FROM dash_event_types WHERE event_type = 'view')::int AS dash`)
+    ).rows[0];
   const before = await withClient(url, async (c) => {
     await c.query(legacyInitSql());
     await c.query('BEGIN');
@@ -56,11 +58,17 @@ test('a database created by the pre-migration init.sql upgrades without losing a
   assert.deepEqual(before, { events: 250, rejects: 1, batches: 1, dash: 250 });
 
   const applied = await migrate(url);
-  assert.deepEqual(applied.map((m) => m.version), listMigrations().map((m) => m.version));
+  assert.deepEqual(
+    applied.map((m) => m.version),
+    listMigrations().map((m) => m.version),
+  );
   await withClient(url, async (c) => {
     assert.deepEqual(await counts(c), before, 'every row and aggregate survives the upgrade');
     const recorded = (await c.query('SELECT version, name, checksum FROM schema_migrations ORDER BY version')).rows;
-    assert.deepEqual(recorded, listMigrations().map((m) => ({ version: m.version, name: m.name, checksum: m.checksum })));
+    assert.deepEqual(
+      recorded,
+      listMigrations().map((m) => ({ version: m.version, name: m.name, checksum: m.checksum })),
+    );
   });
   assert.deepEqual(await migrate(url), [], 'nothing pending the second time');
 });
@@ -69,7 +77,10 @@ test('files applied outside `ecomstream migrate` (as Docker initdb does) are rec
   const url = await emptyDatabase();
   await withClient(url, async (c) => {
     for (const m of listMigrations()) await c.query(m.sql);
-    assert.deepEqual((await c.query('SELECT version FROM schema_migrations WHERE checksum IS NULL ORDER BY version')).rows.map((r) => r.version), listMigrations().map((m) => m.version));
+    assert.deepEqual(
+      (await c.query('SELECT version FROM schema_migrations WHERE checksum IS NULL ORDER BY version')).rows.map((r) => r.version),
+      listMigrations().map((m) => m.version),
+    );
   });
   assert.deepEqual(await migrate(url), []);
   await withClient(url, async (c) => assert.equal((await c.query('SELECT count(*)::int AS n FROM schema_migrations WHERE checksum IS NULL')).rows[0].n, 0));

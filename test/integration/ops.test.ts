@@ -74,7 +74,15 @@ describe('/metrics', () => {
     await publish(input, 'events_2.csv', csv());
     const ops = await startOps({ ops: await opsConfig(), databaseUrl: url, log: recordingLog(), strict: true });
     try {
-      const config = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'available-now' }, maxFilesPerTrigger: 1 } });
+      const config = loadConfig({
+        engine: {
+          inputDir: input,
+          checkpointDir: path.join(dir, 'ck'),
+          progressFile: path.join(dir, 'p.jsonl'),
+          trigger: { kind: 'available-now' },
+          maxFilesPerTrigger: 1,
+        },
+      });
       const summary = await new StreamEngine({ engine: config.engine, databaseUrl: url, log: recordingLog(), observer: ops.observer }).run();
       assert.equal(summary.batches, 3);
       const m = await scrape(ops.server!.url);
@@ -89,7 +97,9 @@ describe('/metrics', () => {
 
       const c = new pg.Client({ connectionString: url });
       await c.connect();
-      const byReason = new Map((await c.query('SELECT reason, COUNT(*)::int n FROM rejected_events GROUP BY reason')).rows.map((r) => [r.reason as string, r.n as number]));
+      const byReason = new Map(
+        (await c.query('SELECT reason, COUNT(*)::int n FROM rejected_events GROUP BY reason')).rows.map((r) => [r.reason as string, r.n as number]),
+      );
       await c.end();
       assert.ok(byReason.has('empty_file'), 'file notices are counted too');
       for (const reason of Object.keys(REASONS)) {
@@ -104,8 +114,14 @@ describe('/metrics', () => {
       // parse-prometheus-text-format folds a histogram with labels into one sample (it keeps only `le`),
       // so the per-phase counts are read from prom-client's own structured view of the same registry.
       assert.equal(m.get('ecomstream_batch_duration_seconds')!.type, 'HISTOGRAM');
-      const phases = (await ops.metrics.registry.getSingleMetric('ecomstream_batch_duration_seconds')!.get()).values.filter((v) => (v as { metricName?: string }).metricName === 'ecomstream_batch_duration_seconds_count');
-      assert.deepEqual(new Map(phases.map((v) => [v.labels.phase, v.value])), new Map(['plan', 'read', 'write', 'commit'].map((p) => [p, 3])), 'one observation per phase and batch');
+      const phases = (await ops.metrics.registry.getSingleMetric('ecomstream_batch_duration_seconds')!.get()).values.filter(
+        (v) => (v as { metricName?: string }).metricName === 'ecomstream_batch_duration_seconds_count',
+      );
+      assert.deepEqual(
+        new Map(phases.map((v) => [v.labels.phase, v.value])),
+        new Map(['plan', 'read', 'write', 'commit'].map((p) => [p, 3])),
+        'one observation per phase and batch',
+      );
       assert.equal(sample(m, 'ecomstream_publish_to_commit_seconds'), 3, 'one observation per file');
       assert.equal(m.get('ecomstream_publish_to_commit_seconds')!.type, 'HISTOGRAM');
       assert.ok(m.has('process_resident_memory_bytes') && m.has('nodejs_eventloop_lag_seconds'), 'default process metrics');
@@ -128,11 +144,26 @@ describe('/readyz and /livez', () => {
     const ops = await startOps({ ops: await opsConfig(), databaseUrl: own.url, log: recordingLog(), strict: true });
     const base = ops.server!.url;
     const config = loadConfig({
-      engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, pollMillis: 100, retryInitialMillis: 100, retryMaxMillis: 400 },
+      engine: {
+        inputDir: input,
+        checkpointDir: path.join(dir, 'ck'),
+        progressFile: path.join(dir, 'p.jsonl'),
+        trigger: { kind: 'on-arrival' },
+        pollMillis: 100,
+        retryInitialMillis: 100,
+        retryMaxMillis: 400,
+      },
     });
     const stop = new AbortController();
     let committed = 0;
-    const running = new StreamEngine({ engine: config.engine, databaseUrl: own.url, log: recordingLog(), signal: stop.signal, observer: ops.observer, onProgress: () => committed++ }).run();
+    const running = new StreamEngine({
+      engine: config.engine,
+      databaseUrl: own.url,
+      log: recordingLog(),
+      signal: stop.signal,
+      observer: ops.observer,
+      onProgress: () => committed++,
+    }).run();
     let again: Awaited<ReturnType<typeof startEmbedded>> | undefined;
     try {
       await until('the first commit', () => committed === 1);
@@ -173,10 +204,25 @@ describe('stall alarm', () => {
     const log = recordingLog();
     const ops = await startOps({ ops: await opsConfig(1), databaseUrl: url, log, strict: true });
     const base = ops.server!.url;
-    const config = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, pollMillis: 100 } });
+    const config = loadConfig({
+      engine: {
+        inputDir: input,
+        checkpointDir: path.join(dir, 'ck'),
+        progressFile: path.join(dir, 'p.jsonl'),
+        trigger: { kind: 'on-arrival' },
+        pollMillis: 100,
+      },
+    });
     const stop = new AbortController();
     let committed = 0;
-    const running = new StreamEngine({ engine: config.engine, databaseUrl: url, log, signal: stop.signal, observer: ops.observer, onProgress: () => committed++ }).run();
+    const running = new StreamEngine({
+      engine: config.engine,
+      databaseUrl: url,
+      log,
+      signal: stop.signal,
+      observer: ops.observer,
+      onProgress: () => committed++,
+    }).run();
     const locker = new pg.Client({ connectionString: url });
     await locker.connect();
     try {
@@ -190,14 +236,20 @@ describe('stall alarm', () => {
       assert.equal(committed, 0, 'the batch is blocked');
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(log.lines.filter((l) => l.startsWith('WARN stalled')).length, 1, 'one warning when the stall begins');
-      assert.match(log.lines.find((l) => l.startsWith('WARN stalled'))!, /batch 0 in flight/);
+      assert.match(
+        log.lines.find((l) => l.startsWith('WARN stalled'))!,
+        /batch 0 in flight/,
+      );
 
       await locker.query('COMMIT');
       await until('the blocked batch commits', () => committed === 1);
       assert.equal((await readyz(base)).status, 200);
       assert.equal(sample(await scrape(base), 'ecomstream_stalled'), 0);
       assert.equal(log.lines.filter((l) => l.startsWith('INFO stall over')).length, 1, 'one line when it ends');
-      assert.match(log.lines.find((l) => l.startsWith('INFO stall over'))!, /^INFO stall over after \d+ s: a batch committed$/);
+      assert.match(
+        log.lines.find((l) => l.startsWith('INFO stall over'))!,
+        /^INFO stall over after \d+ s: a batch committed$/,
+      );
     } finally {
       await locker.end();
       stop.abort();
@@ -214,9 +266,26 @@ describe('the CLI as a service', () => {
     const input = path.join(dir, 'in');
     await publish(input, 'events_0.csv', csv(row(), row({ event_type: 'click' })));
     const port = (await opsConfig()).metricsPort;
-    const child = spawn(process.execPath, [BIN, 'process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--progress-file', path.join(dir, 'p.jsonl'), '--metrics-port', String(port), '--log-format', 'json'], {
-      env: { ...process.env, DATABASE_URL: url },
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'process',
+        '--input',
+        input,
+        '--checkpoint',
+        path.join(dir, 'ck'),
+        '--progress-file',
+        path.join(dir, 'p.jsonl'),
+        '--metrics-port',
+        String(port),
+        '--log-format',
+        'json',
+      ],
+      {
+        env: { ...process.env, DATABASE_URL: url },
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -233,7 +302,10 @@ describe('the CLI as a service', () => {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0, stderr);
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const l of lines) {
       assert.equal(typeof l.time, 'string');
       assert.equal(l.level, 'info');
@@ -250,8 +322,13 @@ describe('the dashboard and the stall alarm', () => {
     const url = await db.freshDatabase();
     const opsCfg = await opsConfig(0.2);
     const ops = await startOps({ ops: opsCfg, databaseUrl: url, log: recordingLog(), strict: true });
-    const dash = await startDashboard({ config: loadConfig({ dashboard: { port: 0, host: '127.0.0.1' }, ops: opsCfg }, undefined, {}), databaseUrl: url, log: recordingLog() });
-    const stream = async (): Promise<{ stalled: boolean; detail: string | null }> => ((await (await fetch(`${dash.url}api/health`)).json()) as { stream: { stalled: boolean; detail: string | null } }).stream;
+    const dash = await startDashboard({
+      config: loadConfig({ dashboard: { port: 0, host: '127.0.0.1' }, ops: opsCfg }, undefined, {}),
+      databaseUrl: url,
+      log: recordingLog(),
+    });
+    const stream = async (): Promise<{ stalled: boolean; detail: string | null }> =>
+      ((await (await fetch(`${dash.url}api/health`)).json()) as { stream: { stalled: boolean; detail: string | null } }).stream;
     try {
       ops.observer.started?.({ streamId: 's', checkpointDir: '/nonexistent' });
       assert.equal((await stream()).stalled, false);

@@ -39,11 +39,21 @@ test('generated bad rows are rejected with the expected reason, line by line; th
       for (const e of expectedRejections(f)) expected.push(`${f.name}:${e.line}:${e.reason}`);
     },
   });
-  const config = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'available-now' }, maxFilesPerTrigger: 3 } });
+  const config = loadConfig({
+    engine: {
+      inputDir: input,
+      checkpointDir: path.join(dir, 'ck'),
+      progressFile: path.join(dir, 'p.jsonl'),
+      trigger: { kind: 'available-now' },
+      maxFilesPerTrigger: 3,
+    },
+  });
   const s = await new StreamEngine({ engine: config.engine, databaseUrl: url, log: silentLogger }).run();
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  const got = (await c.query('SELECT source_file, line_number, reason FROM rejected_events ORDER BY source_file, line_number')).rows.map((r) => `${r.source_file}:${r.line_number}:${r.reason}`);
+  const got = (await c.query('SELECT source_file, line_number, reason FROM rejected_events ORDER BY source_file, line_number')).rows.map(
+    (r) => `${r.source_file}:${r.line_number}:${r.reason}`,
+  );
   const stored = Number((await c.query('SELECT COUNT(*) n FROM user_events')).rows[0].n);
   await c.end();
   assert.ok(expected.length > 100, `the generator injected ${expected.length} bad rows`);
@@ -62,7 +72,13 @@ test("the spec's latency query measures the pipeline: paced generator, engine on
   const config = loadConfig({
     generator: { files, eventsPerFile: 10, intervalSeconds, seed: 12 },
     // As `up` runs it: on arrival, no settle wait (the generator links complete files into place).
-    engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, fileSettleMillis: 0 },
+    engine: {
+      inputDir: input,
+      checkpointDir: path.join(dir, 'ck'),
+      progressFile: path.join(dir, 'p.jsonl'),
+      trigger: { kind: 'on-arrival' },
+      fileSettleMillis: 0,
+    },
   });
   const stop = new AbortController();
   let inserted = 0;
@@ -108,12 +124,25 @@ test('the CLI: generate then process then query, as subprocesses', async () => {
   const g = await run(['generate', '--out', path.join(dir, 'in'), '--files', '4', '--events-per-file', '25', '--interval', '0', '--seed', '3']);
   assert.equal(g.code, 0, g.out);
   assert.equal((await fsp.readdir(path.join(dir, 'in'))).filter((f) => /^events_\d{8}_\d{6}_\d+\.csv$/.test(f)).length, 4);
-  const p = await run(['process', '--input', path.join(dir, 'in'), '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--progress-file', path.join(dir, 'p.jsonl')]);
+  const p = await run([
+    'process',
+    '--input',
+    path.join(dir, 'in'),
+    '--checkpoint',
+    path.join(dir, 'ck'),
+    '--trigger',
+    'available-now',
+    '--progress-file',
+    path.join(dir, 'p.jsonl'),
+  ]);
   assert.equal(p.code, 0, p.out);
   assert.match(p.out, /100 inserted/);
   const q = await run(['query', 'events-by-type', '--json']);
   const counts = JSON.parse(q.out.slice(q.out.indexOf('['))) as { event_type: string; count: number }[];
-  assert.equal(counts.reduce((a, r) => a + r.count, 0), 100);
+  assert.equal(
+    counts.reduce((a, r) => a + r.count, 0),
+    100,
+  );
   const bad = await run(['generate', '--invalid-rate', '2']);
   assert.notEqual(bad.code, 0);
   assert.match(bad.out, /--invalid-rate/);

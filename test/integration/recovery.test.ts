@@ -16,7 +16,6 @@ import { query as q, startTestDb, type TestDb } from '../support/pg.js';
 import { BIN, cli, type Run } from '../support/cli.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
 
-
 let db: TestDb;
 before(async () => {
   db = await startTestDb();
@@ -46,7 +45,19 @@ describe('exactly-once after SIGKILL', () => {
       const dir = await tempDir();
       const input = path.join(dir, 'in');
       const ids = await sixFiles(input);
-      const args = ['process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--max-files-per-trigger', '2', '--progress-file', path.join(dir, 'progress.jsonl')];
+      const args = [
+        'process',
+        '--input',
+        input,
+        '--checkpoint',
+        path.join(dir, 'ck'),
+        '--trigger',
+        'available-now',
+        '--max-files-per-trigger',
+        '2',
+        '--progress-file',
+        path.join(dir, 'progress.jsonl'),
+      ];
       const crashed = await cli(args, { DATABASE_URL: url, ECOMSTREAM_FAILPOINT: `${point}:1` });
       assert.equal(crashed.signal, 'SIGKILL', `the failpoint killed the engine (stderr: ${crashed.stderr})`);
       const mid = await q(url, 'SELECT COUNT(*)::int n FROM user_events');
@@ -58,10 +69,16 @@ describe('exactly-once after SIGKILL', () => {
       assert.equal(rows.length, 300);
       assert.deepEqual(new Set(rows.map((r) => r.event_id)), ids);
       const batches = await q(url, 'SELECT batch_id FROM stream_batches ORDER BY batch_id');
-      assert.deepEqual(batches.map((b) => Number(b.batch_id)), [0, 1, 2]);
+      assert.deepEqual(
+        batches.map((b) => Number(b.batch_id)),
+        [0, 1, 2],
+      );
       assert.equal((await q(url, 'SELECT COUNT(*)::int n FROM rejected_events'))[0]!.n, 0);
       assert.deepEqual((await fsp.readdir(path.join(dir, 'ck', 'commits'))).sort(), ['0', '1', '2']);
-      const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const replayed = progress.find((p) => p.batchId === 1 && p.replay);
       assert.ok(replayed, 'batch 1 was replayed from the offsets log');
       if (expectReplayTag === 'alreadyCommitted') assert.equal(replayed.alreadyCommitted, true);
@@ -79,7 +96,15 @@ describe('PostgreSQL stopped during a run', () => {
     const input = path.join(dir, 'in');
     await publish(input, 'events_0.csv', csv(row()));
     const config = loadConfig({
-      engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' }, pollMillis: 100, retryInitialMillis: 100, retryMaxMillis: 400 },
+      engine: {
+        inputDir: input,
+        checkpointDir: path.join(dir, 'ck'),
+        progressFile: path.join(dir, 'p.jsonl'),
+        trigger: { kind: 'on-arrival' },
+        pollMillis: 100,
+        retryInitialMillis: 100,
+        retryMaxMillis: 400,
+      },
     });
     const warnings: string[] = [];
     const stop = new AbortController();
@@ -104,7 +129,13 @@ describe('PostgreSQL stopped during a run', () => {
     await publish(input, 'events_1.csv', csv(row(), row()));
     await until(() => warnings.some((w) => /database unavailable.*retry/.test(w)));
     assert.equal(committed.length, 1, 'nothing commits while the server is down');
-    const again = await startEmbedded({ dataDir: server.dataDir, port: server.port, user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' });
+    const again = await startEmbedded({
+      dataDir: server.dataDir,
+      port: server.port,
+      user: 'sparkuser',
+      password: 'sparkpass123',
+      database: 'ecommerce_events',
+    });
     assert.equal(again.port, server.port);
     await until(() => committed.length === 2);
     stop.abort();
@@ -121,7 +152,9 @@ describe('the CLI', () => {
     const dir = await tempDir();
     const input = path.join(dir, 'in');
     await fsp.mkdir(input, { recursive: true });
-    const config = loadConfig({ engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' } } });
+    const config = loadConfig({
+      engine: { inputDir: input, checkpointDir: path.join(dir, 'ck'), progressFile: path.join(dir, 'p.jsonl'), trigger: { kind: 'on-arrival' } },
+    });
     const stop = new AbortController();
     const first = new StreamEngine({ engine: config.engine, databaseUrl: url, log: silentLogger, signal: stop.signal }).run();
     await new Promise((r) => setTimeout(r, 300));
@@ -159,13 +192,27 @@ describe('the CLI', () => {
     const url = await db.freshDatabase();
     const dir = await tempDir();
     const input = path.join(dir, 'in');
-    await publish(input, 'events_1.csv', csv(row({ event_type: 'purchase', product_category: 'Books', price: '10.00' }), row({ event_type: 'purchase', product_category: 'Books', price: '5.50' }), row()));
-    const p = await cli(['process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--progress-file', path.join(dir, 'p.jsonl')], { DATABASE_URL: url });
+    await publish(
+      input,
+      'events_1.csv',
+      csv(
+        row({ event_type: 'purchase', product_category: 'Books', price: '10.00' }),
+        row({ event_type: 'purchase', product_category: 'Books', price: '5.50' }),
+        row(),
+      ),
+    );
+    const p = await cli(
+      ['process', '--input', input, '--checkpoint', path.join(dir, 'ck'), '--trigger', 'available-now', '--progress-file', path.join(dir, 'p.jsonl')],
+      { DATABASE_URL: url },
+    );
     assert.equal(p.code, 0, p.stderr);
     assert.match(p.stdout, /batch 0: events_1\.csv: 3 rows -> 3 inserted, 0 duplicate, 0 rejected/);
     const byType = await cli(['query', 'events-by-type', '--json'], { DATABASE_URL: url });
     assert.equal(byType.code, 0, byType.stderr);
-    assert.deepEqual(JSON.parse(byType.stdout), [{ event_type: 'purchase', count: 2 }, { event_type: 'view', count: 1 }]);
+    assert.deepEqual(JSON.parse(byType.stdout), [
+      { event_type: 'purchase', count: 2 },
+      { event_type: 'view', count: 1 },
+    ]);
     const revenue = await cli(['query', 'revenue-by-category'], { DATABASE_URL: url });
     assert.match(revenue.stdout, /Books\s+15\.50/);
     for (const name of ['latency', 'summary']) {
@@ -210,9 +257,16 @@ describe('the CLI', () => {
     const second = await upOnce(/watching /);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /[1-9]\d* files already seen/, 'the second run resumes from the checkpoint');
-    const progress = (await fsp.readFile(path.join(cwd, 'data', 'logs', 'progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const progress = (await fsp.readFile(path.join(cwd, 'data', 'logs', 'progress.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const ids = progress.map((p) => p.batchId);
-    assert.deepEqual(ids, [...new Set(ids)].sort((a, b) => a - b), 'batch ids are never reused');
+    assert.deepEqual(
+      ids,
+      [...new Set(ids)].sort((a, b) => a - b),
+      'batch ids are never reused',
+    );
     await fsp.rm(cwd, { recursive: true, force: true });
   });
 });

@@ -79,12 +79,18 @@ describe('1. a carriage return inside a field', () => {
     const s = await engineFor(url, dir, { maxFilesPerTrigger: 1 }).run();
     assert.equal(s.batches, 2);
     assert.equal(s.insertedRows, 8);
-    const got = (await q<{ product_name: string; user_id: string; session_id: string }>(url, "SELECT product_name, user_id, session_id FROM user_events WHERE product_name IN ('Mouse\rPad', 'back\\slash\ttab') OR user_id = 'U\r1' ORDER BY id"));
-    assert.deepEqual(got.map((r) => [r.product_name, r.user_id, r.session_id]), [
-      ['Mouse\rPad', 'U000001', 'S0001'],
-      ['Wireless Mouse', 'U\r1', 'S0001'],
-      ['back\\slash\ttab', 'U000001', 'S\r'],
-    ]);
+    const got = await q<{ product_name: string; user_id: string; session_id: string }>(
+      url,
+      "SELECT product_name, user_id, session_id FROM user_events WHERE product_name IN ('Mouse\rPad', 'back\\slash\ttab') OR user_id = 'U\r1' ORDER BY id",
+    );
+    assert.deepEqual(
+      got.map((r) => [r.product_name, r.user_id, r.session_id]),
+      [
+        ['Mouse\rPad', 'U000001', 'S0001'],
+        ['Wireless Mouse', 'U\r1', 'S0001'],
+        ['back\\slash\ttab', 'U000001', 'S\r'],
+      ],
+    );
   });
 
   test('a row PostgreSQL refuses is rejected with the server message; the rest of the batch commits, also beside stored duplicates', async () => {
@@ -107,7 +113,13 @@ describe('1. a carriage return inside a field', () => {
       url,
       "SELECT source_file, line_number, detail, raw_line FROM rejected_events WHERE reason = 'rejected_by_database' ORDER BY source_file",
     );
-    assert.deepEqual(refused.map((r) => [r.source_file, r.line_number]), [['events_1.csv', 702], ['events_2.csv', 3]]);
+    assert.deepEqual(
+      refused.map((r) => [r.source_file, r.line_number]),
+      [
+        ['events_1.csv', 702],
+        ['events_2.csv', 3],
+      ],
+    );
     for (const r of refused) {
       assert.match(r.detail, /code 23514/);
       assert.match(r.detail, /test_no_poison/);
@@ -131,14 +143,20 @@ describe('2. a connection lost in the middle of a COPY', () => {
     const warnings: string[] = [];
     const log: Logger = { ...silentLogger, warn: (m) => warnings.push(m) };
     const run = engineFor(url, dir, { retryInitialMillis: 50 }, log).run();
-    await until('the COPY waiting on the lock', async () => (await n(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND wait_event_type = 'Lock'")) === 1);
+    await until(
+      'the COPY waiting on the lock',
+      async () => (await n(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND wait_event_type = 'Lock'")) === 1,
+    );
     const killed = await q(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND wait_event_type = 'Lock'");
     assert.equal(killed.length, 1);
     await holder.query('COMMIT');
     await holder.end();
     const s = await run;
     assert.equal(s.insertedRows, 3000);
-    assert.ok(warnings.some((w) => /batch 0 .*database unavailable/.test(w)), `a retry was logged: ${warnings.join(' | ')}`);
+    assert.ok(
+      warnings.some((w) => /batch 0 .*database unavailable/.test(w)),
+      `a retry was logged: ${warnings.join(' | ')}`,
+    );
     assert.equal(await n(url, 'SELECT COUNT(DISTINCT event_id) n FROM user_events'), 3000);
     assert.equal(await n(url, 'SELECT COUNT(*) n FROM user_events'), 3000);
   });
@@ -155,11 +173,15 @@ describe('2. a connection lost in the middle of a COPY', () => {
       const holder = new pg.Client({ connectionString: url });
       await holder.connect();
       await holder.query('BEGIN');
-      const tables = (await holder.query<{ t: string }>("SELECT string_agg(quote_ident(tablename), ', ') t FROM pg_tables WHERE schemaname = 'public'")).rows[0]!.t;
+      const tables = (await holder.query<{ t: string }>("SELECT string_agg(quote_ident(tablename), ', ') t FROM pg_tables WHERE schemaname = 'public'"))
+        .rows[0]!.t;
       await holder.query(`LOCK TABLE ${tables} IN ACCESS EXCLUSIVE MODE`);
       await new Promise((r) => setTimeout(r, 1100)); // past the snapshot cache
       const pending = snapshot();
-      await until('the dashboard query waiting on the lock', async () => (await n(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE application_name = 'ecomstream-dashboard' AND wait_event_type = 'Lock'")) >= 1);
+      await until(
+        'the dashboard query waiting on the lock',
+        async () => (await n(url, "SELECT COUNT(*) n FROM pg_stat_activity WHERE application_name = 'ecomstream-dashboard' AND wait_event_type = 'Lock'")) >= 1,
+      );
       await q(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'ecomstream-dashboard%'");
       const res = await pending;
       assert.equal(res.status, 503);
@@ -292,11 +314,14 @@ describe('6. files that are there but were never read', () => {
     assert.equal(s.insertedRows, 40);
     await engineFor(url, dir, { fileSettleMillis: 0 }).run();
     const notices = await q<{ source_file: string; reason: string }>(url, 'SELECT source_file, reason FROM rejected_events ORDER BY source_file');
-    assert.deepEqual(notices.map((r) => [r.source_file, r.reason]), [
-      ['dangling.csv', 'file_skipped'],
-      ['folder.csv', 'file_skipped'],
-      ['pipe.csv', 'file_skipped'],
-    ]);
+    assert.deepEqual(
+      notices.map((r) => [r.source_file, r.reason]),
+      [
+        ['dangling.csv', 'file_skipped'],
+        ['folder.csv', 'file_skipped'],
+        ['pipe.csv', 'file_skipped'],
+      ],
+    );
     assert.equal(await n(url, "SELECT COUNT(*) n FROM stream_batches, jsonb_array_elements(files) f WHERE f->>'name' = 'events_\\xff\\xfe.csv'"), 1);
   });
 });
@@ -328,7 +353,13 @@ describe('8. start-up while PostgreSQL is still coming up', () => {
   test('the engine retries the first connection with backoff, logging each try, then runs', async () => {
     const base = await tempDir();
     await fsp.chmod(base, 0o755);
-    const opts = { dataDir: path.join(base, 'pg'), port: 24000 + Math.floor(Math.random() * 1000), user: 'sparkuser', password: 'sparkpass123', database: 'ecommerce_events' };
+    const opts = {
+      dataDir: path.join(base, 'pg'),
+      port: 24000 + Math.floor(Math.random() * 1000),
+      user: 'sparkuser',
+      password: 'sparkpass123',
+      database: 'ecommerce_events',
+    };
     const server = await startEmbedded(opts);
     const { createMigratedDatabase } = await import('../../src/db/migrate.js');
     const url = await createMigratedDatabase(server.url, 'startup');
@@ -336,13 +367,21 @@ describe('8. start-up while PostgreSQL is still coming up', () => {
     const dir = await tempDir();
     await publish(path.join(dir, 'in'), 'events_1.csv', csv(...rows(10)));
     const warnings: string[] = [];
-    const run = engineFor(url, dir, { retryInitialMillis: 100, retryMaxMillis: 400, startupRetrySeconds: 60 }, { ...silentLogger, warn: (m) => warnings.push(m) }).run();
+    const run = engineFor(
+      url,
+      dir,
+      { retryInitialMillis: 100, retryMaxMillis: 400, startupRetrySeconds: 60 },
+      { ...silentLogger, warn: (m) => warnings.push(m) },
+    ).run();
     await until('two retries', async () => warnings.length >= 2);
     const again = await startEmbedded({ ...opts, port: server.port });
     try {
       const s = await run;
       assert.equal(s.insertedRows, 10);
-      assert.ok(warnings.every((w) => /^start-up: database unavailable .*retry \d+ in \d+ ms$/.test(w)), warnings.join('\n'));
+      assert.ok(
+        warnings.every((w) => /^start-up: database unavailable .*retry \d+ in \d+ ms$/.test(w)),
+        warnings.join('\n'),
+      );
     } finally {
       await again.stop();
     }

@@ -52,13 +52,25 @@ async function setUp(): Promise<Setup> {
   const orders = [good[0]!, badType, good[1]!, fixedPrice, good[2]!];
   await fsp.writeFile(path.join(input, 'orders.csv'), csv(...orders));
   await fsp.writeFile(path.join(input, 'header.csv'), csv(...headerRows));
-  return { url, dir, input, args: ['reprocess', ...common, '--file', 'header.csv', 'orders.csv'], fixed: new Map([['header.csv', headerRows], ['orders.csv', orders]]) };
+  return {
+    url,
+    dir,
+    input,
+    args: ['reprocess', ...common, '--file', 'header.csv', 'orders.csv'],
+    fixed: new Map([
+      ['header.csv', headerRows],
+      ['orders.csv', orders],
+    ]),
+  };
 }
 
 /** Every line of each fixed file is in exactly one table: its event in user_events, or a reject of that line. */
 async function assertEachLineOnce(s: Setup): Promise<void> {
   const stored = new Set((await query<{ event_id: string }>(s.url, 'SELECT event_id FROM user_events')).map((r) => r.event_id));
-  const rejects = await query<{ source_file: string; line_number: number; reason: string }>(s.url, 'SELECT source_file, line_number, reason FROM rejected_events');
+  const rejects = await query<{ source_file: string; line_number: number; reason: string }>(
+    s.url,
+    'SELECT source_file, line_number, reason FROM rejected_events',
+  );
   for (const [file, lines] of s.fixed) {
     lines.forEach((l, i) => {
       const inEvents = stored.has(l.slice(0, 36)) ? 1 : 0;
@@ -66,7 +78,11 @@ async function assertEachLineOnce(s: Setup): Promise<void> {
       assert.equal(inEvents + inRejects, 1, `${file} line ${i + 2}: ${inEvents} in user_events, ${inRejects} in rejected_events`);
     });
   }
-  assert.deepEqual(rejects.map((r) => `${r.source_file}:${r.line_number}:${r.reason}`), ['orders.csv:3:invalid_event_type'], 'only the row still bad; no duplicate_event_id for stored rows');
+  assert.deepEqual(
+    rejects.map((r) => `${r.source_file}:${r.line_number}:${r.reason}`),
+    ['orders.csv:3:invalid_event_type'],
+    'only the row still bad; no duplicate_event_id for stored rows',
+  );
 }
 
 describe('reprocess', () => {
@@ -77,7 +93,10 @@ describe('reprocess', () => {
     assert.match(r.stdout, /batch 1 \(reprocessed\): 2 files: 7 rows -> 3 inserted, 0 duplicate, 1 rejected, 3 already present/);
     await assertEachLineOnce(s);
     assert.equal((await query(s.url, 'SELECT 1 FROM user_events')).length, 6);
-    const [b] = await query<{ input_rows: number; inserted_rows: number; duplicate_rows: number; rejected_rows: number }>(s.url, 'SELECT input_rows, inserted_rows, duplicate_rows, rejected_rows FROM stream_batches WHERE batch_id = 1');
+    const [b] = await query<{ input_rows: number; inserted_rows: number; duplicate_rows: number; rejected_rows: number }>(
+      s.url,
+      'SELECT input_rows, inserted_rows, duplicate_rows, rejected_rows FROM stream_batches WHERE batch_id = 1',
+    );
     assert.deepEqual(b, { input_rows: 7, inserted_rows: 3, duplicate_rows: 0, rejected_rows: 1 });
     const offsets = (await fsp.readFile(path.join(s.dir, 'ck', 'offsets', '1'), 'utf8')).split('\n')[1]!;
     assert.equal(JSON.parse(offsets).reprocess, true, 'offsets/1 says it is a reprocessing batch');
@@ -91,11 +110,17 @@ describe('reprocess', () => {
     const killed = await cli(s.args, { DATABASE_URL: s.url, ECOMSTREAM_FAILPOINT: 'during-copy:1' });
     assert.equal(killed.signal, 'SIGKILL', killed.stderr);
     assert.equal((await query(s.url, "SELECT 1 FROM rejected_events WHERE source_file = 'orders.csv'")).length, 2, 'nothing of the killed batch is committed');
-    const replayed = await cli(['process', '--checkpoint', path.join(s.dir, 'ck'), '--input', s.input, '--progress-file', path.join(s.dir, 'p.jsonl'), '--trigger', 'available-now'], { DATABASE_URL: s.url });
+    const replayed = await cli(
+      ['process', '--checkpoint', path.join(s.dir, 'ck'), '--input', s.input, '--progress-file', path.join(s.dir, 'p.jsonl'), '--trigger', 'available-now'],
+      { DATABASE_URL: s.url },
+    );
     assert.equal(replayed.code, 0, replayed.stderr);
     assert.match(replayed.stdout, /batch 1 \(replayed\) \(reprocessed\): 2 files: 7 rows -> 3 inserted, 0 duplicate, 1 rejected, 3 already present/);
     await assertEachLineOnce(s);
-    assert.deepEqual((await query<{ batch_id: string }>(s.url, 'SELECT batch_id FROM stream_batches ORDER BY 1')).map((r) => Number(r.batch_id)), [0, 1]);
+    assert.deepEqual(
+      (await query<{ batch_id: string }>(s.url, 'SELECT batch_id FROM stream_batches ORDER BY 1')).map((r) => Number(r.batch_id)),
+      [0, 1],
+    );
   });
 
   test('names what is wrong: neither of --file and --since, a bad time, a new checkpoint; --since selects by modification time', async () => {
@@ -115,6 +140,9 @@ describe('reprocess', () => {
     await publish(dir, 'new_a.csv', csv(row()));
     await fsp.writeFile(path.join(dir, '.tmp.csv'), 'x');
     const cut = (await fsp.stat(path.join(dir, 'new_b.csv'))).mtimeMs;
-    assert.deepEqual((await selectReprocessFiles(dir, { sinceMs: cut })).map((f) => f.name), ['new_b.csv', 'new_a.csv']);
+    assert.deepEqual(
+      (await selectReprocessFiles(dir, { sinceMs: cut })).map((f) => f.name),
+      ['new_b.csv', 'new_a.csv'],
+    );
   });
 });

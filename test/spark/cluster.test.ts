@@ -18,9 +18,7 @@ import { startTestDb } from '../support/pg.js';
 import { HEADER, row } from '../support/files.js';
 import { appIdOf, masterArgs, startCluster, submitArgs, submitSpark, taskExecutors, workerArgs, type SparkCluster } from './cluster.js';
 import { checkConformance } from './conformance-check.js';
-import {
-  ROOT, describeRun, query, readProgress, runTypeScriptEngine, sparkMissing, storedEvents, storedRejects,
-} from './support.js';
+import { ROOT, describeRun, query, readProgress, runTypeScriptEngine, sparkMissing, storedEvents, storedRejects } from './support.js';
 
 const missing = sparkMissing() ?? (fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js')) ? undefined : 'dist/ not built: run npx tsc -p .');
 const STALL_FILE = 'events_stall_2.csv';
@@ -76,7 +74,10 @@ async function waitFor(file: string, ms: number): Promise<void> {
 test("the README's cluster commands are the ones these tests run", () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   // Shell lines with their `\` continuations joined.
-  const lines = readme.replace(/\s*\\\n\s*/g, ' ').split('\n').map((l) => l.trim());
+  const lines = readme
+    .replace(/\s*\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.trim());
   const master = 'spark://127.0.0.1:7077';
   assert.ok(lines.includes(`spark/.venv/bin/spark-class ${masterArgs(7077, 8080).join(' ')} &`), 'master command');
   assert.ok(lines.includes(`spark/.venv/bin/spark-class ${workerArgs(master, 8081, 2, '2G').join(' ')} &`), 'worker command');
@@ -148,7 +149,10 @@ test('standalone cluster, one worker of 2 cores', { skip: missing, timeout: 1_80
         assert.ok(fs.existsSync(path.join(checkpoint, 'commits', '1')));
         await assertStoredOnce(db.url, expected);
         const progress = readProgress(opts.progressFile);
-        assert.ok(progress.some((p) => p.batchId === 1 && p.replay === true && p.alreadyCommitted === true), 'batch 1 was replayed and found committed');
+        assert.ok(
+          progress.some((p) => p.batchId === 1 && p.replay === true && p.alreadyCommitted === true),
+          'batch 1 was replayed and found committed',
+        );
       } finally {
         await db.close();
       }
@@ -171,7 +175,12 @@ test('standalone cluster, two workers of 1 core: the batch runs on both, same re
     // inside the batch and a bad row, so the result is more than a row count.
     await writeFiles(input, 'two', 8, 100, (k) => (k === 5 ? [row({ event_id: ids(2, 100)[7]! }), row({ event_type: 'refund' })] : []));
     const urlTs = await db.freshDatabase();
-    const ts = await runTypeScriptEngine({ input, checkpoint: path.join(scratch, 'ck-ts'), progressFile: path.join(scratch, 'p-ts.jsonl'), databaseUrl: urlTs });
+    const ts = await runTypeScriptEngine({
+      input,
+      checkpoint: path.join(scratch, 'ck-ts'),
+      progressFile: path.join(scratch, 'p-ts.jsonl'),
+      databaseUrl: urlTs,
+    });
     assert.equal(ts.code, 0, describeRun('TypeScript engine', ts));
 
     // While the job runs, the master's /json shows which workers give it an executor (a core in use).
@@ -198,13 +207,18 @@ test('standalone cluster, two workers of 1 core: the batch runs on both, same re
     assert.equal(master.aliveworkers, 2);
     assert.deepEqual(busy, new Set(master.workers.map((w) => w.id)), 'both workers ran an executor of the job (master /json)');
     const appId = appIdOf(r);
-    const byWorker = await Promise.all([0, 1].map(async (i) => {
-      const w = await c.workerJson(i);
-      return new Set([...w.executors, ...w.finishedexecutors].filter((e) => e.appid === appId).map((e) => String(e.id)));
-    }));
+    const byWorker = await Promise.all(
+      [0, 1].map(async (i) => {
+        const w = await c.workerJson(i);
+        return new Set([...w.executors, ...w.finishedexecutors].filter((e) => e.appid === appId).map((e) => String(e.id)));
+      }),
+    );
     const ran = taskExecutors(c.eventLog(appId));
     for (const [i, execs] of byWorker.entries()) {
-      assert.ok([...execs].some((e) => ran.has(e)), `tasks ran on worker ${i} (its executors ${[...execs].join(', ')}; tasks on ${[...ran].join(', ')})`);
+      assert.ok(
+        [...execs].some((e) => ran.has(e)),
+        `tasks ran on worker ${i} (its executors ${[...execs].join(', ')}; tasks on ${[...ran].join(', ')})`,
+      );
     }
     const [batch] = await query<{ n: string }>(db.url, 'SELECT count(*)::text AS n FROM stream_batches');
     assert.equal(batch!.n, '1', 'all eight files in one batch');

@@ -121,7 +121,18 @@ export function masterArgs(port: number, uiPort: number): string[] {
 
 /** The README's worker command (after `spark/.venv/bin/spark-class`). */
 export function workerArgs(masterUrl: string, uiPort: number, cores: number, memory: string): string[] {
-  return ['org.apache.spark.deploy.worker.Worker', '--host', '127.0.0.1', '--webui-port', String(uiPort), '--cores', String(cores), '--memory', memory, masterUrl];
+  return [
+    'org.apache.spark.deploy.worker.Worker',
+    '--host',
+    '127.0.0.1',
+    '--webui-port',
+    String(uiPort),
+    '--cores',
+    String(cores),
+    '--memory',
+    memory,
+    masterUrl,
+  ];
 }
 
 /** Starts the master, then the workers, and waits until the master reports every worker ALIVE. */
@@ -189,7 +200,11 @@ export async function startCluster(o: ClusterOptions = {}): Promise<SparkCluster
     eventLog(appId) {
       const f = fs.readdirSync(eventLogDir).find((n) => n === appId || n === `${appId}.inprogress`);
       if (!f) throw new Error(`no event log of ${appId} in ${eventLogDir}`);
-      return fs.readFileSync(path.join(eventLogDir, f), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+      return fs
+        .readFileSync(path.join(eventLogDir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     masterJson: () => getJson<MasterJson>(`${masterUi}/json/`),
     workerJson: (i) => getJson<WorkerJson>(`${workers[i]!.ui}/json/`),
@@ -211,11 +226,21 @@ export function jdbcJar(): string {
  */
 export function submitArgs(masterUrl: string, o: SparkRunOptions): string[] {
   return [
-    '--master', masterUrl, '--jars', jdbcJar(),
-    'spark/streaming_job.py', '--input', o.input, '--checkpoint', o.checkpoint,
-    '--progress-file', o.progressFile,
-    '--trigger', o.trigger ?? 'available-now',
-    '--max-files-per-trigger', String(o.maxFilesPerTrigger ?? 1000),
+    '--master',
+    masterUrl,
+    '--jars',
+    jdbcJar(),
+    'spark/streaming_job.py',
+    '--input',
+    o.input,
+    '--checkpoint',
+    o.checkpoint,
+    '--progress-file',
+    o.progressFile,
+    '--trigger',
+    o.trigger ?? 'available-now',
+    '--max-files-per-trigger',
+    String(o.maxFilesPerTrigger ?? 1000),
   ];
 }
 

@@ -15,8 +15,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestDb } from '../support/pg.js';
 import {
-  FIXTURES, batchTotals, describeRun, readProgress, renderFixtures, runTypeScriptEngine, storedEvents, storedRejects,
-  type RunResult, type SparkRunOptions,
+  FIXTURES,
+  batchTotals,
+  describeRun,
+  readProgress,
+  renderFixtures,
+  runTypeScriptEngine,
+  storedEvents,
+  storedRejects,
+  type RunResult,
+  type SparkRunOptions,
 } from './support.js';
 
 /** What phase 1 + phase 2 must produce (derived by hand from the fixtures), so both engines cannot agree on a wrong answer. */
@@ -75,7 +83,11 @@ export async function checkConformance(spark: (o: SparkRunOptions) => Promise<Ru
 
     // The Spark side against the hand-derived expectation (a readable failure before the big diff).
     assert.equal(eventsSpark.length, EXPECTED_EVENTS, 'Spark: number of stored events');
-    assert.deepEqual(reasonCounts(rejectsSpark), reasonCounts(Object.entries(EXPECTED_REASONS).flatMap(([reason, n]) => Array(n).fill({ reason }))), 'Spark: reasons');
+    assert.deepEqual(
+      reasonCounts(rejectsSpark),
+      reasonCounts(Object.entries(EXPECTED_REASONS).flatMap(([reason, n]) => Array(n).fill({ reason }))),
+      'Spark: reasons',
+    );
 
     // The two engines against each other.
     assert.deepEqual(eventsSpark, eventsTs, 'user_events differ between the engines (left: Spark, right: TypeScript)');

@@ -56,7 +56,7 @@ test('a Spark driver killed before and after its database commit replays without
     assert.equal(r1.signal ?? r1.code, 'SIGKILL', describeRun('run 1', r1));
     assert.deepEqual(await batches(), [0]);
     assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 5, 'only batch 0 is stored');
-    assert.ok(await stageTables() > 0, 'the killed attempt left its staging tables');
+    assert.ok((await stageTables()) > 0, 'the killed attempt left its staging tables');
     assert.ok(fs.existsSync(path.join(checkpoint, 'offsets', '1')) && !fs.existsSync(path.join(checkpoint, 'commits', '1')));
     // `checkpoint inspect` reads Spark's own logs: batch 1 is pending, with its file from the source log.
     const seen1 = await inspectCheckpoint(checkpoint);
@@ -64,7 +64,11 @@ test('a Spark driver killed before and after its database commit replays without
     assert.deepEqual([seen1.lastPlannedBatch, seen1.lastCommittedBatch, seen1.filesSeen], [1, 0, 2]);
     assert.deepEqual(seen1.pendingReplay?.files, ['events_replay_2.csv']);
     assert.deepEqual(seen1.lock, { state: 'not-kept' });
-    assert.equal((await query<{ stream_id: string }>(db.url, 'SELECT stream_id FROM stream_batches'))[0]!.stream_id, seen1.streamId, 'the stream id Spark recorded');
+    assert.equal(
+      (await query<{ stream_id: string }>(db.url, 'SELECT stream_id FROM stream_batches'))[0]!.stream_id,
+      seen1.streamId,
+      'the stream id Spark recorded',
+    );
     const offsets1 = JSON.parse(fs.readFileSync(path.join(checkpoint, 'offsets', '1'), 'utf8').split('\n')[1]!) as { batchTimestampMs: number };
 
     // Run 2: replays batch 1, commits batch 2 in PostgreSQL, killed before Spark's commits/2.
@@ -72,7 +76,10 @@ test('a Spark driver killed before and after its database commit replays without
     assert.equal(r2.signal ?? r2.code, 'SIGKILL', describeRun('run 2', r2));
     assert.deepEqual(await batches(), [0, 1, 2]);
     assert.ok(!fs.existsSync(path.join(checkpoint, 'commits', '2')), 'Spark must not have committed batch 2');
-    const [b1] = await query<{ ms: string }>(db.url, "SELECT (extract(epoch FROM batch_timestamp) * 1000)::bigint::text AS ms FROM stream_batches WHERE batch_id = 1");
+    const [b1] = await query<{ ms: string }>(
+      db.url,
+      'SELECT (extract(epoch FROM batch_timestamp) * 1000)::bigint::text AS ms FROM stream_batches WHERE batch_id = 1',
+    );
     assert.equal(Number(b1!.ms), offsets1.batchTimestampMs, 'the replayed batch 1 used the batch timestamp of offsets/1');
 
     // Run 3: batch 2 is found committed and skipped, batch 3 runs.
@@ -90,7 +97,10 @@ test('a Spark driver killed before and after its database commit replays without
     assert.equal(stored.find((r) => r.event_id === ids(1)[0])!.user_id, 'U1', 'the first occurrence won');
     const rejects = await query<{ reason: string; n: string }>(db.url, 'SELECT reason, count(*)::text AS n FROM rejected_events GROUP BY reason');
     assert.deepEqual(rejects, [{ reason: 'duplicate_event_id', n: '1' }], 'only the planted duplicate is rejected, once');
-    const [totals] = await query<Record<string, string>>(db.url, 'SELECT sum(input_rows)::text AS input, sum(inserted_rows)::text AS inserted, sum(duplicate_rows)::text AS dups FROM stream_batches');
+    const [totals] = await query<Record<string, string>>(
+      db.url,
+      'SELECT sum(input_rows)::text AS input, sum(inserted_rows)::text AS inserted, sum(duplicate_rows)::text AS dups FROM stream_batches',
+    );
     assert.deepEqual(totals, { input: '21', inserted: '20', dups: '1' });
     assert.equal(await stageTables(), 0, 'staging tables of killed attempts are dropped');
 
@@ -98,41 +108,56 @@ test('a Spark driver killed before and after its database commit replays without
     const skipped = progress.find((p) => p.batchId === 2 && p.alreadyCommitted === true);
     assert.ok(skipped, 'run 3 reports batch 2 as already committed');
     assert.equal(skipped.replay, true);
-    assert.ok(progress.some((p) => p.batchId === 1 && p.replay === true && p.alreadyCommitted === false), 'run 2 reports batch 1 as a replay');
+    assert.ok(
+      progress.some((p) => p.batchId === 1 && p.replay === true && p.alreadyCommitted === false),
+      'run 2 reports batch 1 as a replay',
+    );
   } finally {
     await db.close();
     if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
   }
 });
 
-test('a batch whose database transaction fails is not marked done: the job fails, and the next run replays it', { skip: missing, timeout: 600_000 }, async () => {
-  const db = await startTestDb();
-  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-fail-'));
-  try {
-    const input = path.join(work, 'input');
-    const checkpoint = path.join(work, 'checkpoint');
-    await fsp.mkdir(input, { recursive: true });
-    await fsp.writeFile(path.join(input, 'events_fail_1.csv'), `${HEADER}\n${ids(9).map((id) => row({ event_id: id })).join('\n')}\n`);
-    // The batch record insert fails (after the rows were inserted in the same transaction).
-    await db.query(`CREATE FUNCTION refuse_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+test(
+  'a batch whose database transaction fails is not marked done: the job fails, and the next run replays it',
+  { skip: missing, timeout: 600_000 },
+  async () => {
+    const db = await startTestDb();
+    const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-fail-'));
+    try {
+      const input = path.join(work, 'input');
+      const checkpoint = path.join(work, 'checkpoint');
+      await fsp.mkdir(input, { recursive: true });
+      await fsp.writeFile(
+        path.join(input, 'events_fail_1.csv'),
+        `${HEADER}\n${ids(9)
+          .map((id) => row({ event_id: id }))
+          .join('\n')}\n`,
+      );
+      // The batch record insert fails (after the rows were inserted in the same transaction).
+      await db.query(`CREATE FUNCTION refuse_batch() RETURNS trigger LANGUAGE plpgsql AS $$
                     BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
-    await db.query('CREATE TRIGGER refuse_batch BEFORE INSERT ON stream_batches FOR EACH ROW EXECUTE FUNCTION refuse_batch()');
-    const opts = { input, checkpoint, progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
+      await db.query('CREATE TRIGGER refuse_batch BEFORE INSERT ON stream_batches FOR EACH ROW EXECUTE FUNCTION refuse_batch()');
+      const opts = { input, checkpoint, progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
 
-    const r1 = await runSpark(opts);
-    assert.equal(r1.code, 1, describeRun('run 1', r1));
-    assert.match(r1.stderr, /refused by the test/, 'the failure names its cause');
-    assert.ok(!fs.existsSync(path.join(checkpoint, 'commits', '0')), 'Spark did not commit the failed batch');
-    assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 0, 'the rows were rolled back with the batch');
+      const r1 = await runSpark(opts);
+      assert.equal(r1.code, 1, describeRun('run 1', r1));
+      assert.match(r1.stderr, /refused by the test/, 'the failure names its cause');
+      assert.ok(!fs.existsSync(path.join(checkpoint, 'commits', '0')), 'Spark did not commit the failed batch');
+      assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 0, 'the rows were rolled back with the batch');
 
-    await db.query('DROP TRIGGER refuse_batch ON stream_batches');
-    const r2 = await runSpark(opts);
-    assert.equal(r2.code, 0, describeRun('run 2', r2));
-    assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 5);
-    assert.deepEqual(await query(db.url, 'SELECT batch_id::int AS b FROM stream_batches'), [{ b: 0 }]);
-    assert.ok(readProgress(opts.progressFile).some((p) => p.batchId === 0 && p.replay === true), 'run 2 replayed batch 0');
-  } finally {
-    await db.close();
-    if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
-  }
-});
+      await db.query('DROP TRIGGER refuse_batch ON stream_batches');
+      const r2 = await runSpark(opts);
+      assert.equal(r2.code, 0, describeRun('run 2', r2));
+      assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 5);
+      assert.deepEqual(await query(db.url, 'SELECT batch_id::int AS b FROM stream_batches'), [{ b: 0 }]);
+      assert.ok(
+        readProgress(opts.progressFile).some((p) => p.batchId === 0 && p.replay === true),
+        'run 2 replayed batch 0',
+      );
+    } finally {
+      await db.close();
+      if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+    }
+  },
+);

@@ -176,12 +176,18 @@ export interface SparkRunOptions {
 export function runSpark(o: SparkRunOptions): Promise<RunResult> {
   const args = [
     path.join(SPARK_DIR, 'streaming_job.py'),
-    '--input', o.input,
-    '--checkpoint', o.checkpoint,
-    '--progress-file', o.progressFile,
-    '--trigger', o.trigger ?? 'available-now',
-    '--max-files-per-trigger', String(o.maxFilesPerTrigger ?? 1000),
-    '--shuffle-partitions', '2',
+    '--input',
+    o.input,
+    '--checkpoint',
+    o.checkpoint,
+    '--progress-file',
+    o.progressFile,
+    '--trigger',
+    o.trigger ?? 'available-now',
+    '--max-files-per-trigger',
+    String(o.maxFilesPerTrigger ?? 1000),
+    '--shuffle-partitions',
+    '2',
     ...(o.contract ? ['--contract', o.contract] : []),
   ];
   return run(PYTHON, args, {
@@ -197,11 +203,16 @@ export function runTypeScriptEngine(o: SparkRunOptions): Promise<RunResult> {
   const args = [
     path.join(ROOT, 'bin', 'ecomstream.js'),
     'process',
-    '--input', o.input,
-    '--checkpoint', o.checkpoint,
-    '--progress-file', o.progressFile,
-    '--trigger', o.trigger ?? 'available-now',
-    '--max-files-per-trigger', String(o.maxFilesPerTrigger ?? 1000),
+    '--input',
+    o.input,
+    '--checkpoint',
+    o.checkpoint,
+    '--progress-file',
+    o.progressFile,
+    '--trigger',
+    o.trigger ?? 'available-now',
+    '--max-files-per-trigger',
+    String(o.maxFilesPerTrigger ?? 1000),
     ...(o.contract ? ['--contract', o.contract] : []),
   ];
   return run(process.execPath, args, { ...process.env, DATABASE_URL: o.databaseUrl, ECOMSTREAM_FAILPOINT: '', ...o.env });
@@ -236,10 +247,7 @@ export async function storedEvents(url: string): Promise<Record<string, string |
 
 /** rejected_events as (file, line, reason, raw line), sorted; detail texts are free to differ. */
 export async function storedRejects(url: string): Promise<Record<string, string | number | null>[]> {
-  return query(
-    url,
-    `SELECT source_file, line_number, reason, raw_line FROM rejected_events ORDER BY source_file, line_number, reason`,
-  );
+  return query(url, `SELECT source_file, line_number, reason, raw_line FROM rejected_events ORDER BY source_file, line_number, reason`);
 }
 
 export async function batchTotals(url: string): Promise<Record<string, string>> {

@@ -62,7 +62,15 @@ export async function runTypescript(batches: readonly Batch[], contractFile?: st
         for (const l of chunk.split('\n')) {
           if (!l) continue;
           const cols = l.split('\t');
-          verdicts.push({ batch: b, file: copyUnescape(cols[ncol]!)!, line: Number(cols[ncol + 1]), reason: null, detail: null, raw: copyUnescape(cols[ncol + 2]!), values: cols.slice(0, ncol).map(copyUnescape) });
+          verdicts.push({
+            batch: b,
+            file: copyUnescape(cols[ncol]!)!,
+            line: Number(cols[ncol + 1]),
+            reason: null,
+            detail: null,
+            raw: copyUnescape(cols[ncol + 2]!),
+            values: cols.slice(0, ncol).map(copyUnescape),
+          });
         }
       },
       onReject(r) {

@@ -66,7 +66,11 @@ interface Service {
 }
 
 const rawText = read('docker-compose.yml');
-const raw = parse(rawText, { merge: true }) as { services: Record<string, Service>; networks: Record<string, { driver: string; name?: string }>; volumes: Record<string, unknown> };
+const raw = parse(rawText, { merge: true }) as {
+  services: Record<string, Service>;
+  networks: Record<string, { driver: string; name?: string }>;
+  volumes: Record<string, unknown>;
+};
 const compose = deepInterpolate(raw, {}); // defaults only: `docker compose up` without a .env
 const withEnv = deepInterpolate(raw, envExample());
 const svc = compose.services;
@@ -123,7 +127,13 @@ test('credentials come from .env variables, with the security note', () => {
     assert.match(rawText, new RegExp(`\\$\\{${secret}`), `${secret} is read from the environment`);
   }
   const text = read('.env.example');
-  for (const line of ['Development configuration', 'Encrypted connections (SSL/TLS)', 'Secret management (Vault)', 'Network policies', 'Authentication & authorization']) {
+  for (const line of [
+    'Development configuration',
+    'Encrypted connections (SSL/TLS)',
+    'Secret management (Vault)',
+    'Network policies',
+    'Authentication & authorization',
+  ]) {
     assert.ok(text.includes(line), `.env.example security note: ${line}`);
   }
   assert.match(read('.gitignore'), /^\.env$/m, '.env is not committed');
@@ -134,7 +144,10 @@ test('volume mounts of the spec', () => {
     assert.deepEqual(svc[name]!.volumes, SPARK_MOUNTS, `${name}: volumes`);
   }
   assert.ok(svc.generator!.volumes!.includes('./data/input:/app/data/input'));
-  assert.ok(svc.generator!.volumes!.some((v) => v.split(':')[1] === '/app/generator'), 'generator code at /app/generator');
+  assert.ok(
+    svc.generator!.volumes!.some((v) => v.split(':')[1] === '/app/generator'),
+    'generator code at /app/generator',
+  );
   assert.ok(svc.postgres!.volumes!.includes('./postgres/migrations:/docker-entrypoint-initdb.d:ro'));
   assert.ok(svc.pgadmin!.volumes!.includes('./pgadmin/servers.json:/pgadmin4/servers.json:ro'));
 });
@@ -221,7 +234,10 @@ test('the generator image: Node, the TypeScript generator, a non-root user', () 
   assert.match(dockerfile, /ENTRYPOINT \["node", "bin\/ecomstream\.js", "generate", "--out", "\/app\/data\/input"\]/);
   assert.deepEqual(s.command, ['--files', '20', '--events-per-file', '10', '--interval', '5'], 'spec section 2: 20 files of 10 events, 5 s apart');
   // What the image copies is in the build context (.dockerignore is an allow-list).
-  const allowed = read('.dockerignore').split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
+  const allowed = read('.dockerignore')
+    .split('\n')
+    .filter((l) => l.startsWith('!'))
+    .map((l) => l.slice(1).replace(/\/$/, ''));
   for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
     for (const src of m[1]!.split(/\s+/)) assert.ok(allowed.includes(src), `.dockerignore lets ${src} into the build context`);
   }

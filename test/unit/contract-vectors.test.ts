@@ -93,25 +93,47 @@ for (const fixtureFile of ['vectors.json', 'orders-vectors.json']) {
   const contractFile = fixture.contract ? path.join(FIXTURES, fixture.contract) : undefined;
   const contract = contractFile ? compileContract(loadContractFile(contractFile)) : EVENTS;
 
-  test(`golden vectors (${fixtureFile}): the TypeScript and the Python evaluator give the fixture outcome for every vector`, { skip: pythonMissing() }, async () => {
-    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-vectors-'));
-    try {
-      const now = Date.parse(fixture.batchTimestamp);
-      const batches: Batch[] = fixture.vectors.map((v, i) => {
-        const dir = path.join(root, String(i));
-        return { dir, batchTimestampMs: now, files: writeFiles(dir, [{ name: 'v.csv', content: content(v, fixture, contract) }]) };
-      });
-      const [ts, py] = await Promise.all([runTypescript(batches, contractFile), runPython(batches, contractFile)]);
-      const faults: string[] = [];
-      for (const [i, v] of fixture.vectors.entries()) {
-        faults.push(...compare(v, fixture, contract.columnNames, ts.verdicts.filter((r) => r.batch === i), ts.summaries[i], 'typescript'));
-        faults.push(...compare(v, fixture, contract.columnNames, py.verdicts.filter((r) => r.batch === i), py.summaries[i], 'python'));
+  test(
+    `golden vectors (${fixtureFile}): the TypeScript and the Python evaluator give the fixture outcome for every vector`,
+    { skip: pythonMissing() },
+    async () => {
+      const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-vectors-'));
+      try {
+        const now = Date.parse(fixture.batchTimestamp);
+        const batches: Batch[] = fixture.vectors.map((v, i) => {
+          const dir = path.join(root, String(i));
+          return { dir, batchTimestampMs: now, files: writeFiles(dir, [{ name: 'v.csv', content: content(v, fixture, contract) }]) };
+        });
+        const [ts, py] = await Promise.all([runTypescript(batches, contractFile), runPython(batches, contractFile)]);
+        const faults: string[] = [];
+        for (const [i, v] of fixture.vectors.entries()) {
+          faults.push(
+            ...compare(
+              v,
+              fixture,
+              contract.columnNames,
+              ts.verdicts.filter((r) => r.batch === i),
+              ts.summaries[i],
+              'typescript',
+            ),
+          );
+          faults.push(
+            ...compare(
+              v,
+              fixture,
+              contract.columnNames,
+              py.verdicts.filter((r) => r.batch === i),
+              py.summaries[i],
+              'python',
+            ),
+          );
+        }
+        assert.deepEqual(faults, [], `${faults.length} vector outcomes differ:\n${faults.join('\n')}`);
+      } finally {
+        await fsp.rm(root, { recursive: true, force: true });
       }
-      assert.deepEqual(faults, [], `${faults.length} vector outcomes differ:\n${faults.join('\n')}`);
-    } finally {
-      await fsp.rm(root, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 }
 
 test('golden vectors cover every check kind and every reason of the event contract', () => {
@@ -120,5 +142,9 @@ test('golden vectors cover every check kind and every reason of the event contra
   // Not a matter of bytes: a vanishing, unreadable, changed or special file, or a row PostgreSQL refuses.
   const fileOnly = new Set(['file_missing', 'file_unreadable', 'file_modified', 'file_skipped', 'rejected_by_database']);
   for (const r of Object.keys(EVENTS.spec.reasons)) if (!fileOnly.has(r)) assert.ok(reasons.has(r), `no vector gives ${r}`);
-  for (const c of EVENTS.spec.checks) assert.ok(fixture.vectors.some((v) => v.name.startsWith(`${c.check}:`)), `no vector named for check ${c.check}`);
+  for (const c of EVENTS.spec.checks)
+    assert.ok(
+      fixture.vectors.some((v) => v.name.startsWith(`${c.check}:`)),
+      `no vector named for check ${c.check}`,
+    );
 });

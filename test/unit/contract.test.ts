@@ -8,7 +8,10 @@ import { checkContract, contractJson, ContractError, loadContractFile, type Cont
 import { tempDir } from '../support/files.js';
 
 const refused = (spec: ContractSpec, what: RegExp): void => {
-  assert.throws(() => checkContract(spec, 'x.json'), (e: unknown) => e instanceof ContractError && e.code === 'CONTRACT_INVALID' && what.test(e.message));
+  assert.throws(
+    () => checkContract(spec, 'x.json'),
+    (e: unknown) => e instanceof ContractError && e.code === 'CONTRACT_INVALID' && what.test(e.message),
+  );
 };
 
 test('the event contract passes its own checks', () => {
@@ -18,9 +21,18 @@ test('the event contract passes its own checks', () => {
 test('faults an evaluator could not execute are refused', () => {
   refused({ ...EVENT_CONTRACT, conflictKey: 'nope' }, /conflict key nope is not a column/);
   refused({ ...EVENT_CONTRACT, checks: EVENT_CONTRACT.checks.slice(1) }, /first check must be column_count/);
-  refused({ ...EVENT_CONTRACT, checks: [...EVENT_CONTRACT.checks, { check: 'allowed', column: 'user_id', reason: 'missing_required', detail: '' }] }, /lists no allowed values/);
-  refused({ ...EVENT_CONTRACT, checks: [...EVENT_CONTRACT.checks, { check: 'decimal', column: 'user_id', reason: 'invalid_price', detail: '' }] }, /needs a decimal column/);
-  refused({ ...EVENT_CONTRACT, checks: EVENT_CONTRACT.checks.map((c) => ({ ...c, reason: c.check === 'required' ? 'no_such_reason' : c.reason })) }, /reason no_such_reason is used but not listed/);
+  refused(
+    { ...EVENT_CONTRACT, checks: [...EVENT_CONTRACT.checks, { check: 'allowed', column: 'user_id', reason: 'missing_required', detail: '' }] },
+    /lists no allowed values/,
+  );
+  refused(
+    { ...EVENT_CONTRACT, checks: [...EVENT_CONTRACT.checks, { check: 'decimal', column: 'user_id', reason: 'invalid_price', detail: '' }] },
+    /needs a decimal column/,
+  );
+  refused(
+    { ...EVENT_CONTRACT, checks: EVENT_CONTRACT.checks.map((c) => ({ ...c, reason: c.check === 'required' ? 'no_such_reason' : c.reason })) },
+    /reason no_such_reason is used but not listed/,
+  );
   refused({ ...EVENT_CONTRACT, table: 'User Events' }, /not a lower-case SQL name/);
 });
 
@@ -28,9 +40,15 @@ test('a contract file whose semantics differ from what the engine implements is 
   const dir = await tempDir();
   const file = path.join(dir, 'c.json');
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), timestampPattern: '^.*$' }));
-  assert.throws(() => loadContractFile(file), (e: unknown) => e instanceof ContractError && e.option === 'timestampPattern' && e.file === file);
+  assert.throws(
+    () => loadContractFile(file),
+    (e: unknown) => e instanceof ContractError && e.option === 'timestampPattern' && e.file === file,
+  );
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), version: 1 }));
-  assert.throws(() => loadContractFile(file), (e: unknown) => e instanceof ContractError && /version 1/.test(e.message));
+  assert.throws(
+    () => loadContractFile(file),
+    (e: unknown) => e instanceof ContractError && /version 1/.test(e.message),
+  );
   fs.writeFileSync(file, JSON.stringify(contractJson(EVENT_CONTRACT)));
   assert.equal(loadContractFile(file).table, 'user_events');
 });

@@ -32,7 +32,9 @@ import { buildUseCases, useCaseDot } from '../../src/diagram/usecases.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const COMPOSE_TEXT = readText(path.join(ROOT, 'docker-compose.yml'));
-const SCHEMA_TEXT = listMigrations(path.join(ROOT, 'postgres', 'migrations')).map((m) => m.sql).join('\n');
+const SCHEMA_TEXT = listMigrations(path.join(ROOT, 'postgres', 'migrations'))
+  .map((m) => m.sql)
+  .join('\n');
 
 /** The inputs of a fresh clone, in memory, with parts replaced. */
 function inputs(over: Partial<ModelInputs> = {}): ModelInputs {
@@ -77,7 +79,7 @@ test('truth over copy: trigger, files per trigger, partitions and events per fil
   const m = buildModel(inputs({ compose: composeWith('${SPARK_TRIGGER:-10s}', '${SPARK_TRIGGER:-30s}') }));
   const dot = toDot(m);
   assert.match(dot, /Every 30 seconds/);
-  assert.deepEqual(m.conflicts, ['docker-compose.yml: the Spark job\'s --trigger (seconds) is 30, but src/config.ts deployment.sparkTriggerSeconds is 10']);
+  assert.deepEqual(m.conflicts, ["docker-compose.yml: the Spark job's --trigger (seconds) is 30, but src/config.ts deployment.sparkTriggerSeconds is 10"]);
   const files = buildModel(inputs({ compose: composeWith('${SPARK_MAX_FILES_PER_TRIGGER:-1000}', '${SPARK_MAX_FILES_PER_TRIGGER:-7}') }));
   assert.match(toDot(files), /\(maxFilesPerTrigger=7\)/);
   assert.equal(files.conflicts.length, 1);
@@ -105,21 +107,34 @@ test('truth over copy: without a Spark job service, trigger and files per trigge
 
 test('helper containers are shown in the box they serve: the job driver with the master, data-init with the volume', () => {
   const m = buildModel(inputs());
-  const text = (id: string) => m.components.find((c) => c.id === id)!.lines.map((l) => l.text).join('\n');
+  const text = (id: string) =>
+    m.components
+      .find((c) => c.id === id)!
+      .lines.map((l) => l.text)
+      .join('\n');
   assert.match(text('master'), /driver: ecommerce_spark_submit\n\(client mode, in this network\)/);
   assert.match(text('volume'), /folders prepared by\necommerce_data_init/);
   assert.equal(m.components.length, 7, 'no extra boxes for helpers');
   // Any other service is still a box of its own: the diagram never hides a container.
-  const extra = parseCompose(`${COMPOSE_TEXT}`.replace(/^services:\n/m, 'services:\n  redis:\n    container_name: ecommerce_cache\n    image: redis:7\n    ports: ["6379:6379"]\n'));
+  const extra = parseCompose(
+    `${COMPOSE_TEXT}`.replace(/^services:\n/m, 'services:\n  redis:\n    container_name: ecommerce_cache\n    image: redis:7\n    ports: ["6379:6379"]\n'),
+  );
   const withExtra = buildModel(inputs({ compose: extra }));
   const box = withExtra.components.find((c) => c.id === 'service_redis');
   assert.ok(box);
-  assert.deepEqual(box.lines.map((l) => l.text), ['ecommerce_cache', 'redis:7', ':6379 (container port 6379)']);
-})
+  assert.deepEqual(
+    box.lines.map((l) => l.text),
+    ['ecommerce_cache', 'redis:7', ':6379 (container port 6379)'],
+  );
+});
 
 test('truth over copy: paths, container names, images and schema come from the project files', () => {
   const m = buildModel(inputs());
-  const text = (id: string) => m.components.find((c) => c.id === id)!.lines.map((l) => l.text).join('\n');
+  const text = (id: string) =>
+    m.components
+      .find((c) => c.id === id)!
+      .lines.map((l) => l.text)
+      .join('\n');
   assert.match(text('volume'), /^\.\/data\/input$/m);
   assert.match(text('volume'), /generator: \/app\/data\/input/);
   assert.match(text('volume'), /Spark: \/opt\/spark-data\/input/);
@@ -148,7 +163,13 @@ test('the generator image comes from its Dockerfile, or is marked as assumed', (
   const fromFile = buildModel(inputs({ generatorImage: { image: 'node:22-alpine', source: 'generator.Dockerfile' } }));
   assert.equal(fromFile.legends.find((l) => l.id === 'stack')!.rows.find((r) => r.key === 'Node.js:')!.value, '22 (generator)');
   const fallback = buildModel(inputs({ generatorImage: { image: 'node:20-alpine', source: 'fallback' } }));
-  assert.match(fallback.legends.find((l) => l.id === 'stack')!.lines.map((l) => l.text).join(' '), /Generator image assumed/);
+  assert.match(
+    fallback.legends
+      .find((l) => l.id === 'stack')!
+      .lines.map((l) => l.text)
+      .join(' '),
+    /Generator image assumed/,
+  );
   assert.equal(parseDockerfileBase('FROM node:22-alpine AS build\nRUN x\nFROM build AS run\nCMD y\n'), 'node:22-alpine');
   assert.equal(parseDockerfileBase('# syntax=docker/dockerfile:1\nFROM --platform=linux/amd64 node:20-slim\n'), 'node:20-slim');
   assert.equal(parseDockerfileBase('RUN nothing\n'), undefined);
@@ -163,7 +184,10 @@ test("performance legend: the Spark job's figures from engines.json, the spec's 
   // No bench:engines results: the spec's figures, each tagged "spec".
   const spec = legend({}, 'metrics');
   assert.equal(spec.title, 'Performance Metrics');
-  assert.ok(spec.rows.filter((r) => !r.heading).every((r) => r.source !== undefined), 'every row names its source');
+  assert.ok(
+    spec.rows.filter((r) => !r.heading).every((r) => r.source !== undefined),
+    'every row names its source',
+  );
   assert.equal(rowsOf(spec)['Records/file:'], '10 [compose]');
   assert.equal(rowsOf(spec)['Trigger:'], 'Every 10 seconds [compose]');
   assert.equal(rowsOf(spec)['Parallelism:'], '2 cores [compose]');
@@ -191,7 +215,13 @@ test("performance legend: the Spark job's figures from engines.json, the spec's 
   assert.doesNotMatch(JSON.stringify(measured), /62,478/, "the TypeScript engine's figures are not in the Spark legend");
 
   // The TypeScript engine's figures go in the "Without Docker" box, from latest.json.
-  const bench = parseBench(JSON.stringify({ measuredAt: '2026-03-04T00:00:00Z', machine: 'dev box', engine: { rowsPerSecond: 68491, firstBatchMs: 362, latencyP50Ms: 12.5, latencyP99Ms: 27.9 } }));
+  const bench = parseBench(
+    JSON.stringify({
+      measuredAt: '2026-03-04T00:00:00Z',
+      machine: 'dev box',
+      engine: { rowsPerSecond: 68491, firstBatchMs: 362, latencyP50Ms: 12.5, latencyP99Ms: 27.9 },
+    }),
+  );
   const local = legend({ bench, engines }, 'local');
   assert.equal(rowsOf(local)['Throughput:'], '68,491 rows/s [latest.json]');
   assert.equal(rowsOf(local)['Latency:'], 'p50 13 / p99 28 ms [latest.json]');
@@ -236,7 +266,10 @@ test('schema reader: tables, views and indexed columns of postgres/migrations/',
 });
 
 test('bench reader: invalid JSON names the file', () => {
-  assert.throws(() => parseBench('{', 'bench/results/latest.json'), (e: Error) => /^bench\/results\/latest\.json: not valid JSON/.test(e.message) && e.cause !== undefined);
+  assert.throws(
+    () => parseBench('{', 'bench/results/latest.json'),
+    (e: Error) => /^bench\/results\/latest\.json: not valid JSON/.test(e.message) && e.cause !== undefined,
+  );
 });
 
 test('DOT: the spec graph attributes, the clusters with their colours, and the six connections with their styles', () => {
@@ -247,9 +280,18 @@ test('DOT: the spec graph attributes, the clusters with their colours, and the s
   }
   // nodesep and ranksep depart from the spec so that A4 prints at 0.8 or more (dot.ts LAYOUT, README).
   assert.match(dot, new RegExp(`nodesep="${LAYOUT.nodesep}", ranksep="${LAYOUT.ranksep}"`));
-  assert.match(dot, /subgraph cluster_docker \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Docker Environment \(spark_network, bridge\)<\/FONT>>, labeljust="l", style="dashed,filled", fillcolor="#ECEFF1", color="#37474F"/);
-  assert.match(dot, /subgraph cluster_spark \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Spark Cluster<\/FONT>>, labeljust="l", style="filled", fillcolor="#FFE0B2", color="#F57C00"/);
-  assert.match(dot, /subgraph cluster_storage \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Data Storage &amp; Management<\/FONT>>, labeljust="l", style="filled", fillcolor="#E8F5E9", color="#388E3C"/);
+  assert.match(
+    dot,
+    /subgraph cluster_docker \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Docker Environment \(spark_network, bridge\)<\/FONT>>, labeljust="l", style="dashed,filled", fillcolor="#ECEFF1", color="#37474F"/,
+  );
+  assert.match(
+    dot,
+    /subgraph cluster_spark \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Spark Cluster<\/FONT>>, labeljust="l", style="filled", fillcolor="#FFE0B2", color="#F57C00"/,
+  );
+  assert.match(
+    dot,
+    /subgraph cluster_storage \{\n\s+graph \[label=<<FONT POINT-SIZE="12">Data Storage &amp; Management<\/FONT>>, labeljust="l", style="filled", fillcolor="#E8F5E9", color="#388E3C"/,
+  );
   const colours: Record<string, { fill: string; stroke: string }> = {
     generator: PALETTE.generator,
     volume: PALETTE.volume,
@@ -279,13 +321,27 @@ test('DOT: the spec graph attributes, the clusters with their colours, and the s
   assert.equal(EDGE.csv.color, '#1976D2');
   assert.equal(EDGE.jdbc.width, 3);
   // Both arrow heads on the checkpoint connection, one on every other.
-  const heads = (id: string) => edge(id).join('\n').match(/arrow(head|tail)="normal"/g)?.length ?? 0;
+  const heads = (id: string) =>
+    edge(id)
+      .join('\n')
+      .match(/arrow(head|tail)="normal"/g)?.length ?? 0;
   assert.equal(heads('checkpoint'), 2);
   for (const id of ['csv', 'read', 'task', 'jdbc', 'monitoring']) assert.equal(heads(id), 1, id);
 });
 
 test('the checker is not vacuous: overlapping text, text on an edge and text across a cluster border are found', () => {
-  const text = (t: string, x: number, y: number, owner = 'a') => ({ text: t, size: 10, bold: false, italic: false, owner, ownerKind: 'node' as const, x, y, width: 40, height: 11 });
+  const text = (t: string, x: number, y: number, owner = 'a') => ({
+    text: t,
+    size: 10,
+    bold: false,
+    italic: false,
+    owner,
+    ownerKind: 'node' as const,
+    x,
+    y,
+    width: 40,
+    height: 11,
+  });
   const geo: Geometry = {
     width: 300,
     height: 200,
@@ -294,7 +350,19 @@ test('the checker is not vacuous: overlapping text, text on an edge and text acr
       { name: 'b', x: 150, y: 0, width: 100, height: 50 },
     ],
     clusters: [{ name: 'cluster_x', x: 140, y: 100, width: 100, height: 90, visible: true, nodes: [] }],
-    edges: [{ id: 'e', tail: 'a', head: 'b', points: [{ x: 10, y: 30 }, { x: 290, y: 30 }], arrows: [], visible: true }],
+    edges: [
+      {
+        id: 'e',
+        tail: 'a',
+        head: 'b',
+        points: [
+          { x: 10, y: 30 },
+          { x: 290, y: 30 },
+        ],
+        arrows: [],
+        visible: true,
+      },
+    ],
     texts: [text('one', 10, 5), text('two', 20, 8), text('on the edge', 160, 25, 'b'), text('border', 120, 120, ''), text('tiny', 10, 60, '')],
   };
   geo.texts[4]!.size = 7;
@@ -347,7 +415,10 @@ test('use cases: the spec three, numbered, facts from the configuration', () => 
   );
   assert.match(ucs[0]!.steps[0]!.text, /Writes 10 events/);
   assert.match(ucs[0]!.steps[2]!.text, /every 10 s/);
-  assert.ok(ucs[1]!.steps.some((s) => s.failure), 'the crash is marked');
+  assert.ok(
+    ucs[1]!.steps.some((s) => s.failure),
+    'the crash is marked',
+  );
   assert.match(useCaseDot(ucs[2]!), /duplicate_event_id/);
   assert.match(useCaseDot(ucs[1]!), /step3 -> step4/);
 });

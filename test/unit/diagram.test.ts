@@ -28,7 +28,10 @@ const file = (name: string): string | Buffer => {
   return f.data;
 };
 const textsOf = (owner: string): TextBox[] => set.geometry.texts.filter((t) => t.owner === owner);
-const textOf = (owner: string): string => textsOf(owner).map((t) => t.text).join('\n');
+const textOf = (owner: string): string =>
+  textsOf(owner)
+    .map((t) => t.text)
+    .join('\n');
 const nodeBox = (name: string) => {
   const n = set.geometry.nodes.find((x) => x.name === name);
   assert.ok(n, `node ${name} is in the layout`);
@@ -60,7 +63,7 @@ test('PNG: A4 landscape at 300 DPI (3508 x 2480, pHYs 11811 px/m), drawing insid
   assert.deepEqual(info, { width: 3508, height: 2480, ppmX: 11811, ppmY: 11811, unit: 1 });
   const margin = PAGE.marginInches * PAGE.dpi;
   const p = set.placement;
-  const drawing = { x: p.x, y: p.y, width: (set.geometry.width) * p.scale, height: set.geometry.height * p.scale };
+  const drawing = { x: p.x, y: p.y, width: set.geometry.width * p.scale, height: set.geometry.height * p.scale };
   assert.ok(contains({ x: margin, y: margin, width: PAGE.widthPx - 2 * margin, height: PAGE.heightPx - 2 * margin }, drawing, 0.01));
   assert.ok(Math.abs(p.x - margin) < 0.01 || Math.abs(p.y - margin) < 0.01, 'as large as the margins allow');
 });
@@ -176,7 +179,10 @@ test('A4 print scale: the page shows the drawing at 0.8 of its size or more, so 
   assert.ok(title.size * set.printScale >= 12.8, 'the 16 pt title prints at 12.8 pt or more');
   // The scale is what the PNG really shows: the drawing's width or height fills the page inside the margins.
   const margin = PAGE.marginInches * PAGE.dpi;
-  const fill = Math.max((set.geometry.width * set.placement.scale) / (PAGE.widthPx - 2 * margin), (set.geometry.height * set.placement.scale) / (PAGE.heightPx - 2 * margin));
+  const fill = Math.max(
+    (set.geometry.width * set.placement.scale) / (PAGE.widthPx - 2 * margin),
+    (set.geometry.height * set.placement.scale) / (PAGE.heightPx - 2 * margin),
+  );
   assert.ok(Math.abs(fill - 1) < 1e-3, `the drawing fills ${fill} of the page`);
   assert.ok(Math.abs(set.printScale - (set.placement.scale * 72) / PAGE.dpi) < 1e-12);
 });
@@ -185,7 +191,18 @@ test('SVG: Arimo first, then Helvetica and Arial; every component and label pres
   const svg = file(`${BASE_NAME}.svg`) as string;
   assert.doesNotMatch(svg, /font-family="Helvetica,sans-Serif"/);
   assert.match(svg, /font-family="Arimo,Helvetica,Arial,sans-serif"/);
-  for (const t of ['Data Generator', 'Shared Volume', 'Spark Master', 'Spark Worker', 'PostgreSQL 15', 'pgAdmin', 'Checkpoint Storage', 'Performance Metrics', 'Technology Stack', 'Note: Development configuration']) {
+  for (const t of [
+    'Data Generator',
+    'Shared Volume',
+    'Spark Master',
+    'Spark Worker',
+    'PostgreSQL 15',
+    'pgAdmin',
+    'Checkpoint Storage',
+    'Performance Metrics',
+    'Technology Stack',
+    'Note: Development configuration',
+  ]) {
     assert.ok(svg.includes(`>${t}</text>`), t);
   }
 });

@@ -50,25 +50,90 @@ function randomTimestamp(): string {
   const frac = pick(['', '', `.${pad(d.getUTCMilliseconds(), 3)}`, '.5', '.123456', '.123456789', '.1234567891']);
   const form = Math.floor(rnd() * 12);
   switch (form) {
-    case 0: return isoAt(ms);
-    case 1: return `${base} ${time}${frac}`;
-    case 2: return `${base}T${time}${frac}Z`;
+    case 0:
+      return isoAt(ms);
+    case 1:
+      return `${base} ${time}${frac}`;
+    case 2:
+      return `${base}T${time}${frac}Z`;
     case 3: {
       const off = pick(['+02:00', '-03:30', '+0530', '+00:00', '-0000', '+14:00', '+24:00', '+05:60', '+5:00']);
       return `${base}T${time}${frac}${off}`;
     }
-    case 4: return `${base}t${time}z`;
-    case 5: return pick(['2026-02-29T10:00:00Z', '2024-02-29T10:00:00Z', '2026-04-31T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-25T24:00:00Z', '2026-11-25T23:60:00Z', '2026-11-25T23:59:60Z', '0000-01-01T00:00:00Z', '0099-12-31T00:00:00Z']);
-    case 6: return pick(['yesterday', '1764072000', '2026/11/25 10:00:00', '２０２６-11-25T10:00:00Z', ' 2026-11-25T10:00:00Z', '2026-11-25T10:00:00Z ', '2026-11-25']);
-    default: return isoAt(ms);
+    case 4:
+      return `${base}t${time}z`;
+    case 5:
+      return pick([
+        '2026-02-29T10:00:00Z',
+        '2024-02-29T10:00:00Z',
+        '2026-04-31T00:00:00Z',
+        '2026-13-01T00:00:00Z',
+        '2026-11-25T24:00:00Z',
+        '2026-11-25T23:60:00Z',
+        '2026-11-25T23:59:60Z',
+        '0000-01-01T00:00:00Z',
+        '0099-12-31T00:00:00Z',
+      ]);
+    case 6:
+      return pick([
+        'yesterday',
+        '1764072000',
+        '2026/11/25 10:00:00',
+        '２０２６-11-25T10:00:00Z',
+        ' 2026-11-25T10:00:00Z',
+        '2026-11-25T10:00:00Z ',
+        '2026-11-25',
+      ]);
+    default:
+      return isoAt(ms);
   }
 }
 
-const PRICES = ['29.99', '0', '0.00', '-0', '-0.01', '-5', '12.345', '1e2', '1E-2', '.5', '5.', '+3.25', '99999999.99', '99999999.994', '99999999.995', '100000000', '-100000000', '1e8', '1e400', 'abc', '1,5', ' 1.5', 'NaN', 'Infinity', '0x10', '١٢'];
+const PRICES = [
+  '29.99',
+  '0',
+  '0.00',
+  '-0',
+  '-0.01',
+  '-5',
+  '12.345',
+  '1e2',
+  '1E-2',
+  '.5',
+  '5.',
+  '+3.25',
+  '99999999.99',
+  '99999999.994',
+  '99999999.995',
+  '100000000',
+  '-100000000',
+  '1e8',
+  '1e400',
+  'abc',
+  '1,5',
+  ' 1.5',
+  'NaN',
+  'Infinity',
+  '0x10',
+  '١٢',
+];
 const TYPES = ['view', 'purchase', 'click', 'VIEW', ' view', 'view ', 'purchase\u00a0'];
 const DEVICES = ['mobile', 'desktop', 'tablet', '', 'phone', 'Mobile', 'tablet '];
 const IDS = Array.from({ length: 40 }, (_, i) => `00000000-0000-4000-a000-${String(i).padStart(12, '0')}`);
-const TEXTS = ['Mouse', 'Café crème', '', 'a,b', 'say "hi"', '\u{1F600}\u{1F600}', 'x'.repeat(200), 'x'.repeat(201), 'é'.repeat(200), '\u{1F600}'.repeat(101), '\t tab', 'back\\slash'];
+const TEXTS = [
+  'Mouse',
+  'Café crème',
+  '',
+  'a,b',
+  'say "hi"',
+  '\u{1F600}\u{1F600}',
+  'x'.repeat(200),
+  'x'.repeat(201),
+  'é'.repeat(200),
+  '\u{1F600}'.repeat(101),
+  '\t tab',
+  'back\\slash',
+];
 
 function quote(v: string): string {
   return /[",]/.test(v) || chance(0.1) ? `"${v.replace(/"/g, '""')}"` : v;
@@ -118,7 +183,15 @@ function randomFile(): Buffer {
   const nl = Buffer.from(crlf ? '\r\n' : '\n');
   if (h < 0.7) parts.push(Buffer.from(HEADER_LINE), nl);
   else if (h < 0.76) parts.push(Buffer.from(HEADER_LINE.split(',').join(' , ')), nl);
-  else if (h < 0.8) parts.push(Buffer.from(HEADER_LINE.split(',').map((c) => `"${c}"`).join(',')), nl);
+  else if (h < 0.8)
+    parts.push(
+      Buffer.from(
+        HEADER_LINE.split(',')
+          .map((c) => `"${c}"`)
+          .join(','),
+      ),
+      nl,
+    );
   else if (h < 0.86) parts.push(Buffer.from(HEADER_LINE.replace('user_id', pick(['user', 'USER_ID', 'user id', 'user-id']))), nl);
   else if (h < 0.88) parts.push(Buffer.from(HEADER_LINE.replace('device_type', 'device_type,extra')), nl);
   else if (h < 0.9) parts.push(Buffer.from([0xff]), Buffer.from(HEADER_LINE), nl);
@@ -134,7 +207,10 @@ const key = (v: Verdict): string => `${v.file}\u0000${String(v.line).padStart(6,
 test('the TypeScript and Spark readers agree line by line on seeded random input', { skip: pythonMissing() }, async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-diff-'));
   try {
-    const files = writeFiles(dir, Array.from({ length: FILES }, (_, i) => ({ name: `events_${String(i).padStart(3, '0')}.csv`, content: randomFile() })));
+    const files = writeFiles(
+      dir,
+      Array.from({ length: FILES }, (_, i) => ({ name: `events_${String(i).padStart(3, '0')}.csv`, content: randomFile() })),
+    );
 
     const batch = [{ dir, files, batchTimestampMs: NOW }];
     const [{ verdicts: ts }, { verdicts: py }] = await Promise.all([runTypescript(batch), runPython(batch)]);

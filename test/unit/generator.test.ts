@@ -15,13 +15,7 @@ import { parse } from 'csv-parse/sync';
 import { defaults, type GeneratorConfig } from '../../src/config.js';
 import { COLUMNS, COLUMN_NAMES, DEVICE_TYPES, EVENT_TYPES, HEADER_LINE, PRODUCT_CATEGORIES, REASONS } from '../../src/contract/event.js';
 import { CATALOG, CATALOG_SIZE, productById } from '../../src/generator/catalog.js';
-import {
-  EventFactory,
-  INJECTED_REASONS,
-  formatTimestamp,
-  type ExpectedRejection,
-  type GeneratedFile,
-} from '../../src/generator/factory.js';
+import { EventFactory, INJECTED_REASONS, formatTimestamp, type ExpectedRejection, type GeneratedFile } from '../../src/generator/factory.js';
 import { PUBLISHED_NAME, Publisher, TEMP_NAME, fileStamp, publishedName } from '../../src/generator/publish.js';
 import { expectedRejections, runGenerator, type PublishedFile } from '../../src/generator/run.js';
 
@@ -159,7 +153,9 @@ describe('catalogue', () => {
 
   test('prices are realistic per category', () => {
     const median = (c: string) => {
-      const v = CATALOG.filter((p) => p.category === c).map((p) => p.priceCents).sort((a, b) => a - b);
+      const v = CATALOG.filter((p) => p.category === c)
+        .map((p) => p.priceCents)
+        .sort((a, b) => a - b);
       return (v[12] as number) / 100;
     };
     assert.ok(median('Electronics') > median('Books') * 5, 'electronics cost more than books');
@@ -196,7 +192,8 @@ describe('event factory', () => {
 
   test('device types mobile 55 / desktop 35 / tablet 10 by session', () => {
     const bySession = new Map<string, string>();
-    for (const { fields } of rowsOf(makeFiles({ seed: 4 }, 10, 10_000))) bySession.set(fields[col('session_id')] as string, fields[col('device_type')] as string);
+    for (const { fields } of rowsOf(makeFiles({ seed: 4 }, 10, 10_000)))
+      bySession.set(fields[col('session_id')] as string, fields[col('device_type')] as string);
     const n = bySession.size;
     const share = (d: string) => [...bySession.values()].filter((v) => v === d).length / n;
     assert.ok(n > 5000);
@@ -298,7 +295,10 @@ describe('event factory', () => {
     assert.deepEqual(stampsOf(f.generateFile(50, NOW)), new Set([NOW]), 'no since: all at now');
     // A window reaching back before the previous file is cut at the previous file's moment.
     const t = [...stampsOf(f.generateFile(200, NOW + 1000, NOW - 60_000))];
-    assert.ok(t.every((v) => v >= NOW && v <= NOW + 1000), `${Math.min(...t) - NOW}..${Math.max(...t) - NOW}`);
+    assert.ok(
+      t.every((v) => v >= NOW && v <= NOW + 1000),
+      `${Math.min(...t) - NOW}..${Math.max(...t) - NOW}`,
+    );
     // A since after now is no licence for the future.
     assert.deepEqual(stampsOf(f.generateFile(20, NOW + 2000, NOW + 9000)), new Set([NOW + 2000]));
     assert.throws(() => f.generateFile(1, NOW, Number.NaN), RangeError);
@@ -356,7 +356,10 @@ describe('bad rows', () => {
     const missing = files.flatMap((f) => dataLines(f.content)).filter((l) => judge(l, NOW, new Set()) === 'missing_required');
     assert.ok(missing.length >= 5);
     assert.ok(expected.every((e) => e.line >= 2));
-    assert.ok(files.flatMap((f) => dataLines(f.content)).some((l) => l.includes(0xe9)), 'a Latin-1 byte is written');
+    assert.ok(
+      files.flatMap((f) => dataLines(f.content)).some((l) => l.includes(0xe9)),
+      'a Latin-1 byte is written',
+    );
   });
 
   test('a low invalid rate: bad rows of every kind over a longer run, duplicates also across files', () => {
@@ -424,7 +427,10 @@ describe('publisher', () => {
     // Another second starts again at 1; a second publisher in the same second probes past the taken names.
     assert.equal((await pub.publish(Buffer.from('c\n'), NOW + 1000)).name, 'events_20261125_170305_1.csv');
     assert.equal((await new Publisher(dir).publish(Buffer.from('d\n'), NOW)).name, 'events_20261125_170304_4.csv');
-    assert.deepEqual((await fsp.readdir(dir)).filter((n) => TEMP_NAME.test(n) || n.startsWith('.')), []);
+    assert.deepEqual(
+      (await fsp.readdir(dir)).filter((n) => TEMP_NAME.test(n) || n.startsWith('.')),
+      [],
+    );
   });
 
   test('creates a missing output folder', async () => {
@@ -446,7 +452,10 @@ describe('runGenerator', () => {
     const read = async (dir: string) => Promise.all((await fsp.readdir(dir)).sort().map(async (n) => [n, await fsp.readFile(path.join(dir, n))] as const));
     const [a, b, c] = await Promise.all(dirs.map(read));
     assert.equal(a!.length, 4);
-    assert.deepEqual(a!.map(([n]) => n), b!.map(([n]) => n));
+    assert.deepEqual(
+      a!.map(([n]) => n),
+      b!.map(([n]) => n),
+    );
     for (let i = 0; i < 4; i++) {
       assert.ok(a![i]![1].equals(b![i]![1]));
       assert.ok(!a![i]![1].equals(c![i]![1]));
@@ -456,9 +465,17 @@ describe('runGenerator', () => {
   test('reports each file and the totals; expectedRejections gives the bad rows of a file', async () => {
     const dir = freshDir();
     const seen: PublishedFile[] = [];
-    const r = await runGenerator({ outDir: dir, config: config({ files: 5, eventsPerFile: 40, seed: 3, invalidRate: 0.3 }), now: () => NOW, onFile: (f) => seen.push(f) });
+    const r = await runGenerator({
+      outDir: dir,
+      config: config({ files: 5, eventsPerFile: 40, seed: 3, invalidRate: 0.3 }),
+      now: () => NOW,
+      onFile: (f) => seen.push(f),
+    });
     assert.deepEqual(r, { files: 5, events: 200 });
-    assert.deepEqual(seen.map((f) => f.index), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      seen.map((f) => f.index),
+      [1, 2, 3, 4, 5],
+    );
     const judged: Array<{ content: Buffer; now: number; expected: readonly ExpectedRejection[] }> = [];
     for (const f of seen) {
       assert.equal(f.events, 40);
@@ -538,7 +555,10 @@ describe('runGenerator', () => {
     const r2 = await runGenerator({ outDir: dir2, config: config({ files: 5, intervalSeconds: 30, seed: 1 }), signal: ac2.signal });
     assert.deepEqual(r2, { files: 1, events: 10 });
     assert.ok(performance.now() - t0 < 2000, 'the wait is interrupted');
-    assert.deepEqual((await fsp.readdir(dir2)).filter((n) => !PUBLISHED_NAME.test(n)), []);
+    assert.deepEqual(
+      (await fsp.readdir(dir2)).filter((n) => !PUBLISHED_NAME.test(n)),
+      [],
+    );
 
     const dir3 = freshDir();
     const r3 = await runGenerator({ outDir: dir3, config: config({ files: 5, seed: 1 }), signal: AbortSignal.abort() });
@@ -561,7 +581,11 @@ describe('runGenerator', () => {
     const stamps: number[] = [];
     const t0 = performance.now();
     // 10 events per file at 400 events/s: a file every 25 ms, 9 gaps = 225 ms.
-    await runGenerator({ outDir: freshDir(), config: config({ files: 10, eventsPerFile: 10, rate: 400, intervalSeconds: 60 }), onFile: () => stamps.push(performance.now() - t0) });
+    await runGenerator({
+      outDir: freshDir(),
+      config: config({ files: 10, eventsPerFile: 10, rate: 400, intervalSeconds: 60 }),
+      onFile: () => stamps.push(performance.now() - t0),
+    });
     assert.equal(stamps.length, 10);
     assert.ok(stamps[0]! < 150, 'the first file is written at once');
     // The schedule runs from the start, not from the first file (which may publish late on a busy machine).
@@ -607,14 +631,20 @@ describe('runGenerator', () => {
       assert.equal(files.length, 3);
       for (const [k, stamps] of files.entries()) {
         const since = k === 0 ? made[0]! - periodMs : made[k - 1]!;
-        assert.ok(stamps.every((v) => v >= since && v <= made[k]!), `file ${k + 1}: ${Math.min(...stamps) - since}..${Math.max(...stamps) - made[k]!}`);
+        assert.ok(
+          stamps.every((v) => v >= since && v <= made[k]!),
+          `file ${k + 1}: ${Math.min(...stamps) - since}..${Math.max(...stamps) - made[k]!}`,
+        );
         assert.ok(Math.max(...stamps) - Math.min(...stamps) > (made[k]! - since) / 2, `file ${k + 1} spreads over its window`);
       }
     }
     const dir = freshDir();
     const { made, clock } = recordingClock(700);
     await runGenerator({ outDir: dir, config: config({ files: 3, eventsPerFile: 20, seed: 14 }), now: clock });
-    assert.deepEqual((await stampsIn(dir)).map((s) => [...new Set(s)]), made.map((m) => [m]));
+    assert.deepEqual(
+      (await stampsIn(dir)).map((s) => [...new Set(s)]),
+      made.map((m) => [m]),
+    );
   });
 
   test('out-of-range settings are refused with the field named', async () => {
@@ -639,7 +669,10 @@ describe('generate CLI (subprocess)', () => {
 
   function cli(args: string[], onStdout?: (text: string, child: ReturnType<typeof spawn>) => void) {
     return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => {
@@ -662,7 +695,8 @@ describe('generate CLI (subprocess)', () => {
 
     const help = await cli(['generate', '--help']);
     assert.equal(help.code, 0);
-    for (const flag of ['--out', '--files', '--events-per-file', '--interval', '--seed', '--invalid-rate', '--rate']) assert.ok(help.stdout.includes(flag), flag);
+    for (const flag of ['--out', '--files', '--events-per-file', '--interval', '--seed', '--invalid-rate', '--rate'])
+      assert.ok(help.stdout.includes(flag), flag);
     assert.match(help.stdout, /\(default: 10\)/);
     assert.match(help.stdout, /data\/input/);
 

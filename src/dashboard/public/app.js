@@ -97,7 +97,15 @@ function table(caption, head, rows, opts = {}) {
     'table',
     { class: opts.class },
     h('caption', { class: 'sr-only' }, caption),
-    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : undefined }, c.label ?? c)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        head.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : undefined }, c.label ?? c)),
+      ),
+    ),
     h('tbody', {}, rows),
   );
 }
@@ -193,7 +201,11 @@ function renderCharts(s) {
   const t3 = finite(tl.latencyP50Ms).length
     ? `Latest p50 ${duration(lastOf(tl.latencyP50Ms))}, p99 ${duration(lastOf(tl.latencyP99Ms))}; worst p99 ${duration(maxOf(tl.latencyP99Ms))}.`
     : 'No file committed in this window.';
-  for (const [id, text] of [['throughput', t1], ['duration', t2], ['latency', t3]]) {
+  for (const [id, text] of [
+    ['throughput', t1],
+    ['duration', t2],
+    ['latency', t3],
+  ]) {
     $(`sum-${id}`).textContent = text;
     $(`chart-${id}`).setAttribute('aria-label', `${$(`chart-${id}`).closest('figure').querySelector('h3').textContent} chart: ${text}`);
   }
@@ -209,10 +221,14 @@ function renderNow(s) {
   setValue('m-purchases', int(n.purchases));
   setValue('m-revenue', money(n.revenue));
   setValue('m-rejected', int(n.rejectedRows));
-  $('m-rejected').closest('.card').classList.toggle('warn', n.rejectedRows > 0);
+  $('m-rejected')
+    .closest('.card')
+    .classList.toggle('warn', n.rejectedRows > 0);
   setValue('m-rate', rate(n.rowsPerSecond));
   setValue('m-backlog', n.backlogFiles === null ? 'n/a' : int(n.backlogFiles), n.backlogFiles === null ? 'no landing folder here' : undefined);
-  $('m-backlog').closest('.card').classList.toggle('warn', (n.backlogFiles ?? 0) > 0);
+  $('m-backlog')
+    .closest('.card')
+    .classList.toggle('warn', (n.backlogFiles ?? 0) > 0);
   renderAges();
   const engine = $('m-engine');
   engine.dataset.state = n.engine.state;
@@ -220,9 +236,17 @@ function renderNow(s) {
 
   const facts = $('now-facts');
   facts.replaceChildren(
-    'Latency publish → commit, last 5 min: p50 ', h('b', {}, duration(n.latencyP50Ms)), ', p99 ', h('b', {}, duration(n.latencyP99Ms)),
-    ' · average inserted_at − event_timestamp: ', h('b', {}, n.avgInsertDelaySeconds === null ? '–' : duration(n.avgInsertDelaySeconds * 1000)),
-    ' · ', h('b', {}, int(n.batches)), n.batches === 1 ? ' batch' : ' batches', ', last committed ', h('b', { id: 'f-last-commit' }, ago(n.lastCommitMs)),
+    'Latency publish → commit, last 5 min: p50 ',
+    h('b', {}, duration(n.latencyP50Ms)),
+    ', p99 ',
+    h('b', {}, duration(n.latencyP99Ms)),
+    ' · average inserted_at − event_timestamp: ',
+    h('b', {}, n.avgInsertDelaySeconds === null ? '–' : duration(n.avgInsertDelaySeconds * 1000)),
+    ' · ',
+    h('b', {}, int(n.batches)),
+    n.batches === 1 ? ' batch' : ' batches',
+    ', last committed ',
+    h('b', { id: 'f-last-commit' }, ago(n.lastCommitMs)),
   );
 }
 
@@ -231,7 +255,12 @@ function renderAges() {
   const s = state.snapshot;
   if (!s) return;
   const n = s.now;
-  setValue('m-newest', n.newestEventMs === null ? '–' : duration(serverNow() - n.newestEventMs), n.newestEventMs === null ? 'no events yet' : 'since its event_timestamp', false);
+  setValue(
+    'm-newest',
+    n.newestEventMs === null ? '–' : duration(serverNow() - n.newestEventMs),
+    n.newestEventMs === null ? 'no events yet' : 'since its event_timestamp',
+    false,
+  );
   const last = $('f-last-commit');
   if (last) last.textContent = ago(n.lastCommitMs);
 }
@@ -246,9 +275,15 @@ function renderBusiness(s) {
           'Events by type',
           ['Type', '', { label: 'Events', num: true }, { label: 'Share', num: true }, { label: 'Avg price', num: true }],
           b.eventTypes.map((r, i) =>
-            h('tr', {}, h('th', { scope: 'row' }, r.eventType), h('td', { class: 'barcell' }, bar(r.events / maxType, i % 2 ? 'alt' : '')),
-              h('td', { class: 'num' }, int(r.events)), h('td', { class: 'num' }, pctFmt.format(total ? r.events / total : 0)),
-              h('td', { class: 'num' }, r.avgPrice === null ? '–' : money(r.avgPrice))),
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, r.eventType),
+              h('td', { class: 'barcell' }, bar(r.events / maxType, i % 2 ? 'alt' : '')),
+              h('td', { class: 'num' }, int(r.events)),
+              h('td', { class: 'num' }, pctFmt.format(total ? r.events / total : 0)),
+              h('td', { class: 'num' }, r.avgPrice === null ? '–' : money(r.avgPrice)),
+            ),
           ),
           { class: 'bars' },
         )
@@ -262,9 +297,15 @@ function renderBusiness(s) {
           'Revenue by product category',
           ['Category', '', { label: 'Revenue', num: true }, { label: 'Purchases', num: true }, { label: 'Conversion', num: true }],
           b.categories.map((r) =>
-            h('tr', {}, h('th', { scope: 'row' }, r.category || '(none)'), h('td', { class: 'barcell' }, bar(r.revenue / maxRev)),
-              h('td', { class: 'num' }, money(r.revenue)), h('td', { class: 'num' }, int(r.purchases)),
-              h('td', { class: 'num', title: 'purchases per event in the category' }, pctFmt.format(r.events ? r.purchases / r.events : 0))),
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, r.category || '(none)'),
+              h('td', { class: 'barcell' }, bar(r.revenue / maxRev)),
+              h('td', { class: 'num' }, money(r.revenue)),
+              h('td', { class: 'num' }, int(r.purchases)),
+              h('td', { class: 'num', title: 'purchases per event in the category' }, pctFmt.format(r.events ? r.purchases / r.events : 0)),
+            ),
           ),
           { class: 'bars' },
         )
@@ -278,9 +319,15 @@ function renderBusiness(s) {
           'Top products by revenue',
           ['Product', '', { label: 'Revenue', num: true }, { label: 'Purchases', num: true }, { label: 'Events', num: true }],
           b.topProducts.map((r) =>
-            h('tr', {}, h('th', { scope: 'row' }, r.name ?? r.productId, h('span', { class: 'reason-desc' }, `${r.productId}${r.category ? ` · ${r.category}` : ''}`)),
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, r.name ?? r.productId, h('span', { class: 'reason-desc' }, `${r.productId}${r.category ? ` · ${r.category}` : ''}`)),
               h('td', { class: 'barcell' }, bar(r.revenue / maxProd, 'alt')),
-              h('td', { class: 'num' }, money(r.revenue)), h('td', { class: 'num' }, int(r.purchases)), h('td', { class: 'num' }, int(r.events))),
+              h('td', { class: 'num' }, money(r.revenue)),
+              h('td', { class: 'num' }, int(r.purchases)),
+              h('td', { class: 'num' }, int(r.events)),
+            ),
           ),
           { class: 'bars' },
         )
@@ -294,8 +341,15 @@ function renderBusiness(s) {
           'Events and revenue by device type',
           ['Device', '', { label: 'Events', num: true }, { label: 'Purchases', num: true }, { label: 'Revenue', num: true }],
           b.devices.map((r) =>
-            h('tr', {}, h('th', { scope: 'row' }, r.device || '(none)'), h('td', { class: 'barcell' }, bar(r.events / maxDev, 'third')),
-              h('td', { class: 'num' }, int(r.events)), h('td', { class: 'num' }, int(r.purchases)), h('td', { class: 'num' }, money(r.revenue))),
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, r.device || '(none)'),
+              h('td', { class: 'barcell' }, bar(r.events / maxDev, 'third')),
+              h('td', { class: 'num' }, int(r.events)),
+              h('td', { class: 'num' }, int(r.purchases)),
+              h('td', { class: 'num' }, money(r.revenue)),
+            ),
           ),
           { class: 'bars' },
         )
@@ -318,7 +372,9 @@ function renderQuality(s) {
   const reasons = s.quality.reasons;
   const sum = (k) => reasons.filter((r) => r.kind === k).reduce((a, r) => a + r.rows, 0);
   setValue('q-rejected', int(sum('row')));
-  $('q-rejected').closest('.card').classList.toggle('warn', sum('row') > 0);
+  $('q-rejected')
+    .closest('.card')
+    .classList.toggle('warn', sum('row') > 0);
   setValue('q-duplicates', int(sum('duplicate')));
   setValue('q-notices', int(sum('notice')));
   setValue('q-score', score(s.now.qualityScore));
@@ -350,13 +406,31 @@ function renderBatches(s) {
     s.batches.length
       ? table(
           'Latest committed batches, newest first',
-          ['Batch', 'Committed', 'Files', { label: 'In', num: true }, { label: 'Inserted', num: true }, { label: 'Dup', num: true },
-            { label: 'Rejected', num: true }, { label: 'Quality', num: true }, { label: 'Duration', num: true }, { label: 'Latency', num: true }, 'Phases'],
+          [
+            'Batch',
+            'Committed',
+            'Files',
+            { label: 'In', num: true },
+            { label: 'Inserted', num: true },
+            { label: 'Dup', num: true },
+            { label: 'Rejected', num: true },
+            { label: 'Quality', num: true },
+            { label: 'Duration', num: true },
+            { label: 'Latency', num: true },
+            'Phases',
+          ],
           s.batches.map((b) =>
-            h('tr', {},
+            h(
+              'tr',
+              {},
               h('th', { scope: 'row' }, `#${b.batchId}`, h('span', { class: 'reason-desc' }, `${b.engine} · ${b.streamId.slice(0, 8)}`)),
               h('td', { class: 'time' }, clock(b.committedMs)),
-              h('td', { class: 'files' }, b.files.join(', '), b.fileCount > b.files.length ? h('span', { class: 'muted' }, ` +${int(b.fileCount - b.files.length)} more`) : null),
+              h(
+                'td',
+                { class: 'files' },
+                b.files.join(', '),
+                b.fileCount > b.files.length ? h('span', { class: 'muted' }, ` +${int(b.fileCount - b.files.length)} more`) : null,
+              ),
               h('td', { class: 'num' }, int(b.inputRows)),
               h('td', { class: 'num' }, int(b.insertedRows)),
               h('td', { class: 'num' }, int(b.duplicateRows)),
@@ -364,7 +438,13 @@ function renderBatches(s) {
               h('td', { class: 'num' }, score(b.qualityScore)),
               h('td', { class: 'num' }, duration(b.durationMs)),
               h('td', { class: 'num', title: 'oldest file published → commit' }, duration(b.latencyMaxMs)),
-              h('td', { class: 'muted' }, Object.entries(b.durations).map(([k, v]) => `${k} ${duration(v)}`).join(' · ') || '–'),
+              h(
+                'td',
+                { class: 'muted' },
+                Object.entries(b.durations)
+                  .map(([k, v]) => `${k} ${duration(v)}`)
+                  .join(' · ') || '–',
+              ),
             ),
           ),
         )
@@ -379,8 +459,14 @@ function renderArchitecture(s) {
   arch.dataset.shown = want;
   arch.replaceChildren(
     s.architecture
-      ? h('a', { href: '/architecture.svg', target: '_blank', rel: 'noopener' },
-          h('img', { src: `/architecture.svg?t=${Date.now()}`, alt: 'Architecture diagram: the generator publishes CSV files into the landing folder; the stream engine loads them into PostgreSQL, one transaction per batch, with its checkpoint beside it; this dashboard reads PostgreSQL.' }))
+      ? h(
+          'a',
+          { href: '/architecture.svg', target: '_blank', rel: 'noopener' },
+          h('img', {
+            src: `/architecture.svg?t=${Date.now()}`,
+            alt: 'Architecture diagram: the generator publishes CSV files into the landing folder; the stream engine loads them into PostgreSQL, one transaction per batch, with its checkpoint beside it; this dashboard reads PostgreSQL.',
+          }),
+        )
       : h('p', { class: 'empty' }, 'The architecture diagram appears here once docs/diagrams/ecommerce_streaming_architecture.svg has been generated.'),
   );
 }
