@@ -5,11 +5,11 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 # --ignore-scripts: "prepare" would compile before the sources are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
-RUN npx tsc -p tsconfig.json
+RUN npx tsc -p tsconfig.build.json
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
