@@ -290,7 +290,7 @@ async function main(): Promise<void> {
     await c.query(`DROP DATABASE IF EXISTS ${name}`);
     await c.query(`CREATE DATABASE ${name}`);
     await c.end();
-    const u = new URL(baseUrl!);
+    const u = new URL(baseUrl);
     u.pathname = `/${name}`;
     await migrate(u.href);
     return u.href;

@@ -32,6 +32,4 @@ for (let run = 1; run <= 3; run++) {
   }
 }
 runs.sort((a, b) => a - b);
-console.log(
-  `generator: ${Math.round(runs[1] as number).toLocaleString('en-US')} events/s (median of 3; ${files} files x ${eventsPerFile} events, unpaced, fsync on)`,
-);
+console.log(`generator: ${Math.round(runs[1]!).toLocaleString('en-US')} events/s (median of 3; ${files} files x ${eventsPerFile} events, unpaced, fsync on)`);

@@ -94,8 +94,8 @@ function engine(
 ): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
   const child = spawn(process.execPath, [BIN, 'process', ...args], { env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal })),
   );
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
 
   // 2. PostgreSQL crashed in the middle of a COPY, with one engine running on.
   const e = engine([...args, '--trigger', 'on-arrival'], url);
-  await until('the engine watching', () => /watching/.test(e.output()), 60_000);
+  await until('the engine watching', () => e.output().includes('watching'), 60_000);
   // The kill rounds leave a backlog (each round publishes more than it lets the engine finish).
   await caughtUp(url, feed.published, () => {
     if (e.child.exitCode !== null) throw new Error(`soak: the engine exited:\n${e.output()}`);

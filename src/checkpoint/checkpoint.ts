@@ -167,7 +167,7 @@ export class Checkpoint {
         }
       }
       const holder = parseLock(await fsp.readFile(this.lockFile, 'utf8').catch(() => ''));
-      if (holder && holder.host !== undefined && holder.host !== mine.host) {
+      if (holder?.host !== undefined && holder.host !== mine.host) {
         throw new CheckpointError(
           `the checkpoint ${this.dir} is locked by pid ${holder.pid} on host ${holder.host}; stop that engine first (or, if it is gone, remove ${this.lockFile})`,
           { code: 'LOCKED', file: this.lockFile },

@@ -79,12 +79,15 @@ export function register(program: Command): void {
       };
       process.on('SIGINT', onSigint);
 
-      const tty = process.stdout.isTTY === true;
+      const tty = process.stdout.isTTY;
       const started = performance.now();
       let events = 0;
       const onFile = (f: PublishedFile) => {
         events += f.events;
-        if (!tty) return consoleLogger.info(`published ${f.name} (${f.events} events)`);
+        if (!tty) {
+          consoleLogger.info(`published ${f.name} (${f.events} events)`);
+          return;
+        }
         const secs = (performance.now() - started) / 1000;
         const rate = secs > 0 ? Math.round(events / secs) : 0;
         const total = config.files === 0 ? '' : `/${config.files}`;

@@ -33,7 +33,7 @@ export function register(program: Command): void {
       const db = await openDatabase(loadConfig(), quietLog);
       // Counts (int8) and sums (numeric) as JSON numbers: these values stay far below 2^53.
       const types = { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) };
-      const client = newClient({ connectionString: db.url, ...(opts.json ? { types: types as pg.CustomTypesConfig } : {}) });
+      const client = newClient({ connectionString: db.url, ...(opts.json ? { types: types } : {}) });
       try {
         await client.connect();
         const res = await client.query(NAMED_QUERIES[name].sql);

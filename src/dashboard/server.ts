@@ -253,17 +253,22 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     // A page on another site could otherwise reach this loopback server through DNS rebinding.
     if (checkHost && !allowedHosts.has((req.headers.host ?? '').toLowerCase())) {
-      return sendJson(res, 421, { error: `unexpected Host header ${JSON.stringify(req.headers.host ?? '')}` });
+      sendJson(res, 421, { error: `unexpected Host header ${JSON.stringify(req.headers.host ?? '')}` });
+      return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      return sendJson(res, 405, { error: `${req.method} is not allowed; the dashboard is read-only` });
+      sendJson(res, 405, { error: `${req.method} is not allowed; the dashboard is read-only` });
+      return;
     }
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
 
     if (url.pathname === '/api/events') {
       const window = parseWindow(url.searchParams.get('window'));
-      if (!window) return sendJson(res, 400, { error: windowError(url.searchParams.get('window')) });
+      if (!window) {
+        sendJson(res, 400, { error: windowError(url.searchParams.get('window')) });
+        return;
+      }
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-store',
@@ -283,24 +288,34 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
     }
     if (url.pathname === '/api/snapshot') {
       const window = parseWindow(url.searchParams.get('window'));
-      if (!window) return sendJson(res, 400, { error: windowError(url.searchParams.get('window')) });
+      if (!window) {
+        sendJson(res, 400, { error: windowError(url.searchParams.get('window')) });
+        return;
+      }
       if (watcher.status.state === 'unavailable') {
-        return sendJson(res, 503, { error: `database unavailable: ${watcher.status.message ?? 'no connection'}` });
+        sendJson(res, 503, { error: `database unavailable: ${watcher.status.message ?? 'no connection'}` });
+        return;
       }
       const cached = cache.get(window);
-      if (cached && Date.now() - cached.atMs < API_CACHE_MS) return sendJson(res, 200, cached.snapshot);
+      if (cached && Date.now() - cached.atMs < API_CACHE_MS) {
+        sendJson(res, 200, cached.snapshot);
+        return;
+      }
       try {
         const snapshots = await compute([window]);
-        return sendJson(res, 200, snapshots.get(window));
+        sendJson(res, 200, snapshots.get(window));
+        return;
       } catch (err) {
         const unavailable = isConnectionError(err);
         const message = unavailable ? `database unavailable: ${explainDbError(err, config.db.readonlyUser)}` : explainDbError(err, config.db.readonlyUser);
-        return sendJson(res, 503, { error: message });
+        sendJson(res, 503, { error: message });
+        return;
       }
     }
     if (url.pathname === '/api/health') {
       const s = status();
-      return sendJson(res, s.db.state === 'ok' && !s.problem ? 200 : 503, s);
+      sendJson(res, s.db.state === 'ok' && !s.problem ? 200 : 503, s);
+      return;
     }
     if (url.pathname === '/favicon.ico') {
       res.writeHead(204);
@@ -308,13 +323,17 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
       return;
     }
     const file = files.get(url.pathname);
-    if (!file) return sendJson(res, 404, { error: `no such page: ${url.pathname}` });
+    if (!file) {
+      sendJson(res, 404, { error: `no such page: ${url.pathname}` });
+      return;
+    }
     let body: Buffer;
     try {
       body = await fsp.readFile(file.file);
     } catch {
       const what = url.pathname === '/architecture.svg' ? 'the architecture diagram has not been generated yet' : `${url.pathname} is missing`;
-      return sendJson(res, 404, { error: what });
+      sendJson(res, 404, { error: what });
+      return;
     }
     res.writeHead(200, {
       'Content-Type': file.type,

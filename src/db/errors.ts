@@ -26,7 +26,7 @@ export class ConnectionLostError extends EcomstreamError {
   }
 }
 
-function* chain(err: unknown): Generator<unknown> {
+function* chain(err: unknown): Generator {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) yield e;
 }
 

@@ -16,13 +16,13 @@ function describe(t: TextBox): string {
   return `"${t.text}" (${t.ownerKind === 'graph' ? 'title' : t.owner})`;
 }
 
-function segmentsOf(points: Array<{ x: number; y: number }>): Array<[{ x: number; y: number }, { x: number; y: number }]> {
-  const out: Array<[{ x: number; y: number }, { x: number; y: number }]> = [];
+function segmentsOf(points: { x: number; y: number }[]): [{ x: number; y: number }, { x: number; y: number }][] {
+  const out: [{ x: number; y: number }, { x: number; y: number }][] = [];
   for (let i = 1; i < points.length; i++) out.push([points[i - 1]!, points[i]!]);
   return out;
 }
 
-function polygonBox(pts: Array<{ x: number; y: number }>): Box {
+function polygonBox(pts: { x: number; y: number }[]): Box {
   const xs = pts.map((p) => p.x);
   const ys = pts.map((p) => p.y);
   return { x: Math.min(...xs), y: Math.min(...ys), width: Math.max(...xs) - Math.min(...xs), height: Math.max(...ys) - Math.min(...ys) };

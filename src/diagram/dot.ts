@@ -229,7 +229,7 @@ function layoutCluster(id: string, indent: string): string {
 }
 
 /** Which legends stack under which box, top to bottom (the lower-left of the Docker boundary). */
-export const LEGEND_COLUMNS: ReadonlyArray<{ under: string; items: readonly string[] }> = [
+export const LEGEND_COLUMNS: readonly { under: string; items: readonly string[] }[] = [
   { under: 'generator', items: ['legend_metrics', 'legend_local'] },
   { under: 'volume', items: ['note_recovery', 'legend_security'] },
 ];

@@ -70,7 +70,7 @@ type Op =
   | { op: 'F'; size: number; face: string }
   | { op: 't'; fontchar: number }
   | { op: 'T'; pt: [number, number]; align: 'l' | 'c' | 'r'; width: number; text: string }
-  | { op: 'b' | 'B' | 'P' | 'p' | 'L'; points: Array<[number, number]> }
+  | { op: 'b' | 'B' | 'P' | 'p' | 'L'; points: [number, number][] }
   | { op: string };
 
 interface GvObject {
@@ -167,14 +167,14 @@ export function readGeometry(json: string): Geometry {
   }
 
   const edges: EdgeGeom[] = (g.edges ?? []).map((e) => {
-    const line = (e._draw_ ?? []).find((op) => op.op === 'b' || op.op === 'B') as { points: Array<[number, number]> } | undefined;
+    const line = (e._draw_ ?? []).find((op) => op.op === 'b' || op.op === 'B') as { points: [number, number][] } | undefined;
     const pts = line?.points ?? [];
     // A Bezier list is p0 c c p1 c c p2 ...; ortho routes put the controls on the segments, so the
     // on-curve points are the polyline.
     const points = pts.filter((_, i) => i % 3 === 0).map(([x, y]) => flip(x, y));
     const arrows = [...(e._hdraw_ ?? []), ...(e._tdraw_ ?? [])]
       .filter((op) => op.op === 'P' || op.op === 'p')
-      .map((op) => (op as { points: Array<[number, number]> }).points.map(([x, y]) => flip(x, y)));
+      .map((op) => (op as { points: [number, number][] }).points.map(([x, y]) => flip(x, y)));
     return {
       id: e.id ?? `edge${e._gvid}`,
       tail: byGvid.get(e.tail) ?? String(e.tail),
@@ -213,7 +213,7 @@ export function segmentHitsBox(p: Point, q: Point, box: Box, inset = 0): boolean
   let t1 = 1;
   const dx = q.x - p.x;
   const dy = q.y - p.y;
-  const checks: Array<[number, number]> = [
+  const checks: [number, number][] = [
     [-dx, p.x - b.x],
     [dx, b.x + b.width - p.x],
     [-dy, p.y - b.y],

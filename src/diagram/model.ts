@@ -685,7 +685,7 @@ function metricsLegend(f: {
   const measured = base(INPUT_FILES.engines);
   const lines: Line[] = footer(`${compose} = ${f.composeFile}`);
   const spec = (key: string, value: string): LegendRow => ({ key, value, source: 'spec' });
-  if (spark && spark.rowsPerSecond !== undefined) {
+  if (spark?.rowsPerSecond !== undefined) {
     const batches = spark.batches !== undefined ? `${spark.batches} batch${spark.batches === 1 ? '' : 'es'}` : '';
     rows.push({
       key: `Spark job, measured${spark.master || batches ? ` (${[spark.master, batches].filter(Boolean).join(', ')})` : ''}`,

@@ -10,7 +10,7 @@ export type SplitResult = { ok: true; fields: string[] } | { ok: false; error: s
 
 export function splitCsvLine(line: string): SplitResult {
   // Fast path: most lines have no quotes at all.
-  if (line.indexOf('"') === -1) return { ok: true, fields: line.split(',') };
+  if (!line.includes('"')) return { ok: true, fields: line.split(',') };
   const fields: string[] = [];
   const n = line.length;
   let i = 0;
@@ -39,7 +39,7 @@ export function splitCsvLine(line: string): SplitResult {
       const comma = line.indexOf(',', i);
       const end = comma === -1 ? n : comma;
       const value = line.slice(i, end);
-      if (value.indexOf('"') !== -1) return { ok: false, error: `quote inside an unquoted field at column ${i + 1 + value.indexOf('"')}` };
+      if (value.includes('"')) return { ok: false, error: `quote inside an unquoted field at column ${i + 1 + value.indexOf('"')}` };
       fields.push(value);
       if (comma === -1) return { ok: true, fields };
       i = comma + 1;

@@ -69,7 +69,7 @@ export function trimField(s: string): string {
 
 /** SEMANTICS.raw: NUL -> U+FFFD, clipped to maxRawChars code points. */
 function clipRaw(raw: string, maxChars: number): string {
-  const clean = raw.indexOf('\0') === -1 ? raw : raw.replace(/\0/g, '\uFFFD');
+  const clean = raw.includes('\0') ? raw.replace(/\0/g, '\uFFFD') : raw;
   if (clean.length <= maxChars) return clean;
   const cps = Array.from(clean);
   return cps.length > maxChars ? `${cps.slice(0, maxChars).join('')}…` : clean;
@@ -155,7 +155,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
       header = classifyHeader(line, expected);
       if (header === 'ok') return;
       if (header === 'bad') {
-        return void notice(reader.badHeader.reason, renderDetail(reader.badHeader.notice, { header_json: JSON.stringify(line.slice(0, 300)), expected }));
+        return notice(reader.badHeader.reason, renderDetail(reader.badHeader.notice, { header_json: JSON.stringify(line.slice(0, 300)), expected }));
       }
       notice(reader.missingHeader.reason, renderDetail(reader.missingHeader.notice, { expected }));
     }

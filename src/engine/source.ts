@@ -121,7 +121,7 @@ export class FileSource {
         seenIndex++;
         if (!inSweep && !touched.has(ref.name)) continue;
         const st = await this.stat(filePath(inputDir, ref));
-        if (!st || !st.isFile()) continue;
+        if (!st?.isFile()) continue;
         if (st.mtimeMs === known.mtimeMs && (known.size < 0 || st.size === known.size)) continue;
         this.observe(key, ref, st, now, true);
         continue;

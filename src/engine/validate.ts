@@ -65,8 +65,8 @@ export function parseDecimal(text: string): Decimal | undefined {
   if (!DECIMAL.test(text)) return undefined;
   let i = 0;
   let negative = false;
-  if (text[0] === '+' || text[0] === '-') {
-    negative = text[0] === '-';
+  if (text.startsWith('+') || text.startsWith('-')) {
+    negative = text.startsWith('-');
     i = 1;
   }
   const e = text.search(/[eE]/);
@@ -142,7 +142,7 @@ export function parseTimestamp(text: string): { ms: number; copy: string } {
     const oh = Number(digits.slice(0, 2)),
       om = Number(digits.slice(2));
     if (oh > 23 || om > 59) return { ms: NaN, copy: '' };
-    offsetMs = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+    offsetMs = (zone.startsWith('-') ? -1 : 1) * (oh * 60 + om) * 60_000;
   }
   if (offsetMs === 0) return { ms: wall + fracMs, copy: `${y}-${mo}-${d} ${h}:${mi}:${s}${frac ?? ''}` };
   const utc = wall - offsetMs;
@@ -151,7 +151,11 @@ export function parseTimestamp(text: string): { ms: number; copy: string } {
   return { ms: utc + fracMs, copy: `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac ?? ''}` };
 }
 
-type Failure = { ok: false; reason: string; detail: string };
+interface Failure {
+  ok: false;
+  reason: string;
+  detail: string;
+}
 /** One compiled check: undefined when the row passes. */
 type Step = (fields: string[], now: number) => Failure | undefined;
 

@@ -171,10 +171,10 @@ export function formatCents(cents: number): string {
 
 function buildCatalog(): Product[] {
   const rng = new Prng(CATALOG_SEED);
-  const drafts: Array<Omit<Product, 'id'>> = [];
+  const drafts: Omit<Product, 'id'>[] = [];
   for (const category of PRODUCT_CATEGORIES) {
     const { brands, items } = WORDS[category];
-    const combos: Array<[string, Item]> = [];
+    const combos: [string, Item][] = [];
     for (const brand of brands) for (const item of items) combos.push([brand, item]);
     if (combos.length < PER_CATEGORY) throw new Error(`catalogue: too few names for ${category}`);
     for (const [brand, [item, low, high]] of shuffle(rng, combos).slice(0, PER_CATEGORY)) {
@@ -214,7 +214,7 @@ export const POPULARITY_TABLE: Uint16Array = (() => {
   let acc = 0;
   let slot = 0;
   for (let i = 0; i < weights.length; i++) {
-    acc += (weights[i] as number) / total;
+    acc += weights[i]! / total;
     const end = i === weights.length - 1 ? table.length : Math.round(acc * table.length);
     while (slot < end) table[slot++] = i;
   }

@@ -9,6 +9,6 @@ export function csvField(value: string): string {
 /** One record without its line break. */
 export function csvRecord(fields: readonly string[]): string {
   let out = '';
-  for (let i = 0; i < fields.length; i++) out += (i === 0 ? '' : ',') + csvField(fields[i] as string);
+  for (let i = 0; i < fields.length; i++) out += (i === 0 ? '' : ',') + csvField(fields[i]!);
   return out;
 }

@@ -94,7 +94,7 @@ const HOUR_MS = 3_600_000;
 const HEX4: readonly string[] = Array.from({ length: 0x10000 }, (_, i) => i.toString(16).padStart(4, '0'));
 const PAD2: readonly string[] = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 const PAD3: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
-const CATEGORY_PRODUCTS: readonly (readonly number[])[] = CATALOG.map((p) => PRODUCTS_BY_CATEGORY.get(p.category) as readonly number[]);
+const CATEGORY_PRODUCTS: readonly (readonly number[])[] = CATALOG.map((p) => PRODUCTS_BY_CATEGORY.get(p.category)!);
 const [MOBILE, DESKTOP, TABLET] = DEVICE_TYPES;
 const MISSING_FIELDS = [0, 1, 2, 3, 7] as const; // event_id, user_id, event_type, product_id, event_timestamp
 
@@ -242,9 +242,9 @@ export class EventFactory {
       this.duplicatePending = false;
       return 'duplicate_event_id';
     }
-    let kind = INJECTED_REASONS[this.kindCursor++ % INJECTED_REASONS.length] as InjectedReason;
+    let kind = INJECTED_REASONS[this.kindCursor++ % INJECTED_REASONS.length]!;
     // A pending duplicate is already owed; do not owe a second one.
-    if (kind === 'duplicate_event_id' && this.duplicatePending) kind = INJECTED_REASONS[this.kindCursor++ % INJECTED_REASONS.length] as InjectedReason;
+    if (kind === 'duplicate_event_id' && this.duplicatePending) kind = INJECTED_REASONS[this.kindCursor++ % INJECTED_REASONS.length]!;
     return kind;
   }
 
@@ -260,7 +260,7 @@ export class EventFactory {
 
   private device(): string {
     const r = this.rng.int(100); // mobile 55, desktop 35, tablet 10
-    return (r < 55 ? MOBILE : r < 90 ? DESKTOP : TABLET) as string;
+    return r < 55 ? MOBILE : r < 90 ? DESKTOP : TABLET;
   }
 
   private userId(): string {
@@ -298,7 +298,7 @@ export class EventFactory {
     const rng = this.rng;
     const sessions = this.sessions;
     let si = rng.int(sessions.length);
-    let s = sessions[si] as Session;
+    let s = sessions[si]!;
     let purchase = rng.float() < this.purchaseShare;
     if (!purchase && this.debt > 0) {
       purchase = true;
@@ -308,7 +308,7 @@ export class EventFactory {
       let found = -1;
       for (let j = 1; j < sessions.length; j++) {
         const k = (si + j) % sessions.length;
-        if ((sessions[k] as Session).viewedCount > 0) {
+        if (sessions[k]!.viewedCount > 0) {
           found = k;
           break;
         }
@@ -318,21 +318,21 @@ export class EventFactory {
         this.debt++;
       } else {
         si = found;
-        s = sessions[si] as Session;
+        s = sessions[si]!;
       }
     }
 
     let product: number;
     const remembered = s.viewedCount < VIEWED_MEMORY ? s.viewedCount : VIEWED_MEMORY;
     if (purchase) {
-      product = s.viewed[rng.int(remembered)] as number;
+      product = s.viewed[rng.int(remembered)]!;
     } else {
       if (remembered > 0 && rng.float() < 0.3) {
         // Browsing: another product of the category last looked at.
-        const same = CATEGORY_PRODUCTS[s.viewed[(s.viewedCount - 1) % VIEWED_MEMORY] as number] as readonly number[];
-        product = same[rng.int(same.length)] as number;
+        const same = CATEGORY_PRODUCTS[s.viewed[(s.viewedCount - 1) % VIEWED_MEMORY]!]!;
+        product = same[rng.int(same.length)]!;
       } else {
-        product = POPULARITY_TABLE[rng.next() >>> 20] as number;
+        product = POPULARITY_TABLE[rng.next() >>> 20]!;
       }
       s.viewed[s.viewedCount % VIEWED_MEMORY] = product;
       s.viewedCount++;
@@ -357,7 +357,7 @@ export class EventFactory {
    */
   private badRow(kind: InjectedReason, at: number, now: number): { text: string; eventId: string } {
     const rng = this.rng;
-    const p = CATALOG[POPULARITY_TABLE[rng.next() >>> 20] as number]!;
+    const p = CATALOG[POPULARITY_TABLE[rng.next() >>> 20]!]!;
     const f: string[] = [this.uuid(), this.userId(), 'view', p.id, p.name, p.category, p.price, this.ts.format(at), this.sessionId(), this.device()];
     switch (kind) {
       case 'missing_required':
@@ -394,16 +394,16 @@ export class EventFactory {
       case 'malformed_csv': {
         // The quote opened in product_name is never closed; it runs to the end of the file.
         const text = `${f[0]},${f[1]},${f[2]},${f[3]},"${p.name.replace(/"/g, '')},${csvRecord(f.slice(5))}\n`;
-        return { text, eventId: f[0] as string };
+        return { text, eventId: f[0]! };
       }
       case 'invalid_encoding':
         // Written as Latin-1 (see generateFile): catalogue names are ASCII, so only the é changes.
         f[4] = `Caf\u00e9 ${p.name}`;
         break;
       case 'duplicate_event_id':
-        f[0] = this.recentIds[rng.int(this.recentIds.length)] as string;
+        f[0] = this.recentIds[rng.int(this.recentIds.length)]!;
         break;
     }
-    return { text: `${csvRecord(f)}\n`, eventId: f[0] as string };
+    return { text: `${csvRecord(f)}\n`, eventId: f[0]! };
   }
 }

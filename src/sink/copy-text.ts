@@ -17,5 +17,5 @@ const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r
 /** The inverse of `copyEscape` for one field (`\N`, NULL, reads as null). */
 export function copyUnescape(s: string): string | null {
   if (s === '\\N') return null;
-  return s.indexOf('\\') === -1 ? s : s.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c);
+  return s.includes('\\') ? s.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : s;
 }

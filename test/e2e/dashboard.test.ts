@@ -285,7 +285,7 @@ test('the page fills with live data, shows rejects, and survives the database go
     assert.match(reasonRow, /refund/);
 
     // The throughput chart moved, and so did its text summary.
-    await page.waitForFunction(() => /^1 batch /.test(document.getElementById('sum-throughput')?.textContent ?? ''));
+    await page.waitForFunction(() => (document.getElementById('sum-throughput')?.textContent ?? '').startsWith('1 batch '));
     const chartAfter = await page.locator('#chart-throughput canvas').screenshot();
     assert.notDeepEqual(chartAfter, chartBefore, 'the throughput chart changed');
 
@@ -307,7 +307,7 @@ test('the page fills with live data, shows rejects, and survives the database go
     assert.equal(await text(page, '#m-rejected'), '2');
     await page.waitForSelector('#q-reasons tr[data-reason="negative_price"]');
     await page.waitForSelector('#q-reasons tr[data-reason="duplicate_event_id"]');
-    await page.waitForFunction(() => /^2 batches /.test(document.getElementById('sum-throughput')?.textContent ?? ''));
+    await page.waitForFunction(() => (document.getElementById('sum-throughput')?.textContent ?? '').startsWith('2 batches '));
     assert.equal(await page.locator('#b-table tbody tr').count(), 2);
 
     // animations: 'disabled' ends the update flash, which would otherwise tint whichever cards just changed.
@@ -333,7 +333,7 @@ test('the page fills with live data, shows rejects, and survives the database go
     await fsp.rm(userDataDir, { recursive: true, force: true });
     if (engine && engine.exitCode === null) {
       engine.kill('SIGINT');
-      await new Promise((r) => engine!.once('exit', r));
+      await new Promise((r) => engine.once('exit', r));
     }
     await dash.close();
     await server?.stop();

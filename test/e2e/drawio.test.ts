@@ -153,7 +153,7 @@ interface Rect {
   height: number;
 }
 interface Rendered {
-  texts: Array<Rect & { text: string; cell: string }>;
+  texts: (Rect & { text: string; cell: string })[];
   vertices: Record<string, Rect>;
   edges: Record<string, { start: { x: number; y: number }; end: { x: number; y: number } }>;
   spills: string[];

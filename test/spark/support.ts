@@ -60,7 +60,7 @@ export function renderTemplate(text: string, now: number): Buffer {
   let last = 0;
   for (const m of text.matchAll(/\{\{([^}]*)\}\}/g)) {
     parts.push(Buffer.from(text.slice(last, m.index), 'utf8'));
-    last = m.index! + m[0].length;
+    last = m.index + m[0].length;
     const [kind, ...args] = m[1]!.split(':');
     if (kind === 'ts') {
       const rel = /^([+-]\d+)([smh])$/.exec(args[0] ?? '');

@@ -85,8 +85,8 @@ test('the spec services with their container names and images', () => {
   };
   for (const [name, [container, image]] of Object.entries(expected)) {
     assert.ok(svc[name], `service ${name}`);
-    assert.equal(svc[name]!.container_name, container, `${name}: container_name`);
-    if (image) assert.equal(svc[name]!.image, image, `${name}: image`);
+    assert.equal(svc[name].container_name, container, `${name}: container_name`);
+    if (image) assert.equal(svc[name].image, image, `${name}: image`);
   }
   // Helpers beyond the spec: the job's submitter and the one-shot folder setup, on the same image.
   assert.equal(svc['spark-submit']!.image, SPARK_IMAGE);

@@ -47,7 +47,7 @@ test('a contract file whose semantics differ from what the engine implements is 
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), version: 1 }));
   assert.throws(
     () => loadContractFile(file),
-    (e: unknown) => e instanceof ContractError && /version 1/.test(e.message),
+    (e: unknown) => e instanceof ContractError && e.message.includes('version 1'),
   );
   fs.writeFileSync(file, JSON.stringify(contractJson(EVENT_CONTRACT)));
   assert.equal(loadContractFile(file).table, 'user_events');

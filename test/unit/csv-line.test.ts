@@ -34,7 +34,7 @@ test('agrees with csv-parse on generated well-formed lines', () => {
     }
     const line = fields.map((v) => (/[",]/.test(v) || rnd(4) === 0 ? `"${v.replace(/"/g, '""')}"` : v)).join(',');
     const ours = splitCsvLine(line);
-    const theirs = parse(line, { relax_column_count: true })[0] as string[] | undefined;
+    const theirs = parse(line, { relax_column_count: true })[0];
     assert.ok(ours.ok, line);
     assert.deepEqual(ours.fields, theirs ?? [''], line);
   }

@@ -42,7 +42,7 @@ function config(over: Partial<GeneratorConfig> = {}): GeneratorConfig {
 
 const PERIOD_MS = 5000;
 /** Files from one factory, `now` advancing 5 s per file and each file's events in the 5 s before it, as runGenerator does. */
-function makeFiles(opts: ConstructorParameters<typeof EventFactory>[0], files: number, events: number, start = NOW): Array<GeneratedFile & { now: number }> {
+function makeFiles(opts: ConstructorParameters<typeof EventFactory>[0], files: number, events: number, start = NOW): (GeneratedFile & { now: number })[] {
   const f = new EventFactory(opts);
   return Array.from({ length: files }, (_, i) => {
     const now = start + i * PERIOD_MS;
@@ -54,7 +54,7 @@ interface Row {
   fields: string[];
   now: number;
 }
-function rowsOf(files: Array<GeneratedFile & { now: number }>): Row[] {
+function rowsOf(files: (GeneratedFile & { now: number })[]): Row[] {
   const rows: Row[] = [];
   for (const file of files) {
     const records = parse(file.content, { relax_column_count: false }) as string[][];
@@ -85,7 +85,7 @@ function judge(lineBytes: Buffer, now: number, seen: Set<string>): string {
   }
   if (fields.length !== COLUMN_NAMES.length) return 'wrong_column_count';
   for (const c of COLUMNS) if (c.required && fields[col(c.name)] === '') return 'missing_required';
-  const get = (n: (typeof COLUMN_NAMES)[number]) => fields[col(n)] as string;
+  const get = (n: (typeof COLUMN_NAMES)[number]) => fields[col(n)]!;
   if (!(EVENT_TYPES as readonly string[]).includes(get('event_type'))) return 'invalid_event_type';
   if (get('device_type') !== '' && !(DEVICE_TYPES as readonly string[]).includes(get('device_type'))) return 'invalid_device_type';
   const price = get('price');
@@ -97,7 +97,7 @@ function judge(lineBytes: Buffer, now: number, seen: Set<string>): string {
   if (!ISO_MS_Z.test(get('event_timestamp')) || Number.isNaN(ts)) return 'invalid_timestamp';
   if (ts < now - 24 * 3600_000) return 'stale_timestamp';
   if (ts > now + 300_000) return 'future_timestamp';
-  for (const c of COLUMNS) if (c.length !== undefined && (fields[col(c.name)] as string).length > c.length) return 'field_too_long';
+  for (const c of COLUMNS) if (c.length !== undefined && fields[col(c.name)]!.length > c.length) return 'field_too_long';
   if (seen.has(get('event_id'))) return 'duplicate_event_id';
   seen.add(get('event_id'));
   return 'ok';
@@ -117,7 +117,7 @@ function dataLines(content: Buffer): Buffer[] {
 }
 
 /** Checks every line of a run's files against the judge: bad rows exactly where `expected` says. */
-function assertJudged(files: Array<{ content: Buffer; now: number; expected: readonly ExpectedRejection[] }>): Map<string, number> {
+function assertJudged(files: { content: Buffer; now: number; expected: readonly ExpectedRejection[] }[]): Map<string, number> {
   const seen = new Set<string>();
   const counts = new Map<string, number>();
   for (const [fi, file] of files.entries()) {
@@ -156,7 +156,7 @@ describe('catalogue', () => {
       const v = CATALOG.filter((p) => p.category === c)
         .map((p) => p.priceCents)
         .sort((a, b) => a - b);
-      return (v[12] as number) / 100;
+      return v[12]! / 100;
     };
     assert.ok(median('Electronics') > median('Books') * 5, 'electronics cost more than books');
     assert.ok(median('Books') < 40);
@@ -166,7 +166,7 @@ describe('catalogue', () => {
   test('every event carries the catalogue name, category and price of its product, whatever the seed', () => {
     for (const seed of [1, 2, 99]) {
       for (const { fields } of rowsOf(makeFiles({ seed }, 3, 500))) {
-        const p = productById(fields[col('product_id')] as string);
+        const p = productById(fields[col('product_id')]!);
         assert.ok(p, fields.join(','));
         assert.equal(fields[col('product_name')], p.name);
         assert.equal(fields[col('product_category')], p.category);
@@ -192,8 +192,7 @@ describe('event factory', () => {
 
   test('device types mobile 55 / desktop 35 / tablet 10 by session', () => {
     const bySession = new Map<string, string>();
-    for (const { fields } of rowsOf(makeFiles({ seed: 4 }, 10, 10_000)))
-      bySession.set(fields[col('session_id')] as string, fields[col('device_type')] as string);
+    for (const { fields } of rowsOf(makeFiles({ seed: 4 }, 10, 10_000))) bySession.set(fields[col('session_id')]!, fields[col('device_type')]!);
     const n = bySession.size;
     const share = (d: string) => [...bySession.values()].filter((v) => v === d).length / n;
     assert.ok(n > 5000);
@@ -224,7 +223,7 @@ describe('event factory', () => {
     }
     for (const { fields, now } of rowsOf(files)) {
       assert.equal(fields.length, 10);
-      const get = (n: (typeof COLUMN_NAMES)[number]) => fields[col(n)] as string;
+      const get = (n: (typeof COLUMN_NAMES)[number]) => fields[col(n)]!;
       assert.match(get('event_id'), UUID_V4);
       ids.add(get('event_id'));
       assert.match(get('user_id'), /^U\d{6}$/);
@@ -240,7 +239,7 @@ describe('event factory', () => {
       assert.ok((DEVICE_TYPES as readonly string[]).includes(get('device_type')));
       for (const c of COLUMNS) {
         assert.ok(c.required ? fields[col(c.name)] !== '' : true, c.name);
-        if (c.length !== undefined) assert.ok((fields[col(c.name)] as string).length <= c.length, c.name);
+        if (c.length !== undefined) assert.ok(fields[col(c.name)]!.length <= c.length, c.name);
       }
     }
     assert.equal(ids.size, 20_000, 'event ids are unique');
@@ -250,11 +249,11 @@ describe('event factory', () => {
     const rows = rowsOf(makeFiles({ seed: 6 }, 10, 1000));
     const sessions = new Map<string, { user: string; device: string; events: number; last: number; firstRow: number; lastRow: number }>();
     for (const [i, { fields }] of rows.entries()) {
-      const id = fields[col('session_id')] as string;
-      const t = Date.parse(fields[col('event_timestamp')] as string);
+      const id = fields[col('session_id')]!;
+      const t = Date.parse(fields[col('event_timestamp')]!);
       const s = sessions.get(id);
       if (!s) {
-        sessions.set(id, { user: fields[col('user_id')] as string, device: fields[col('device_type')] as string, events: 1, last: t, firstRow: i, lastRow: i });
+        sessions.set(id, { user: fields[col('user_id')]!, device: fields[col('device_type')]!, events: 1, last: t, firstRow: i, lastRow: i });
         continue;
       }
       assert.equal(fields[col('user_id')], s.user);
@@ -272,7 +271,7 @@ describe('event factory', () => {
 
   test('timestamps: the moment each event happened, spread over the window since the previous file, in row order', () => {
     const f = new EventFactory({ seed: 11 });
-    const stamps = (file: GeneratedFile) => rowsOf([{ ...file, now: 0 }]).map((r) => Date.parse(r.fields[col('event_timestamp')] as string));
+    const stamps = (file: GeneratedFile) => rowsOf([{ ...file, now: 0 }]).map((r) => Date.parse(r.fields[col('event_timestamp')]!));
     let previous = -Infinity;
     for (let i = 0; i < 20; i++) {
       const now = NOW + i * PERIOD_MS;
@@ -291,7 +290,7 @@ describe('event factory', () => {
 
   test('timestamps: never before the previous file nor after now; since defaults to now (the moment of writing)', () => {
     const f = new EventFactory({ seed: 12 });
-    const stampsOf = (file: GeneratedFile) => new Set(rowsOf([{ ...file, now: 0 }]).map((r) => Date.parse(r.fields[col('event_timestamp')] as string)));
+    const stampsOf = (file: GeneratedFile) => new Set(rowsOf([{ ...file, now: 0 }]).map((r) => Date.parse(r.fields[col('event_timestamp')]!)));
     assert.deepEqual(stampsOf(f.generateFile(50, NOW)), new Set([NOW]), 'no since: all at now');
     // A window reaching back before the previous file is cut at the previous file's moment.
     const t = [...stampsOf(f.generateFile(200, NOW + 1000, NOW - 60_000))];
@@ -308,8 +307,8 @@ describe('event factory', () => {
     const viewed = new Map<string, Set<string>>();
     let purchases = 0;
     for (const { fields } of rowsOf(makeFiles({ seed: 7 }, 10, 5000))) {
-      const s = fields[col('session_id')] as string;
-      const p = fields[col('product_id')] as string;
+      const s = fields[col('session_id')]!;
+      const p = fields[col('product_id')]!;
       const set = viewed.get(s) ?? new Set<string>();
       viewed.set(s, set);
       if (fields[col('event_type')] === 'view') set.add(p);
@@ -324,8 +323,8 @@ describe('event factory', () => {
   test('event ids are UUID v4 and unique over 100,000 events', () => {
     const ids = new Set<string>();
     for (const { fields } of rowsOf(makeFiles({ seed: 8 }, 10, 10_000))) {
-      assert.match(fields[0] as string, UUID_V4);
-      ids.add(fields[0] as string);
+      assert.match(fields[0]!, UUID_V4);
+      ids.add(fields[0]!);
     }
     assert.equal(ids.size, 100_000);
   });
@@ -373,10 +372,10 @@ describe('bad rows', () => {
     let crossFile = 0;
     for (const [i, f] of files.entries()) {
       for (const line of dataLines(f.content)) {
-        const id = line.toString('latin1').split(',')[0] as string;
+        const id = line.toString('latin1').split(',')[0]!;
         if (!firstFileOf.has(id)) firstFileOf.set(id, i);
       }
-      for (const e of f.expected) if (e.reason === 'duplicate_event_id' && (firstFileOf.get(e.eventId) as number) < i) crossFile++;
+      for (const e of f.expected) if (e.reason === 'duplicate_event_id' && firstFileOf.get(e.eventId)! < i) crossFile++;
     }
     assert.ok(crossFile > 0, 'no duplicate of an earlier file');
   });
@@ -390,14 +389,14 @@ describe('bad rows', () => {
     for (const f of files) {
       for (const line of dataLines(f.content)) {
         if (judge(line, f.now, seen) !== 'ok') continue;
-        const fields = (parse(line) as string[][])[0] as string[];
+        const fields = (parse(line) as string[][])[0]!;
         valid++;
-        const set = viewed.get(fields[col('session_id')] as string) ?? new Set<string>();
-        viewed.set(fields[col('session_id')] as string, set);
-        if (fields[col('event_type')] === 'view') set.add(fields[col('product_id')] as string);
+        const set = viewed.get(fields[col('session_id')]!) ?? new Set<string>();
+        viewed.set(fields[col('session_id')]!, set);
+        if (fields[col('event_type')] === 'view') set.add(fields[col('product_id')]!);
         else {
           purchases++;
-          assert.ok(set.has(fields[col('product_id')] as string));
+          assert.ok(set.has(fields[col('product_id')]!));
         }
       }
     }
@@ -476,7 +475,7 @@ describe('runGenerator', () => {
       seen.map((f) => f.index),
       [1, 2, 3, 4, 5],
     );
-    const judged: Array<{ content: Buffer; now: number; expected: readonly ExpectedRejection[] }> = [];
+    const judged: { content: Buffer; now: number; expected: readonly ExpectedRejection[] }[] = [];
     for (const f of seen) {
       assert.equal(f.events, 40);
       assert.equal(path.basename(f.path), f.name);
@@ -604,7 +603,7 @@ describe('runGenerator', () => {
       const out: number[][] = [];
       for (const n of (await fsp.readdir(dir)).sort()) {
         const records = parse(await fsp.readFile(path.join(dir, n)), {}) as string[][];
-        out.push(records.slice(1).map((r) => Date.parse(r[col('event_timestamp')] as string)));
+        out.push(records.slice(1).map((r) => Date.parse(r[col('event_timestamp')]!)));
       }
       return out;
     };
