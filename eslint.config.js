@@ -24,6 +24,8 @@ export default tseslint.config(
       ],
       // `(x) => f(x)` callbacks and `return f()` early exits from void functions are this code's idiom.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true }],
+      // A leading underscore marks a binding kept on purpose: a counted loop variable, a destructured-away key.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // noUncheckedIndexedAccess (tsconfig.json) types every index read as possibly undefined; `!` is how this
       // code states an index known to be in bounds, where a runtime check would be dead code (some per row).
       '@typescript-eslint/no-non-null-assertion': 'off',
@@ -37,9 +39,15 @@ export default tseslint.config(
   },
   {
     // The dashboard page's script, a browser module loaded after uPlot's IIFE (src/dashboard/public/index.html).
+    // Its browser globals are listed by name rather than with the `globals` package: it uses only these.
     files: ['src/dashboard/public/**/*.js'],
     extends: [eslint.configs.recommended],
-    languageOptions: { sourceType: 'module', globals: {} },
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'Node', 'getComputedStyle', 'ResizeObserver', 'EventSource', 'localStorage', 'setInterval', 'uPlot'].map((name) => [name, 'readonly']),
+      ),
+    },
   },
   {
     // This file itself.

@@ -307,7 +307,7 @@ async function main(): Promise<void> {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
-      results.postgres = (await admin.query('SHOW server_version')).rows[0].server_version;
+      results.postgres = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
       say(`loading ${ROWS.toLocaleString('en-US')} rows through the aggregate triggers`);
       const l = await load(admin);
       results.load = {
@@ -315,9 +315,12 @@ async function main(): Promise<void> {
         seconds: round(l.loadMs! / 1000),
         batchesAndRejectsSeconds: round(l.extrasMs! / 1000),
       };
-      const check = await admin.query(`SELECT (SELECT sum(events) FROM dash_event_types)::bigint AS agg, (SELECT count(*) FROM user_events)::bigint AS rows`);
-      if (check.rows[0].agg !== check.rows[0].rows) throw new Error(`aggregates disagree: ${check.rows[0].agg} vs ${check.rows[0].rows}`);
-      results.tableSize = (await admin.query(`SELECT pg_size_pretty(pg_total_relation_size('user_events')) AS s`)).rows[0].s;
+      const check = await admin.query<{ agg: string; rows: string }>(
+        `SELECT (SELECT sum(events) FROM dash_event_types)::bigint AS agg, (SELECT count(*) FROM user_events)::bigint AS rows`,
+      );
+      const { agg, rows } = check.rows[0]!;
+      if (agg !== rows) throw new Error(`aggregates disagree: ${agg} vs ${rows}`);
+      results.tableSize = (await admin.query<{ s: string }>(`SELECT pg_size_pretty(pg_total_relation_size('user_events')) AS s`)).rows[0]!.s;
 
       say(`dashboard refresh (${REFRESHES} runs per window, read-only role)`);
       results.refresh = await refreshes(url, 'dashboard_reader', 'dashboard_reader');
@@ -351,7 +354,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench:dashboard failed: ${(err as Error).stack ?? err}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:dashboard failed: ${String((err as Error).stack ?? err)}\n`);
   process.exitCode = 1;
 });

@@ -78,8 +78,8 @@ function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<M
     let stdout = '';
     let stderr = '';
     let peak = 0;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setInterval(() => {
       peak = Math.max(peak, groupRss(child.pid!));
     }, 100);
@@ -125,7 +125,7 @@ async function count(url: string): Promise<number> {
   await c.connect();
   try {
     await c.query('CHECKPOINT');
-    return Number((await c.query('SELECT count(*) AS n FROM user_events')).rows[0].n);
+    return Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM user_events')).rows[0]!.n);
   } finally {
     await c.end();
   }
@@ -359,7 +359,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench:engines: ${err.message}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:engines: ${(err as Error).message}\n`);
   process.exit(1);
 });

@@ -100,7 +100,7 @@ async function main(): Promise<void> {
       }
       await bc.query('COMMIT');
     });
-    const boundCount = Number((await bc.query('SELECT COUNT(*) n FROM bound')).rows[0].n);
+    const boundCount = Number((await bc.query<{ n: string }>('SELECT COUNT(*) n FROM bound')).rows[0]!.n);
     say(`bound: plain COPY of ${boundCount} rows in ${Math.round(boundMs)} ms (${Math.round(ROWS / (boundMs / 1000)).toLocaleString('en-US')} rows/s)`);
     // 1b. The same plain COPY into user_events itself, whose dashboard triggers (issue 5) fold every
     // insert into the aggregates in the same transaction: the like-for-like reference for the engine.
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
       },
     }); // the generator publishes atomically, as under `up`
     const [summary, engineMs] = await timed(() => new StreamEngine({ engine: engineCfg.engine, databaseUrl: engineUrl, log: silentLogger }).run());
-    const engineCount = Number((await ec.query('SELECT COUNT(*) n FROM user_events')).rows[0].n);
+    const engineCount = Number((await ec.query<{ n: string }>('SELECT COUNT(*) n FROM user_events')).rows[0]!.n);
     await ec.end();
     if (engineCount !== ROWS || summary.insertedRows !== ROWS) throw new Error(`engine stored ${engineCount} rows, expected ${ROWS}`);
     const ratio = boundMs / engineMs;
@@ -206,9 +206,9 @@ async function main(): Promise<void> {
     await engineRun;
     const lc = new pg.Client({ connectionString: latUrl });
     await lc.connect();
-    const lat = await lc.query(`SELECT EXTRACT(EPOCH FROM (b.committed_at - to_timestamp((f->>'mtimeMs')::float8 / 1000))) * 1000 AS ms
+    const lat = await lc.query<{ ms: string | number }>(`SELECT EXTRACT(EPOCH FROM (b.committed_at - to_timestamp((f->>'mtimeMs')::float8 / 1000))) * 1000 AS ms
                                 FROM stream_batches b, jsonb_array_elements(b.files) f`);
-    const inserted = Number((await lc.query('SELECT COUNT(*) n FROM user_events')).rows[0].n);
+    const inserted = Number((await lc.query<{ n: string }>('SELECT COUNT(*) n FROM user_events')).rows[0]!.n);
     await lc.end();
     const lats = lat.rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
     const p50 = quantile(lats, 0.5);
@@ -295,8 +295,8 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
@@ -310,20 +310,20 @@ function firstBatch(cwd: string): Promise<number> {
     const child = spawn(process.execPath, [BIN, 'up', '--files', '3', '--interval', '1', '--no-dashboard'], { cwd, env });
     let out = '';
     let ms: number | undefined;
-    child.stdout.on('data', (d) => {
-      out += d;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
       if (ms === undefined && /batch \d+( \(replayed\))?: /.test(out)) {
         ms = Math.round(performance.now() - t0);
         child.kill('SIGINT');
       }
     });
-    child.stderr.on('data', (d) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', () => (ms === undefined ? reject(new Error(`up never committed a batch:\n${out}`)) : resolve(ms)));
     setTimeout(() => child.kill('SIGKILL'), 60_000);
   });
 }
 
-main().catch((err) => {
+main().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
   process.exitCode = 1;
 });

@@ -94,8 +94,8 @@ function engine(
 ): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
   const child = spawn(process.execPath, [BIN, 'process', ...args], { env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal })),
   );
@@ -303,7 +303,7 @@ async function main(): Promise<void> {
   if (lost || doubled || spurious || summary.linesInBatchRecords !== feed.expected.lines) process.exitCode = 1;
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`${err.message}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).message}\n`);
   process.exitCode = 1;
 });

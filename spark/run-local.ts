@@ -61,8 +61,8 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (err: Error) => {
-    consoleLogger.error(`spark:local: ${err.message}`);
+  (err: unknown) => {
+    consoleLogger.error(`spark:local: ${(err as Error).message}`);
     process.exit(1);
   },
 );

@@ -7,9 +7,11 @@
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+  // Properties, not methods: loggers are passed around by member (`warn: consoleLogger.warn`), unbound.
+  info: (message: string, fields?: LogFields) => void;
+  warn: (message: string, fields?: LogFields) => void;
+  error: (message: string, fields?: LogFields) => void;
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+const ignore = (): void => undefined;
+export const silentLogger: Logger = { info: ignore, warn: ignore, error: ignore };

@@ -8,7 +8,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Checkpoint, lockHolder, type OffsetEntry } from './checkpoint.js';
-import { CheckpointError, LOG_VERSION } from './log.js';
+import { errorCode } from '../errors.js';
+import { CheckpointError } from './log.js';
 
 export interface LogSummary {
   /** Entries present (plain and compact). */
@@ -89,8 +90,9 @@ async function isSparkCheckpoint(dir: string, newestOffset: number | null): Prom
 }
 
 export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> {
-  const st = await fsp.stat(dir).catch((cause: NodeJS.ErrnoException) => {
-    throw new CheckpointError(`no checkpoint folder at ${dir} (${cause.code})`, { cause, file: dir, code: cause.code });
+  const st = await fsp.stat(dir).catch((cause: unknown) => {
+    const code = errorCode(cause);
+    throw new CheckpointError(`no checkpoint folder at ${dir} (${String(code)})`, { cause, file: dir, code });
   });
   if (!st.isDirectory()) throw new CheckpointError(`${dir} is not a folder`, { file: dir, code: 'ENOTDIR' });
   const [offsets, commits, sources] = await Promise.all([

@@ -32,12 +32,13 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
   }
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  let rows: { batch_id: number; files: { name: string }[] }[];
+  let rows: { batch_id: number; files: { name: string }[] | null }[];
   try {
     rows = (
-      await client.query<{ batch_id: string; files: { name: string }[] }>('SELECT batch_id, files FROM stream_batches WHERE stream_id = $1 ORDER BY batch_id', [
-        report.streamId,
-      ])
+      await client.query<{ batch_id: string; files: { name: string }[] | null }>(
+        'SELECT batch_id, files FROM stream_batches WHERE stream_id = $1 ORDER BY batch_id',
+        [report.streamId],
+      )
     ).rows.map((r) => ({
       batch_id: Number(r.batch_id),
       files: r.files,

@@ -59,7 +59,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    process.stderr.write(`ecomstream: ${e.message}${e.cause ? ` (cause: ${(e.cause as Error).message ?? e.cause})` : ''}\n`);
+    // A cause without a message shows as String() makes it, whatever it is.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
+    process.stderr.write(`ecomstream: ${e.message}${e.cause ? ` (cause: ${String((e.cause as { message?: unknown }).message ?? e.cause)})` : ''}\n`);
     if (process.env.ECOMSTREAM_DEBUG) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;
   }

@@ -30,5 +30,11 @@ export function gracefulStop(log: { info(m: string): void; warn(m: string): void
       process.exit(130);
     },
   );
-  return { signal: stop.signal, release: () => (release(), stop.abort()) };
+  return {
+    signal: stop.signal,
+    release: () => {
+      release();
+      stop.abort();
+    },
+  };
 }

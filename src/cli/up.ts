@@ -95,7 +95,7 @@ export function register(program: Command): void {
         const engineRun = engine.run();
         const generatorRun = runGenerator({ outDir: config.engine.inputDir, config: config.generator, signal: stop.signal }).then(
           (r) => log.info(`generator finished: ${r.files} files, ${r.events} events (the engine keeps watching; Ctrl-C to stop)`),
-          (err: Error) => log.error(`generator failed: ${err.message}`),
+          (err: unknown) => log.error(`generator failed: ${(err as Error).message}`),
         );
         const summary = await engineRun;
         stop.release(); // the engine is done: stop the generator too

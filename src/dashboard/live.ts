@@ -99,6 +99,8 @@ export class DbWatcher {
       this.lost(err, client);
       return;
     }
+    // close() may have run during the awaits above; TypeScript's narrowing does not see that.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
     if (this.closed || this.client !== client) return;
     this.backoffMs = BACKOFF_INITIAL_MS;
     this.setStatus('ok');

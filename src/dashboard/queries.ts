@@ -217,6 +217,8 @@ export interface Surroundings {
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+// Rows come from PostgreSQL (text, numbers, JSON): String() is the text of whatever the column holds.
+// eslint-disable-next-line @typescript-eslint/no-base-to-string
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
 export function reasonKind(reason: string): 'row' | 'duplicate' | 'notice' {
@@ -226,7 +228,7 @@ export function reasonKind(reason: string): 'row' | 'duplicate' | 'notice' {
 
 function fileNames(files: unknown): string[] {
   if (!Array.isArray(files)) return [];
-  return files.map((f) => (typeof f === 'string' ? f : str((f as { name?: unknown })?.name)));
+  return files.map((f) => (typeof f === 'string' ? f : str((f as { name?: unknown } | null | undefined)?.name)));
 }
 
 export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundings): Snapshot {
@@ -249,8 +251,8 @@ export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundi
     examples: (Array.isArray(r.examples) ? (r.examples as Row[]) : []).map((e) => ({
       file: str(e.file),
       line: num(e.line),
-      raw: e.raw === null || e.raw === undefined ? null : String(e.raw),
-      detail: e.detail === null || e.detail === undefined ? null : String(e.detail),
+      raw: e.raw === null || e.raw === undefined ? null : str(e.raw),
+      detail: e.detail === null || e.detail === undefined ? null : str(e.detail),
     })),
   }));
 
@@ -271,7 +273,7 @@ export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundi
   for (const r of rows.timelineLatency) {
     const t = num(r.t);
     let h = hists.get(t);
-    if (!h) hists.set(t, (h = new Map()));
+    if (!h) hists.set(t, (h = new Map<number, number>()));
     h.set(num(r.idx), num(r.files));
   }
   const timeline: Snapshot['timeline'] = {

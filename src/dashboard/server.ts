@@ -220,6 +220,8 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
       // Reported through the status event (compute did that); the poll or the reconnect retries.
     } finally {
       running = false;
+      // A request during the refresh's awaits sets it; TypeScript's narrowing does not see that.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (dirty) requestRefresh(0);
     }
   };
@@ -365,7 +367,7 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
       server.off('error', onError);
       resolve();
     });
-  }).catch(async (err) => {
+  }).catch(async (err: unknown) => {
     clearInterval(poll);
     clearInterval(keepalive);
     await pool.end().catch(() => undefined);

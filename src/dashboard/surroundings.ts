@@ -76,7 +76,7 @@ export class BacklogTracker {
     );
     for (const r of rows) {
       for (const f of Array.isArray(r.names) ? r.names : []) {
-        const name = typeof f === 'string' ? f : (f as { name?: unknown })?.name;
+        const name = typeof f === 'string' ? f : (f as { name?: unknown } | null | undefined)?.name;
         if (typeof name === 'string') this.committed.add(path.basename(name));
       }
       this.cursorMs = Math.max(this.cursorMs ?? 0, r.committed_ms);

@@ -41,11 +41,11 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
         () => migrate(url),
       );
     }
-    return { url: config.db.url, embedded: undefined, close: async () => undefined };
+    return { url: config.db.url, embedded: undefined, close: () => Promise.resolve() };
   }
   // A running `ecomstream up` has the server already: connect to it instead of starting a second one.
   const running = runningEmbeddedUrl(config);
-  if (running) return { url: running, embedded: undefined, close: async () => undefined };
+  if (running) return { url: running, embedded: undefined, close: () => Promise.resolve() };
 
   const server = await startEmbedded({
     dataDir: config.db.embeddedDir,

@@ -107,8 +107,8 @@ function run(cmd: string, args: string[], ids: { uid?: number; gid?: number }, w
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { ...ids, env: { ...process.env, LC_ALL: 'C', LC_MESSAGES: 'C' } });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('error', (cause) => reject(new EmbeddedPostgresError(`${what} could not start: ${cmd}`, { cause })));
     child.on('close', (code) => (code === 0 ? resolve() : reject(new EmbeddedPostgresError(`${what} failed (exit ${code}): ${output.trim().slice(-800)}`))));
   });
@@ -168,7 +168,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
   );
   let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
   await new Promise<void>((resolve, reject) => {
     let log = '';

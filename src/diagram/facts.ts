@@ -106,6 +106,8 @@ function stringMap(v: unknown): Record<string, string> {
       if (k) out[k] = interpolateDefaults(rest.join('='));
     }
   } else if (isRecord(v)) {
+    // YAML scalars (strings, numbers, booleans) as Compose reads them: String() is their text.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     for (const [k, val] of Object.entries(v)) out[k] = interpolateDefaults(val === null ? '' : String(val));
   }
   return out;
@@ -126,6 +128,7 @@ export function parseCompose(text: string, file = 'docker-compose.yml'): Compose
     if (!isRecord(raw)) throw new DiagramInputError(`services.${key} is not a mapping`, file);
     const where = `services.${key}`;
     const build = raw.build;
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a YAML scalar, as in stringMap()
     const dockerfile = isRecord(build) ? String(build.dockerfile ?? 'Dockerfile') : typeof build === 'string' ? 'Dockerfile' : undefined;
     const networks = Array.isArray(raw.networks) ? raw.networks.map(String) : isRecord(raw.networks) ? Object.keys(raw.networks) : [];
     const replicas = isRecord(raw.deploy) && Number.isInteger(raw.deploy.replicas) ? Number(raw.deploy.replicas) : 1;

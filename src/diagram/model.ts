@@ -353,6 +353,8 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
   const sparkImage = master.image ?? worker.image;
   const v = sparkVersions(sparkImage);
   const pgVersion = imageTag(pg.image).split('-')[0] ?? '';
+  // An empty POSTGRES_DB is unset, as the postgres image treats it: `||`, not `??`.
+  // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing
   const database = pg.environment.POSTGRES_DB || config.db.database;
   const nodeImage = inputs.generatorImage.image;
   const nodeVersion = /^node:(\d+)/.exec(nodeImage)?.[1];

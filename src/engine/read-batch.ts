@@ -177,7 +177,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     const text = bytes.toString('utf8');
     lineNo++;
     stats.inputRows++;
-    if (header === undefined) header = 'missing'; // a first line we cannot decode is not a header
+    header ??= 'missing'; // a first line we cannot decode is not a header
     const nul = bytes.indexOf(0);
     const enc = reader.invalidEncoding;
     reject(lineNo, text.replace(/\r$/, ''), enc.reason, nul !== -1 ? renderDetail(enc.detailNul, { byte: nul + 1 }) : enc.detailUtf8);
@@ -203,7 +203,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
         if (buf.length >= maxLineBytes) {
           lineNo++;
           stats.inputRows++;
-          if (header === undefined) header = 'missing';
+          header ??= 'missing';
           reject(lineNo, buf.toString('utf8', 0, 200), reader.malformed.reason, renderDetail(reader.malformed.detailTooLong, { max: maxLineBytes }));
           filled = 0;
           skippingOverlong = true;

@@ -5,7 +5,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorCode } from '../errors.js';
 import { isPublishedCsv } from './source.js';
 
 export type ReprocessSelection = { files: readonly string[] } | { sinceMs: number };
@@ -20,11 +20,12 @@ export async function selectReprocessFiles(inputDir: string, sel: ReprocessSelec
           file: name,
           code: 'BAD_FILE',
         });
-      const st = await fsp.stat(path.join(inputDir, name)).catch((cause: NodeJS.ErrnoException) => {
-        throw new ConfigError(`--file ${name}: not found in ${inputDir} (${cause.code})`, {
+      const st = await fsp.stat(path.join(inputDir, name)).catch((cause: unknown) => {
+        const code = errorCode(cause);
+        throw new ConfigError(`--file ${name}: not found in ${inputDir} (${String(code)})`, {
           option: '--file',
           file: path.join(inputDir, name),
-          code: cause.code,
+          code,
           cause,
         });
       });
@@ -34,8 +35,9 @@ export async function selectReprocessFiles(inputDir: string, sel: ReprocessSelec
     }
     return out;
   }
-  const names = await fsp.readdir(inputDir).catch((cause: NodeJS.ErrnoException) => {
-    throw new ConfigError(`--input ${inputDir}: cannot list it (${cause.code})`, { option: '--input', file: inputDir, code: cause.code, cause });
+  const names = await fsp.readdir(inputDir).catch((cause: unknown) => {
+    const code = errorCode(cause);
+    throw new ConfigError(`--input ${inputDir}: cannot list it (${String(code)})`, { option: '--input', file: inputDir, code, cause });
   });
   for (const name of names) {
     if (!isPublishedCsv(name)) continue;

@@ -190,7 +190,7 @@ export class FileSource {
   private observe(key: string, ref: Pick<FileEntry, 'name' | 'rawName'>, st: Stats, now: number, modified: boolean): void {
     const { settleMs, rereadModified } = this.opts;
     const prev = this.candidates.get(key);
-    const same = prev !== undefined && prev.entry.size === st.size && prev.entry.mtimeMs === st.mtimeMs;
+    const same = prev?.entry.size === st.size && prev.entry.mtimeMs === st.mtimeMs;
     const sinceMs = same ? prev.sinceMs : now;
     const settled = settleMs <= 0 || now - st.mtimeMs >= settleMs || (same && now - sinceMs >= settleMs);
     const entry: FileEntry = { ...ref, size: st.size, mtimeMs: st.mtimeMs };

@@ -340,7 +340,7 @@ export class StreamEngine {
       const st = await fsp.stat(filePath(this.opts.engine.inputDir, f)).catch(() => undefined);
       if (!st) return { size: -1, mtimeMs: f.mtimeMs }; // gone: the read records it as file_missing
       const now = { size: st.size, mtimeMs: st.mtimeMs };
-      if (Date.now() - st.mtimeMs >= quiet || (last && last.size === now.size && last.mtimeMs === now.mtimeMs)) return now;
+      if (Date.now() - st.mtimeMs >= quiet || (last?.size === now.size && last.mtimeMs === now.mtimeMs)) return now;
       last = now;
       await sleep(quiet);
     }

@@ -24,8 +24,8 @@ export class Trigger {
       fs.mkdirSync(inputDir, { recursive: true });
       try {
         this.watcher = fs.watch(inputDir, (_event, name) => {
-          if (name && !String(name).endsWith('.csv')) return;
-          if (name) this.onName?.(String(name));
+          if (name && !name.endsWith('.csv')) return;
+          if (name) this.onName?.(name);
           this.pending = true;
           this.wake?.();
         });

@@ -339,7 +339,7 @@ export class EventFactory {
     }
 
     const id = this.uuid();
-    const row = id + s.userField + (purchase ? 'purchase,' : 'view,') + CSV_PRODUCT_PREFIX[product] + this.ts.format(at) + s.tail;
+    const row = id + s.userField + (purchase ? 'purchase,' : 'view,') + CSV_PRODUCT_PREFIX[product]! + this.ts.format(at) + s.tail;
     this.remember(id);
     if (--s.left === 0) sessions[si] = this.newSession();
     return row;

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { errorCode } from '../errors.js';
 
 export interface PublishResult {
   /** Absolute path of the published file. */
@@ -118,8 +119,8 @@ export class Publisher {
   private async writeTemp(temp: string, content: Buffer | string): Promise<void> {
     let fh: fsp.FileHandle;
     try {
-      fh = await fsp.open(temp, 'wx', 0o644).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
+      fh = await fsp.open(temp, 'wx', 0o644).catch(async (err: unknown) => {
+        if (errorCode(err) !== 'ENOENT') throw err;
         // The folder was removed while we ran (someone cleaned data/): create it again, once.
         await fsp.mkdir(this.dir, { recursive: true });
         return fsp.open(temp, 'wx', 0o644);

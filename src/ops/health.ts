@@ -102,7 +102,7 @@ export class HealthMonitor {
   private updatePending(): void {
     const pending = this.backlogFiles > 0 || this.inFlight !== undefined;
     if (!pending) this.pendingSinceMs = undefined;
-    else if (this.pendingSinceMs === undefined) this.pendingSinceMs = Date.now();
+    else this.pendingSinceMs ??= Date.now();
   }
 
   /** Turns the stall alarm on or off; one log line at each edge. */

@@ -36,9 +36,10 @@ export async function startOpsServer(opts: { host: string; port: number; registr
     if (route === '/metrics') {
       registry.metrics().then(
         (text) => send(res, 200, registry.contentType, text),
-        (err: Error) => {
-          log.error(`/metrics failed: ${err.message}`);
-          send(res, 500, 'text/plain; charset=utf-8', `${err.message}\n`);
+        (err: unknown) => {
+          const message = (err as Error).message;
+          log.error(`/metrics failed: ${message}`);
+          send(res, 500, 'text/plain; charset=utf-8', `${message}\n`);
         },
       );
       return;
@@ -57,7 +58,8 @@ export async function startOpsServer(opts: { host: string; port: number; registr
             JSON_TYPE,
             `${JSON.stringify(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason, detail: r.detail })}\n`,
           ),
-        (err: Error) => send(res, 503, JSON_TYPE, `${JSON.stringify({ status: 'not_ready', reason: 'database_unreachable', detail: err.message })}\n`),
+        (err: unknown) =>
+          send(res, 503, JSON_TYPE, `${JSON.stringify({ status: 'not_ready', reason: 'database_unreachable', detail: (err as Error).message })}\n`),
       );
       return;
     }

@@ -194,6 +194,8 @@ async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: 
   const write = async (chunk: string | Buffer): Promise<void> => {
     if (failure) throw failure;
     if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+    // The stream's error handler may have set it during the await; TypeScript's narrowing cannot see that.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition, @typescript-eslint/only-throw-error
     if (failure) throw failure;
   };
   let result: T;

@@ -54,7 +54,7 @@ before(async () => {
   await fsp.mkdir(OUT, { recursive: true });
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
 
@@ -189,8 +189,8 @@ test('the page fills with live data, shows rejects, and survives the database go
       cliArgs(['process', '--input', input, '--checkpoint', checkpoint, '--trigger', 'on-arrival', '--progress-file', path.join(work, 'progress.jsonl')]),
       { cwd: work, env: { ...process.env, DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    engine.stdout!.on('data', (d) => (engineLog += d));
-    engine.stderr!.on('data', (d) => (engineLog += d));
+    engine.stdout!.on('data', (d: Buffer) => (engineLog += d.toString()));
+    engine.stderr!.on('data', (d: Buffer) => (engineLog += d.toString()));
     // The engine holds the checkpoint lock once it is watching the folder.
     for (let i = 0; !fs.existsSync(path.join(checkpoint, 'lock')); i++) {
       assert.ok(i < 300, `engine did not start: ${engineLog}`);
@@ -270,7 +270,7 @@ test('the page fills with live data, shows rejects, and survives the database go
     const publishedAt = Date.now();
     await deliver(name, csv, [{ line: 42, raw: badLine, reason: 'invalid_event_type', detail: 'event_type "refund" is not one of view, purchase' }], 0);
 
-    await page.waitForFunction(() => document.getElementById('m-events')?.textContent?.trim() === '40', undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.getElementById('m-events')?.textContent.trim() === '40', undefined, { timeout: 15_000 });
     const shownAfterMs = Date.now() - publishedAt;
     t.diagnostic(`counters updated ${shownAfterMs} ms after the file was published`);
     const purchases = events.filter((e) => e.event_type === 'purchase');
@@ -302,8 +302,8 @@ test('the page fills with live data, shows rejects, and survives the database go
     const repeated = csv.split('\n').find((l) => l.startsWith(ids[3]!))!;
     const second = csvRows(25, [repeated, negative]);
     await deliver('events_20250101_120005_1.csv', second.text, [{ line: 28, raw: negative, reason: 'negative_price', detail: 'price -3.00 is below 0' }], 1);
-    await page.waitForFunction(() => document.getElementById('m-events')?.textContent?.trim() === '65', undefined, { timeout: 15_000 });
-    await page.waitForFunction(() => document.getElementById('q-duplicates')?.textContent?.trim() === '1');
+    await page.waitForFunction(() => document.getElementById('m-events')?.textContent.trim() === '65', undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.getElementById('q-duplicates')?.textContent.trim() === '1');
     assert.equal(await text(page, '#m-rejected'), '2');
     await page.waitForSelector('#q-reasons tr[data-reason="negative_price"]');
     await page.waitForSelector('#q-reasons tr[data-reason="duplicate_event_id"]');
@@ -331,7 +331,7 @@ test('the page fills with live data, shows rejects, and survives the database go
   } finally {
     await context.close();
     await fsp.rm(userDataDir, { recursive: true, force: true });
-    if (engine && engine.exitCode === null) {
+    if (engine?.exitCode === null) {
       engine.kill('SIGINT');
       await new Promise((r) => engine.once('exit', r));
     }

@@ -211,9 +211,7 @@ test(
       await tab.evaluate('document.fonts.ready.then(() => undefined)');
 
       const components = [...new Set([...joins.values()].flat())];
-      const rendered = (await tab.evaluate(
-        `(${MEASURE})(${JSON.stringify({ components, connections: [...joins.keys()], boxes: vertexIds(xml) })})`,
-      )) as Rendered;
+      const rendered = await tab.evaluate<Rendered>(`(${MEASURE})(${JSON.stringify({ components, connections: [...joins.keys()], boxes: vertexIds(xml) })})`);
       t.diagnostic(
         `${rendered.texts.length} text boxes rendered; ${blocked.length} requests refused${blocked.length ? `: ${[...new Set(blocked)].join(', ')}` : ''}`,
       );

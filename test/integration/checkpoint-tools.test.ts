@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import pg from 'pg';
+import type { CheckpointReport } from '../../src/checkpoint/inspect.js';
 import { query, startTestDb, type TestDb } from '../support/pg.js';
 import { cli } from '../support/cli.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
@@ -15,7 +16,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 async function threeBatches(env: Record<string, string> = {}): Promise<{ url: string; ck: string }> {
@@ -49,7 +50,7 @@ describe('checkpoint inspect', () => {
     const { url, ck } = await threeBatches();
     const r = await cli(['checkpoint', 'inspect', '--checkpoint', ck, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const report = JSON.parse(r.stdout);
+    const report = JSON.parse(r.stdout) as CheckpointReport;
     assert.equal(report.engine, 'typescript');
     assert.deepEqual([report.lastPlannedBatch, report.lastCommittedBatch, report.pendingReplay, report.filesSeen], [2, 2, null, 3]);
     assert.deepEqual(report.lock, { state: 'none' });
@@ -57,15 +58,15 @@ describe('checkpoint inspect', () => {
     assert.ok(report.logs.offsets.bytes > 0 && report.logs.commits.bytes > 0);
     const text = await cli(['checkpoint', 'inspect', '--checkpoint', ck]);
     assert.match(text.stdout, /last committed\s+2/);
-    assert.match(text.stdout, new RegExp(`stream id\\s+${report.streamId}`));
-    const stored = (await query(url, 'SELECT DISTINCT stream_id FROM stream_batches')).map((x) => x.stream_id);
+    assert.match(text.stdout, new RegExp(`stream id\\s+${String(report.streamId)}`));
+    const stored = (await query<{ stream_id: string }>(url, 'SELECT DISTINCT stream_id FROM stream_batches')).map((x) => x.stream_id);
     assert.deepEqual(stored, [report.streamId]);
   });
 
   test('a crash between the database commit and commits/1: replay pending, verify notes it and passes', async () => {
     const { url, ck } = await threeBatches({ ECOMSTREAM_FAILPOINT: 'after-db-commit:1' });
-    const report = JSON.parse((await cli(['checkpoint', 'inspect', '--checkpoint', ck, '--json'])).stdout);
-    assert.deepEqual(report.pendingReplay.batchId, 1);
+    const report = JSON.parse((await cli(['checkpoint', 'inspect', '--checkpoint', ck, '--json'])).stdout) as CheckpointReport;
+    assert.deepEqual(report.pendingReplay?.batchId, 1);
     assert.deepEqual(report.pendingReplay.files, ['events_1.csv']);
     const v = await cli(['checkpoint', 'verify', '--checkpoint', ck], { DATABASE_URL: url });
     assert.equal(v.code, 0, v.stderr);

@@ -7,7 +7,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { EVENT_CONTRACT } from '../../src/contract/event.js';
 import { tableDdl } from '../../src/contract/ddl.js';
 import { loadContractFile } from '../../src/contract/schema.js';
@@ -23,7 +22,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 const COLUMNS_SQL = `SELECT column_name, data_type, character_maximum_length AS len, numeric_precision AS p, numeric_scale AS s, is_nullable
@@ -35,8 +34,8 @@ test("the migrated user_events has the event contract's columns, types, nullabil
     await c.query('CREATE SCHEMA from_contract');
     await c.query(`SET search_path TO from_contract; ${tableDdl(EVENT_CONTRACT)}`);
     const strip = (rows: { column_name: string }[]) => rows.filter((r) => r.column_name !== 'id' && r.column_name !== 'inserted_at');
-    const initSql = strip((await c.query(COLUMNS_SQL, ['public', 'user_events'])).rows);
-    const generated = strip((await c.query(COLUMNS_SQL, ['from_contract', 'user_events'])).rows);
+    const initSql = strip((await c.query<{ column_name: string }>(COLUMNS_SQL, ['public', 'user_events'])).rows);
+    const generated = strip((await c.query<{ column_name: string }>(COLUMNS_SQL, ['from_contract', 'user_events'])).rows);
     assert.deepEqual(
       initSql.map((r) => r.column_name),
       EVENT_CONTRACT.columns.map((col) => col.name),
@@ -55,8 +54,8 @@ function run(args: string[], url: string): Promise<{ code: number | null; out: s
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: url } });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', (code) => resolve({ code, out }));
   });
 }
@@ -126,6 +125,6 @@ test('a second feed: `ecomstream process --contract orders.json` stores and reje
       { source_file: 'orders_1.csv', line_number: 6, reason: 'invalid_order_id', detail: `order_id "${upper}" is not a lower-case UUID` },
       { source_file: 'orders_2.csv', line_number: 3, reason: 'duplicate_order', detail: `order ${id(1)} is already stored` },
     ]);
-    assert.equal(Number((await c.query('SELECT count(*) n FROM user_events')).rows[0].n), 0, 'the event table is untouched');
+    assert.equal(Number((await c.query<{ n: string }>('SELECT count(*) n FROM user_events')).rows[0]!.n), 0, 'the event table is untouched');
   });
 });

@@ -29,7 +29,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 function config(over: { inputDir?: string; checkpointDir?: string } = {}): Readonly<Config> {
@@ -183,7 +183,7 @@ describe('incremental aggregates', () => {
 
     await c.query('TRUNCATE user_events, rejected_events, stream_batches');
     for (const t of ['dash_event_types', 'dash_categories', 'dash_products', 'dash_rejects', 'dash_streams', 'dash_timeline', 'dash_latency']) {
-      assert.equal((await c.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0].n, 0, `${t} is empty after TRUNCATE`);
+      assert.equal((await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}`)).rows[0]!.n, 0, `${t} is empty after TRUNCATE`);
     }
     await c.end();
   });
@@ -200,7 +200,7 @@ describe('incremental aggregates', () => {
                        FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname LIKE 'dash\\_%' LOOP
                          EXECUTE 'DROP FUNCTION ' || f || ' CASCADE'; -- and the triggers that use it
                        END LOOP; END $$`);
-      assert.equal((await c.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'dash%'`)).rows[0].n, 0);
+      assert.equal((await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'dash%'`)).rows[0]!.n, 0);
       await commitBatch(url, batch('s1', makeEvents(500, prng(7)), [{ file: 'f.csv', line: 4, raw: 'r', reason: 'stale_timestamp', detail: 'old' }], 2));
       // The initial migration run again, as on a database that postgres/init.sql created before migrations.
       const initial = listMigrations().find((m) => m.name === 'initial')!.sql;
@@ -297,7 +297,7 @@ describe('dashboard server', () => {
         assert.equal(s.now.backlogFiles, 1);
         assert.equal(s.batches[0]?.batchId, 0);
         assert.equal(s.quality.reasons[0]?.reason, 'invalid_price');
-        assert.equal(s.quality.reasons[0]?.examples[0]?.raw, '<b>bad</b>,row');
+        assert.equal(s.quality.reasons[0].examples[0]?.raw, '<b>bad</b>,row');
         assert.ok(
           s.timeline.rowsPerSecond.some((r) => r > 0),
           'throughput series shows the batch',
@@ -393,8 +393,8 @@ describe('dashboard server', () => {
       { cwd: ROOT, env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       const started = Date.now();
       while (!/dashboard at (http:\S+)/.test(out)) {

@@ -10,14 +10,14 @@ import { loadConfig, type TriggerSpec } from '../../src/config.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
-import { csv, HEADER, publish, row, tempDir } from '../support/files.js';
+import { csv, HEADER, publish, readProgress, row, tempDir } from '../support/files.js';
 
 let db: TestDb;
 before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 async function runEngine(
@@ -45,7 +45,7 @@ async function count(url: string, sql: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    return Number((await c.query(sql)).rows[0].n);
+    return Number((await c.query<{ n: string | number }>(sql)).rows[0]!.n);
   } finally {
     await c.end();
   }
@@ -65,9 +65,12 @@ describe('engine', () => {
     assert.equal(s.insertedRows, 3);
     const c = new (await import('pg')).default.Client({ connectionString: url });
     await c.connect();
-    const r = await c.query('SELECT product_name, price::text, event_timestamp, inserted_at FROM user_events WHERE event_id = $1', [id]);
-    assert.equal(r.rows[0].product_name, 'Mouse, "Pro"');
-    assert.equal(r.rows[0].price, '12.50');
+    const r = await c.query<{ product_name: string; price: string }>(
+      'SELECT product_name, price::text, event_timestamp, inserted_at FROM user_events WHERE event_id = $1',
+      [id],
+    );
+    assert.equal(r.rows[0]!.product_name, 'Mouse, "Pro"');
+    assert.equal(r.rows[0]!.price, '12.50');
     const b = await c.query('SELECT input_rows, inserted_rows, duplicate_rows, rejected_rows, quality_score::float AS q, engine FROM stream_batches');
     assert.deepEqual(b.rows, [{ input_rows: 3, inserted_rows: 3, duplicate_rows: 0, rejected_rows: 0, q: 1, engine: 'typescript' }]);
     await c.end();
@@ -143,7 +146,10 @@ describe('engine', () => {
       const pg = (await import('pg')).default;
       const c = new pg.Client({ connectionString: url });
       await c.connect();
-      const r = await c.query('SELECT line_number, reason FROM rejected_events WHERE source_file = $1 ORDER BY line_number, reason', [file]);
+      const r = await c.query<{ line_number: number; reason: string }>(
+        'SELECT line_number, reason FROM rejected_events WHERE source_file = $1 ORDER BY line_number, reason',
+        [file],
+      );
       await c.end();
       return r.rows.map((x) => `${x.line_number}:${x.reason}`);
     };
@@ -209,10 +215,7 @@ describe('engine', () => {
     assert.equal(s.insertedRows, 10);
     assert.deepEqual(await fsp.readdir(input), []);
     assert.equal((await fsp.readdir(path.join(dir, 'archive'))).length, 5);
-    const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const progress = await readProgress(path.join(dir, 'progress.jsonl'));
     assert.deepEqual(
       progress.map((p) => p.files.length),
       [2, 2, 1],

@@ -16,7 +16,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 /** A database with nothing applied, on the test server. */
@@ -40,7 +40,12 @@ test('a database created by the pre-migration init.sql upgrades without losing a
   const url = await emptyDatabase();
   const counts = async (c: pg.Client) =>
     (
-      await c.query(`SELECT (SELECT count(*) FROM user_events)::int AS events, (SELECT count(*) FROM rejected_events)::int AS rejects,
+      await c.query<{
+        events: number;
+        rejects: number;
+        batches: number;
+        dash: number;
+      }>(`SELECT (SELECT count(*) FROM user_events)::int AS events, (SELECT count(*) FROM rejected_events)::int AS rejects,
                            (SELECT count(*) FROM stream_batches)::int AS batches, (SELECT events FROM dash_event_types WHERE event_type = 'view')::int AS dash`)
     ).rows[0];
   const before = await withClient(url, async (c) => {
@@ -52,7 +57,7 @@ test('a database created by the pre-migration init.sql upgrades without losing a
     await c.query(`INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, duplicate_rows, rejected_rows)
                    VALUES ('s', 0, 'typescript', '[]', now(), 251, 250, 0, 1)`);
     await c.query('COMMIT');
-    assert.equal((await c.query(`SELECT to_regclass('schema_migrations') AS t`)).rows[0].t, null);
+    assert.equal((await c.query<{ t: string | null }>(`SELECT to_regclass('schema_migrations') AS t`)).rows[0]!.t, null);
     return counts(c);
   });
   assert.deepEqual(before, { events: 250, rejects: 1, batches: 1, dash: 250 });
@@ -78,12 +83,14 @@ test('files applied outside `ecomstream migrate` (as Docker initdb does) are rec
   await withClient(url, async (c) => {
     for (const m of listMigrations()) await c.query(m.sql);
     assert.deepEqual(
-      (await c.query('SELECT version FROM schema_migrations WHERE checksum IS NULL ORDER BY version')).rows.map((r) => r.version),
+      (await c.query<{ version: number }>('SELECT version FROM schema_migrations WHERE checksum IS NULL ORDER BY version')).rows.map((r) => r.version),
       listMigrations().map((m) => m.version),
     );
   });
   assert.deepEqual(await migrate(url), []);
-  await withClient(url, async (c) => assert.equal((await c.query('SELECT count(*)::int AS n FROM schema_migrations WHERE checksum IS NULL')).rows[0].n, 0));
+  await withClient(url, async (c) =>
+    assert.equal((await c.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations WHERE checksum IS NULL')).rows[0]!.n, 0),
+  );
 });
 
 test('an applied migration that changed is refused; so is a file that does not record itself', async () => {
@@ -98,6 +105,8 @@ test('an applied migration that changed is refused; so is a file that does not r
   const next = String(listMigrations().length + 1).padStart(4, '0');
   await fsp.writeFile(path.join(dir, `${next}_forgets_itself.sql`), 'CREATE TABLE forgotten (x INT);\n');
   await assert.rejects(migrate(url, { dir }), (e: unknown) => e instanceof MigrationError && e.code === 'MIGRATION_NOT_RECORDED');
-  await withClient(url, async (c) => assert.equal((await c.query(`SELECT to_regclass('forgotten') AS t`)).rows[0].t, null, 'rolled back'));
+  await withClient(url, async (c) =>
+    assert.equal((await c.query<{ t: string | null }>(`SELECT to_regclass('forgotten') AS t`)).rows[0]!.t, null, 'rolled back'),
+  );
   assert.ok(MIGRATIONS_DIR.endsWith(path.join('postgres', 'migrations')));
 });

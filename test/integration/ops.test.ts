@@ -25,7 +25,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -49,14 +49,14 @@ async function readyz(base: string): Promise<{ status: number; body: { status: s
   const res = await fetch(`${base}/readyz`);
   const text = await res.text();
   assert.equal(text.trim().split('\n').length, 1, 'one line of JSON');
-  return { status: res.status, body: JSON.parse(text) };
+  return { status: res.status, body: JSON.parse(text) as { status: string; reason?: string } };
 }
 
 async function count(url: string, sql: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    return Number((await c.query(sql)).rows[0]!.n);
+    return Number((await c.query<{ n: string | number }>(sql)).rows[0]!.n);
   } finally {
     await c.end();
   }
@@ -98,7 +98,7 @@ describe('/metrics', () => {
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       const byReason = new Map(
-        (await c.query('SELECT reason, COUNT(*)::int n FROM rejected_events GROUP BY reason')).rows.map((r) => [r.reason as string, r.n as number]),
+        (await c.query<{ reason: string; n: number }>('SELECT reason, COUNT(*)::int n FROM rejected_events GROUP BY reason')).rows.map((r) => [r.reason, r.n]),
       );
       await c.end();
       assert.ok(byReason.has('empty_file'), 'file notices are counted too');
@@ -288,8 +288,8 @@ describe('the CLI as a service', () => {
     );
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
       await until('the batch line', () => stdout.includes('batch_committed'));
@@ -355,8 +355,8 @@ describe('up as a service', () => {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
       const inserted = (): number => [...stdout.matchAll(/^\S+ batch \d+: .* -> (\d+) inserted/gm)].reduce((n, x) => n + Number(x[1]), 0);

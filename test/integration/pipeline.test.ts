@@ -22,7 +22,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 test('generated bad rows are rejected with the expected reason, line by line; the rest is stored', async () => {
@@ -51,10 +51,12 @@ test('generated bad rows are rejected with the expected reason, line by line; th
   const s = await new StreamEngine({ engine: config.engine, databaseUrl: url, log: silentLogger }).run();
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  const got = (await c.query('SELECT source_file, line_number, reason FROM rejected_events ORDER BY source_file, line_number')).rows.map(
-    (r) => `${r.source_file}:${r.line_number}:${r.reason}`,
-  );
-  const stored = Number((await c.query('SELECT COUNT(*) n FROM user_events')).rows[0].n);
+  const got = (
+    await c.query<{ source_file: string; line_number: number; reason: string }>(
+      'SELECT source_file, line_number, reason FROM rejected_events ORDER BY source_file, line_number',
+    )
+  ).rows.map((r) => `${r.source_file}:${r.line_number}:${r.reason}`);
+  const stored = Number((await c.query<{ n: string }>('SELECT COUNT(*) n FROM user_events')).rows[0]!.n);
   await c.end();
   assert.ok(expected.length > 100, `the generator injected ${expected.length} bad rows`);
   assert.deepEqual(got.sort(), expected.sort());
@@ -117,8 +119,8 @@ test('the CLI: generate then process then query, as subprocesses', async () => {
     new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: url, ECOMSTREAM_METRICS_PORT: '0' } });
       let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (out += d));
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
       child.on('close', (code) => resolve({ code, out }));
     });
   const g = await run(['generate', '--out', path.join(dir, 'in'), '--files', '4', '--events-per-file', '25', '--interval', '0', '--seed', '3']);

@@ -7,21 +7,20 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { startEmbedded } from '../../src/db/embedded.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { silentLogger } from '../../src/log.js';
 import { query as q, startTestDb, type TestDb } from '../support/pg.js';
 import { BIN, cli, type Run } from '../support/cli.js';
-import { csv, publish, row, tempDir } from '../support/files.js';
+import { csv, publish, readProgress, row, tempDir } from '../support/files.js';
 
 let db: TestDb;
 before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 async function sixFiles(input: string): Promise<Set<string>> {
@@ -65,7 +64,7 @@ describe('exactly-once after SIGKILL', () => {
 
       const resumed = await cli(args, { DATABASE_URL: url });
       assert.equal(resumed.code, 0, resumed.stderr);
-      const rows = await q(url, 'SELECT event_id FROM user_events');
+      const rows = await q<{ event_id: string }>(url, 'SELECT event_id FROM user_events');
       assert.equal(rows.length, 300);
       assert.deepEqual(new Set(rows.map((r) => r.event_id)), ids);
       const batches = await q(url, 'SELECT batch_id FROM stream_batches ORDER BY batch_id');
@@ -75,10 +74,7 @@ describe('exactly-once after SIGKILL', () => {
       );
       assert.equal((await q(url, 'SELECT COUNT(*)::int n FROM rejected_events'))[0]!.n, 0);
       assert.deepEqual((await fsp.readdir(path.join(dir, 'ck', 'commits'))).sort(), ['0', '1', '2']);
-      const progress = (await fsp.readFile(path.join(dir, 'progress.jsonl'), 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
+      const progress = await readProgress(path.join(dir, 'progress.jsonl'));
       const replayed = progress.find((p) => p.batchId === 1 && p.replay);
       assert.ok(replayed, 'batch 1 was replayed from the offsets log');
       if (expectReplayTag === 'alreadyCommitted') assert.equal(replayed.alreadyCommitted, true);
@@ -238,14 +234,14 @@ describe('the CLI', () => {
         let stdout = '';
         let stderr = '';
         let sent = false;
-        child.stdout.on('data', (d) => {
-          stdout += d;
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
           if (!sent && waitFor.test(stdout)) {
             sent = true;
             child.kill('SIGINT');
           }
         });
-        child.stderr.on('data', (d) => (stderr += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
         setTimeout(() => child.kill('SIGKILL'), 60_000);
       });
@@ -257,10 +253,7 @@ describe('the CLI', () => {
     const second = await upOnce(/watching /);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /[1-9]\d* files already seen/, 'the second run resumes from the checkpoint');
-    const progress = (await fsp.readFile(path.join(cwd, 'data', 'logs', 'progress.jsonl'), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const progress = await readProgress(path.join(cwd, 'data', 'logs', 'progress.jsonl'));
     const ids = progress.map((p) => p.batchId);
     assert.deepEqual(
       ids,

@@ -27,7 +27,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 function engineFor(url: string, dir: string, over: DeepPartial<EngineConfig> = {}, log: Logger = silentLogger, signal?: AbortSignal): StreamEngine {
@@ -47,7 +47,7 @@ async function n(url: string, sql: string, params: unknown[] = []): Promise<numb
   return Number((await q<{ n: string }>(url, sql, params))[0]!.n);
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const t0 = Date.now();
   while (!(await check())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
@@ -373,7 +373,7 @@ describe('8. start-up while PostgreSQL is still coming up', () => {
       { retryInitialMillis: 100, retryMaxMillis: 400, startupRetrySeconds: 60 },
       { ...silentLogger, warn: (m) => warnings.push(m) },
     ).run();
-    await until('two retries', async () => warnings.length >= 2);
+    await until('two retries', () => warnings.length >= 2);
     const again = await startEmbedded({ ...opts, port: server.port });
     try {
       const s = await run;
@@ -413,7 +413,7 @@ describe('9. a stale lock whose pid was reused', () => {
     await cp.close();
     const sleeper = spawn('sleep', ['30']);
     try {
-      await until('sleep started', async () => processStartTime(sleeper.pid!) !== undefined, 5000);
+      await until('sleep started', () => processStartTime(sleeper.pid!) !== undefined, 5000);
       await writeExclusive(path.join(dir, 'lock'), `${JSON.stringify({ pid: sleeper.pid, startTime: processStartTime(sleeper.pid!), host: os.hostname() })}\n`);
       await assert.rejects(new Checkpoint(dir).open(), { name: 'CheckpointError', code: 'LOCKED' });
     } finally {

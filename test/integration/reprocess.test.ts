@@ -18,7 +18,7 @@ before(async () => {
   db = await startTestDb();
 });
 after(async () => {
-  await db?.close();
+  await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
 interface Setup {
@@ -99,7 +99,7 @@ describe('reprocess', () => {
     );
     assert.deepEqual(b, { input_rows: 7, inserted_rows: 3, duplicate_rows: 0, rejected_rows: 1 });
     const offsets = (await fsp.readFile(path.join(s.dir, 'ck', 'offsets', '1'), 'utf8')).split('\n')[1]!;
-    assert.equal(JSON.parse(offsets).reprocess, true, 'offsets/1 says it is a reprocessing batch');
+    assert.equal((JSON.parse(offsets) as { reprocess?: boolean }).reprocess, true, 'offsets/1 says it is a reprocessing batch');
     const missing = await cli([...s.args.slice(0, s.args.indexOf('--file')), '--file', 'nope.csv'], { DATABASE_URL: s.url });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /--file nope\.csv: not found in/);

@@ -85,7 +85,7 @@ export async function checkConformance(spark: (o: SparkRunOptions) => Promise<Ru
     assert.equal(eventsSpark.length, EXPECTED_EVENTS, 'Spark: number of stored events');
     assert.deepEqual(
       reasonCounts(rejectsSpark),
-      reasonCounts(Object.entries(EXPECTED_REASONS).flatMap(([reason, n]) => Array(n).fill({ reason }))),
+      reasonCounts(Object.entries(EXPECTED_REASONS).flatMap(([reason, n]) => Array<{ reason: string }>(n).fill({ reason }))),
       'Spark: reasons',
     );
 

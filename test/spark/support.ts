@@ -131,8 +131,8 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeout
     const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       stderr += `\n[test] timed out after ${timeoutMs} ms: killing the process group\n`;
       try {
@@ -142,10 +142,9 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeout
       }
     }, timeoutMs);
     child.on('error', reject);
-    child.on('close', async (code, signal) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      await killGroup(child.pid!);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+      killGroup(child.pid!).then(() => resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 }), reject);
     });
   });
 }

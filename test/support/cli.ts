@@ -18,8 +18,8 @@ export function cli(args: string[], env: Record<string, string | undefined> = {}
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ECOMSTREAM_METRICS_PORT: '0', ...env }, ...options });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }

@@ -5,6 +5,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { COLUMN_NAMES, HEADER_LINE, type EventColumn } from '../../src/contract/event.js';
+import type { ProgressRecord } from '../../src/engine/progress.js';
 
 export const HEADER = HEADER_LINE;
 
@@ -51,4 +52,12 @@ export async function publish(dir: string, name: string, content: string | Buffe
 
 export function csv(...lines: string[]): string {
   return `${[HEADER, ...lines].join('\n')}\n`;
+}
+
+/** The records of a progress log (one JSON line per committed batch, src/engine/progress.ts). */
+export async function readProgress(file: string): Promise<ProgressRecord[]> {
+  return (await fsp.readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as ProgressRecord);
 }

@@ -43,7 +43,7 @@ function interpolate(value: string, env: Record<string, string>): string {
 
 function deepInterpolate<T>(v: T, env: Record<string, string>): T {
   if (typeof v === 'string') return interpolate(v, env) as T;
-  if (Array.isArray(v)) return v.map((x) => deepInterpolate(x, env)) as T;
+  if (Array.isArray(v)) return v.map((x: unknown) => deepInterpolate(x, env)) as T;
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deepInterpolate(x, env)])) as T;
   return v;
 }
@@ -191,7 +191,7 @@ test('one bridge network, spark_network, joined by every service', () => {
 });
 
 test('health checks, and the job submitted only once master, worker and database are healthy', () => {
-  for (const name of ['spark-master', 'spark-worker', 'postgres']) assert.ok(svc[name]!.healthcheck?.test?.length, `${name}: healthcheck`);
+  for (const name of ['spark-master', 'spark-worker', 'postgres']) assert.ok(svc[name]!.healthcheck?.test.length, `${name}: healthcheck`);
   assert.match(svc.postgres!.healthcheck!.test.join(' '), /pg_isready/);
   const deps = svc['spark-submit']!.depends_on!;
   for (const name of ['spark-master', 'spark-worker', 'postgres']) assert.equal(deps[name]?.condition, 'service_healthy', `spark-submit waits for ${name}`);

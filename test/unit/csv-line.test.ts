@@ -29,7 +29,7 @@ test('agrees with csv-parse on generated well-formed lines', () => {
     for (let f = 0; f < nf; f++) {
       let v = '';
       const len = rnd(6);
-      for (let k = 0; k < len; k++) v += alphabet[rnd(alphabet.length)];
+      for (let k = 0; k < len; k++) v += alphabet[rnd(alphabet.length)]!;
       fields.push(v);
     }
     const line = fields.map((v) => (/[",]/.test(v) || rnd(4) === 0 ? `"${v.replace(/"/g, '""')}"` : v)).join(',');

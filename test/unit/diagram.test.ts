@@ -158,13 +158,13 @@ test('checklist, visual: no overlapping text, every edge label next to its edge,
 
 test('text sizes: title 16 pt bold, component labels 12 pt regular, annotations 10 pt, ports 9 pt italic, nothing smaller', () => {
   const title = set.geometry.texts.find((t) => t.ownerKind === 'graph' && t.text === set.model.title);
-  assert.ok(title && title.size === 16 && title.bold);
+  assert.ok(title?.size === 16 && title.bold);
   for (const c of set.model.components) {
     const name = textsOf(c.id).find((t) => t.text === c.name);
-    assert.ok(name && name.size === 12 && !name.bold && !name.italic, `${c.id} label`);
+    assert.ok(name?.size === 12 && !name.bold && !name.italic, `${c.id} label`);
   }
   const port = textsOf('master').find((t) => t.text.startsWith(':8080'));
-  assert.ok(port && port.size === 9 && port.italic);
+  assert.ok(port?.size === 9 && port.italic);
   const bullet = textsOf('master').find((t) => t.text === '• Coordinates cluster');
   assert.equal(bullet?.size, 10);
   assert.equal(set.smallestText.drawingPt, 9);
