@@ -23,12 +23,16 @@ Duplicates are decided later, across the whole batch, by Spark.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .contract import Contract
 
 _BOM = b"\xef\xbb\xbf"
+#: Entries of each memo of a pure per-value function (decimal checks, calendar dates): feeds repeat
+#: prices and days, so most rows hit; the bound keeps an executor's memory flat on any input.
+_MEMO = 8192
 #: PostgreSQL's numeric input refuses larger written exponents (NUMERIC_MAX_PRECISION).
 _MAX_DECIMAL_EXPONENT = 1000
 _DAY_MS = 86400000
@@ -142,12 +146,14 @@ class Rules(object):
         if kind == "decimal":
             precision, scale, rx = int(col["precision"]), int(col["scale"]), self.decimal_re
 
+            @functools.lru_cache(maxsize=_MEMO)
+            def fits(v: str) -> bool:
+                d = parse_decimal(v, rx)
+                return d is not None and decimal_fits(d, precision, scale)
+
             def decimal(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
                 v = f[i]
-                if v == "":
-                    return None
-                d = parse_decimal(v, rx)
-                if d is not None and decimal_fits(d, precision, scale):
+                if v == "" or fits(v):
                     return None
                 return reason, render(t, precision=precision, scale=scale, **base(v))
 
@@ -156,12 +162,14 @@ class Rules(object):
             minimum = parse_decimal(fmt_number(c["min"]), self.decimal_re)
             rx = self.decimal_re
 
+            @functools.lru_cache(maxsize=_MEMO)
+            def below(v: str) -> bool:
+                d = parse_decimal(v, rx)
+                return d is not None and compare_decimal(d, minimum) < 0
+
             def at_least(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
                 v = f[i]
-                if v == "":
-                    return None
-                d = parse_decimal(v, rx)
-                if d is None or compare_decimal(d, minimum) >= 0:
+                if v == "" or not below(v):
                     return None
                 return reason, render(t, min=c["min"], **base(v))
 
@@ -353,16 +361,26 @@ def iso_z(ms: int) -> str:
     return "%sT%s.%03dZ" % (_civil_from_ms(ms)[:10], _civil_from_ms(ms)[11:], ms % 1000)
 
 
+@functools.lru_cache(maxsize=_MEMO)
+def _date_ms(y: str, mo: str, d: str) -> Optional[int]:
+    """Epoch milliseconds of midnight UTC of a written date, None if the calendar has no such day."""
+    year, month, day = int(y), int(mo), int(d)
+    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month):
+        return None
+    return _days_from_civil(year, month, day) * _DAY_MS
+
+
 def parse_timestamp(text: str, rx: "re.Pattern[str]") -> Tuple[Optional[int], str]:
     """semantics.timestamp: (epoch milliseconds, text for a TIMESTAMP column); (None, '') when invalid."""
     m = rx.fullmatch(text)
     if m is None:
         return None, ""
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    year, month, day, hour, minute, second = int(y), int(mo), int(d), int(h), int(mi), int(s)
-    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month) or hour > 23 or minute > 59 or second > 59:
+    day_ms = _date_ms(y, mo, d)
+    hour, minute, second = int(h), int(mi), int(s)
+    if day_ms is None or hour > 23 or minute > 59 or second > 59:
         return None, ""
-    wall = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60000 + second * 1000
+    wall = day_ms + (hour * 60 + minute) * 60000 + second * 1000
     frac_ms = int((frac[1:] + "00")[:3]) if frac else 0
     offset_ms = 0
     if zone and zone != "Z":

@@ -244,7 +244,7 @@ def test_rules_survive_pickling_for_executors():
 
 def test_settings_defaults_and_layers():
     s = load_settings([], env={"DATABASE_URL": "postgresql://u:p%40ss@db:5433/ecommerce_events?sslmode=require"})
-    assert (s.trigger_kind, s.trigger_seconds, s.max_files_per_trigger, s.shuffle_partitions, s.jdbc_batch_size) == ("interval", 10.0, 1000, 8, 1000)
+    assert (s.trigger_kind, s.trigger_seconds, s.max_files_per_trigger, s.shuffle_partitions) == ("interval", 10.0, 1000, 8)
     assert (s.jdbc_url, s.jdbc_user, s.jdbc_password) == ("jdbc:postgresql://db:5433/ecommerce_events?sslmode=require", "u", "p@ss")
     s = load_settings(
         ["--trigger", "available-now", "--max-files-per-trigger", "1"], env={"DATABASE_URL": "postgresql://db/x", "ECOMSTREAM_MAX_FILES_PER_TRIGGER": "5"}
