@@ -13,7 +13,11 @@ import os
 from typing import Any, Dict, List, Optional
 
 DEFAULT_CONTRACT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "event_contract.json")
-SUPPORTED_VERSION = 2
+SUPPORTED_VERSION = 3
+
+
+#: The splitter's failure codes (split_csv_line in rows.py), each with a template in reader.malformed.detailSplit.
+SPLIT_FAILURES = ("unterminated_quote", "after_closing_quote", "quote_in_unquoted")
 
 
 class ContractError(Exception):
@@ -39,7 +43,9 @@ class Contract:
             self.required: List[str] = [c["name"] for c in self.columns if c["required"]]
             self.optional: List[str] = [c["name"] for c in self.columns if not c["required"]]
             self.checks: List[Dict[str, Any]] = list(raw["checks"])
-            self.reader: Dict[str, Dict[str, str]] = dict(raw["reader"])
+            self.reader: Dict[str, Dict[str, Any]] = dict(raw["reader"])
+            self.engine: Dict[str, Dict[str, Any]] = dict(raw["engine"])
+            self.split_details: Dict[str, str] = dict(self.reader["malformed"]["detailSplit"])
             self.reasons: Dict[str, str] = dict(raw["reasons"])
             self.file_notice_reasons: List[str] = list(raw["fileNoticeReasons"])
             self.limits: Dict[str, Any] = dict(raw["limits"])
@@ -56,8 +62,11 @@ class Contract:
             self.reason(check["reason"])
             if "column" in check:
                 self.column(check["column"])
-        for entry in self.reader.values():
+        for entry in list(self.reader.values()) + list(self.engine.values()):
             self.reason(entry["reason"])
+        for code in SPLIT_FAILURES:
+            if not isinstance(self.split_details.get(code), str):
+                raise ContractError(f"{source}: reader.malformed.detailSplit has no {code} template")
 
     def column(self, name: str) -> Dict[str, Any]:
         for c in self.columns:
