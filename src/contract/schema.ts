@@ -143,7 +143,7 @@ export const SEMANTICS = {
   trim: 'Trimming (header fields only; data values are never trimmed) removes, from both ends, the code points listed in trimCharacters.',
   csv:
     'A line is one RFC 4180 record: fields separated by ",", a field either unquoted (no " inside) or wholly quoted, with "" for a quote inside quotes. Quoted fields cannot span lines. Anything else is the reader reason malformed. ' +
-    'Its detail is the detailSplit template of the first fault from the left, {column} the 1-based position in code points of: the opening quote (unterminated_quote), the character after the closing quote (after_closing_quote), the quote (quote_in_unquoted).',
+    'Its detail is the detailSplit template of the first fault from the left, {column} the 1-based position in code points of: the opening quote, or the second quote of the last "" in the field (unterminated_quote); the character after the closing quote (after_closing_quote); the quote (quote_in_unquoted).',
   empty: 'An empty field is NULL. A required column may not be NULL.',
   length: 'VARCHAR(n) lengths count Unicode code points.',
   decimal:

@@ -38,12 +38,11 @@ export function splitCsvLine(line: string): SplitResult {
   for (;;) {
     if (i < n && line.charCodeAt(i) === 34 /* " */) {
       // Quoted field: runs to the closing quote; "" is an escaped quote.
-      const open = i;
       let value = '';
       let start = ++i;
       for (;;) {
         const q = line.indexOf('"', i);
-        if (q === -1) return { ok: false, code: 'unterminated_quote', column: column(line, open) };
+        if (q === -1) return { ok: false, code: 'unterminated_quote', column: column(line, start - 1) };
         if (line.charCodeAt(q + 1) === 34) {
           value += line.slice(start, q + 1);
           i = start = q + 2;
