@@ -112,8 +112,13 @@ def test_split_malformed_lines_give_a_code_and_a_column(text, code, column):
 
 def test_split_details_come_from_the_contract_templates():
     templates = CONTRACT.reader["malformed"]["detailSplit"]
-    for code in ("unterminated_quote", "after_closing_quote", "quote_in_unquoted"):
+    for code in CONTRACT.split_failures:
         assert rows.split_detail((code, 7), RULES) == templates[code].replace("{column}", "7")
+
+
+def test_the_splitter_gives_exactly_the_contract_s_failure_codes():
+    given = {rows.split_csv_line(text)[1][0] for text in ('a,"b', 'a,"b"c', 'a,b"c')}
+    assert given == set(CONTRACT.split_failures)
 
 
 def test_a_contract_without_a_split_template_is_refused():

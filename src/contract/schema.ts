@@ -180,6 +180,8 @@ export interface ContractJson extends ContractSpec {
   readonly timestampPattern: string;
   readonly identifierPattern: string;
   readonly trimCharacters: string;
+  /** The splitter's failure codes (SPLIT_FAILURES), for an evaluator to check its templates against. */
+  readonly splitFailures: readonly SplitFailure[];
 }
 
 export function contractJson(spec: ContractSpec): ContractJson {
@@ -192,6 +194,7 @@ export function contractJson(spec: ContractSpec): ContractJson {
     timestampPattern: TIMESTAMP_PATTERN,
     identifierPattern: IDENTIFIER_PATTERN,
     trimCharacters: TRIM_CHARACTERS,
+    splitFailures: SPLIT_FAILURES,
   };
 }
 
@@ -291,5 +294,7 @@ export function loadContractFile(file: string): ContractSpec {
     if (spec[k] !== undefined && spec[k] !== v)
       throw new ContractError(`contract ${file}: ${k} differs from the semantics this engine implements`, { file, option: k });
   }
+  if (spec.splitFailures !== undefined && spec.splitFailures.join(',') !== SPLIT_FAILURES.join(','))
+    throw new ContractError(`contract ${file}: splitFailures differs from the codes this engine's splitter gives`, { file, option: 'splitFailures' });
   return checkContract(spec, file);
 }

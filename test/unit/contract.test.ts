@@ -64,6 +64,11 @@ test('a contract file whose semantics differ from what the engine implements is 
     () => loadContractFile(file),
     (e: unknown) => e instanceof ContractError && e.option === 'timestampPattern' && e.file === file,
   );
+  fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), splitFailures: ['unterminated_quote'] }));
+  assert.throws(
+    () => loadContractFile(file),
+    (e: unknown) => e instanceof ContractError && e.option === 'splitFailures' && e.file === file,
+  );
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), version: 1 }));
   assert.throws(
     () => loadContractFile(file),
