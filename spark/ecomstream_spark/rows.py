@@ -84,6 +84,7 @@ class Rules(object):
         self.timestamp_idx = [i for i, c in enumerate(cols) if c["type"] == "timestamp"]
         self.weights = contract.quality_weights
         self.reader = contract.reader
+        self.split_details = contract.split_details
         self.max_line_bytes = int(contract.limits["maxLineBytes"])
         self.max_raw_chars = int(contract.limits["maxRawChars"])
         self.identifier = re.compile(contract.identifier_pattern)
@@ -203,8 +204,14 @@ class Rules(object):
 # CSV: one physical line is one record (no quoted line breaks), as src/engine/csv-line.ts.
 
 
-def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
-    """RFC 4180 fields of one line: (fields, None) or (None, error). `""` inside quotes is a quote."""
+SplitError = Tuple[str, int]  # (failure code, 1-based column in code points), see semantics.csv
+
+
+def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[SplitError]]:
+    """RFC 4180 fields of one line: (fields, None) or (None, (code, column)). `""` inside quotes is a quote.
+
+    The detail text is the contract's reader.malformed.detailSplit template for the code (split_detail).
+    """
     if '"' not in line:
         return line.split(","), None
     fields: List[str] = []
@@ -218,7 +225,7 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             while True:
                 q = line.find('"', i)
                 if q == -1:
-                    return None, "unterminated quoted field starting at column %d" % start
+                    return None, ("unterminated_quote", start)
                 if q + 1 < n and line[q + 1] == '"':
                     parts.append(line[start : q + 1])
                     i = start = q + 2
@@ -230,7 +237,7 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             if i == n:
                 return fields, None
             if line[i] != ",":
-                return None, "unexpected character after closing quote at column %d" % (i + 1)
+                return None, ("after_closing_quote", i + 1)
             i += 1
         else:
             comma = line.find(",", i)
@@ -238,11 +245,16 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             value = line[i:end]
             quote = value.find('"')
             if quote != -1:
-                return None, "quote inside an unquoted field at column %d" % (i + 1 + quote)
+                return None, ("quote_in_unquoted", i + 1 + quote)
             fields.append(value)
             if comma == -1:
                 return fields, None
             i = comma + 1
+
+
+def split_detail(error: SplitError, rules: Rules) -> str:
+    """The malformed_csv detail of a splitter failure, from the contract's template."""
+    return render(rules.split_details[error[0]], column=error[1])
 
 
 def trim(s: str, rules: Rules) -> str:
@@ -524,7 +536,7 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
             continue
         fields, error = split_csv_line(line)
         if fields is None:
-            yield (line_no, clip_raw(line, rules), malformed["reason"], error, None)
+            yield (line_no, clip_raw(line, rules), malformed["reason"], split_detail(error, rules), None)
             continue
         reason, detail, values = validate_fields(fields, rules, batch_ts_ms)
         if reason is not None:
