@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the PySpark job needs to run in local mode, idempotently (a second run changes nothing):
-#   - a Python virtual environment in spark/.venv with PySpark 3.5, pytest and ruff (spark/requirements.txt),
+#   - a Python virtual environment in spark/.venv with PySpark 3.5, psycopg 3, pytest and ruff (spark/requirements.txt),
 #   - the PostgreSQL JDBC driver from Maven Central in spark/jars/.
 # Java 11 or 17 must already be installed (Spark 3.5 runs on both). Both folders are gitignored.
 #
@@ -29,11 +29,13 @@ have_pyspark="$("$VENV/bin/python" -c 'import pyspark; print(pyspark.__version__
 have_pytest="$("$VENV/bin/python" -c 'import pytest; print(pytest.__version__)' 2>/dev/null || true)"
 want_ruff="$(sed -n 's/^ruff==//p' "$ROOT/spark/requirements.txt")"
 have_ruff="$("$VENV/bin/ruff" --version 2>/dev/null | sed 's/^ruff //' || true)"
-if [ "$have_pyspark" != "$want_pyspark" ] || [ -z "$have_pytest" ] || [ "$have_ruff" != "$want_ruff" ]; then
+want_psycopg="$(sed -n 's/^psycopg\[binary\]==//p' "$ROOT/spark/requirements-executor.txt")"
+have_psycopg="$("$VENV/bin/python" -c 'import psycopg; print(psycopg.__version__)' 2>/dev/null || true)"
+if [ "$have_pyspark" != "$want_pyspark" ] || [ -z "$have_pytest" ] || [ "$have_ruff" != "$want_ruff" ] || [ "$have_psycopg" != "$want_psycopg" ]; then
   say "installing spark/requirements.txt (pyspark $want_pyspark) from PyPI"
   "$VENV/bin/python" -m pip install --quiet -r "$ROOT/spark/requirements.txt"
 else
-  say "pyspark $have_pyspark, pytest $have_pytest and ruff $have_ruff already installed"
+  say "pyspark $have_pyspark, psycopg $have_psycopg, pytest $have_pytest and ruff $have_ruff already installed"
 fi
 
 if [ ! -s "$PG_JDBC_JAR" ]; then

@@ -117,7 +117,6 @@ export interface DeploymentConfig {
   sparkTriggerSeconds: number;
   sparkMaxFilesPerTrigger: number;
   shufflePartitions: number;
-  jdbcBatchSize: number;
 }
 
 export interface Config {
@@ -179,7 +178,6 @@ export function defaults(root: string = process.cwd()): Config {
       sparkTriggerSeconds: 10,
       sparkMaxFilesPerTrigger: 1000,
       shufflePartitions: 8,
-      jdbcBatchSize: 1000,
     },
   };
 }

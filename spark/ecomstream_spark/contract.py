@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 DEFAULT_CONTRACT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "event_contract.json")
-SUPPORTED_VERSION = 2
+SUPPORTED_VERSION = 3
 
 
 class ContractError(Exception):
@@ -39,7 +39,11 @@ class Contract:
             self.required: List[str] = [c["name"] for c in self.columns if c["required"]]
             self.optional: List[str] = [c["name"] for c in self.columns if not c["required"]]
             self.checks: List[Dict[str, Any]] = list(raw["checks"])
-            self.reader: Dict[str, Dict[str, str]] = dict(raw["reader"])
+            self.reader: Dict[str, Dict[str, Any]] = dict(raw["reader"])
+            self.engine: Dict[str, Dict[str, Any]] = dict(raw["engine"])
+            self.split_details: Dict[str, str] = dict(self.reader["malformed"]["detailSplit"])
+            # The codes split_csv_line (rows.py) gives, as the exporter lists them: each needs a template.
+            self.split_failures: List[str] = list(raw["splitFailures"])
             self.reasons: Dict[str, str] = dict(raw["reasons"])
             self.file_notice_reasons: List[str] = list(raw["fileNoticeReasons"])
             self.limits: Dict[str, Any] = dict(raw["limits"])
@@ -56,8 +60,11 @@ class Contract:
             self.reason(check["reason"])
             if "column" in check:
                 self.column(check["column"])
-        for entry in self.reader.values():
+        for entry in list(self.reader.values()) + list(self.engine.values()):
             self.reason(entry["reason"])
+        for code in self.split_failures:
+            if not isinstance(self.split_details.get(code), str):
+                raise ContractError(f"{source}: reader.malformed.detailSplit has no {code} template")
 
     def column(self, name: str) -> Dict[str, Any]:
         for c in self.columns:

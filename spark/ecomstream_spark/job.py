@@ -14,16 +14,18 @@ Pipeline of one batch (spec section 4, "Processing Steps"):
   1 readStream of published *.csv files (binaryFile source: whole files, see rows.py for why)
   2 parse every file with the contract's fixed schema, no inference          (executors, rows.py)
   3 validate; malformed lines and rule violations become rejected rows        (executors, rows.py)
-  4 drop duplicates by event_id inside the batch: first in file, line order   (Spark window)
-  5 add the data-quality score, aggregate it for the batch metrics, drop it   (Spark columns)
-  6 JDBC write (batch size 1000, READ_COMMITTED) to staging tables            (executors)
-  7 one PostgreSQL transaction: ON CONFLICT insert, rejects, batch record      (driver, sink.py)
-  8 Spark writes commits/N
+  4 add the data-quality score to each valid row                               (executors, rows.py)
+  5 COPY (psycopg) of the records into UNLOGGED staging tables, in the same   (executors, sink.py)
+    pass: no row is pickled into the JVM, only two counts per task come back
+  6 one PostgreSQL transaction over JDBC: drop duplicates inside the batch     (driver, sink.py)
+    (first in file, line order), insert, rejects, average quality, batch record
+  7 Spark writes commits/N
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import posixpath
@@ -40,7 +42,7 @@ from urllib.parse import unquote
 from .contract import Contract
 from .failpoint import executor_failpoint, failpoint
 from .progress import append as append_progress, format_line, make_record
-from .rows import Rules, around_value, scan_file
+from .rows import Rules, quality, scan_file
 from .settings import Settings
 from .sink import (
     PgConnection,
@@ -53,6 +55,9 @@ from .sink import (
     drop_stale_stage_tables,
     drop_tables,
     is_connection_error,
+    libpq_params,
+    stage_partition,
+    stage_rejects_on_driver,
 )
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -83,24 +88,49 @@ def file_name(path: str) -> str:
     return posixpath.basename(unquote(path).rstrip("/"))
 
 
-def quality_column(missing: Any, weights: List[float]) -> Any:
-    """semantics.quality as a Spark column: weights[k] for k empty optional fields, the last beyond."""
-    from pyspark.sql import functions as F
-
-    expr = F.lit(weights[-1])
-    for k in range(len(weights) - 2, -1, -1):
-        expr = F.when(missing == k, F.lit(weights[k])).otherwise(expr)
-    return expr
-
-
-def _records(path: str, content: Optional[bytes], rank: Dict[str, int], rules: Rules, batch_ts_ms: int, ncol: int) -> Iterator[Tuple[Any, ...]]:
-    """Executor side: one file's records as rows of PARSED_SCHEMA."""
+def _records(path: str, content: Optional[bytes], rank: Dict[str, int], rules: Rules, batch_ts_ms: int) -> Iterator[Tuple[Any, ...]]:
+    """One file's rejects as (rank, file, line, raw line, reason, detail): the driver's records of files no
+    executor read (an empty file yields its notice only)."""
     name = file_name(path)
-    executor_failpoint(name)
     r = rank[path]
-    empty = (None,) * ncol
-    for line_no, raw, reason, detail, values in scan_file(name, content, rules, batch_ts_ms):
-        yield (r, name, line_no, raw, reason, detail) + (tuple(values) if values is not None else empty)
+    for line_no, raw, reason, detail, _ in scan_file(name, content, rules, batch_ts_ms):
+        yield (r, name, line_no, raw, reason, detail)
+
+
+def _stage_files(
+    part: int,
+    rows: Iterator[Any],
+    rank: Dict[str, int],
+    rules: Rules,
+    batch_ts_ms: int,
+    conninfo: Dict[str, Any],
+    stage: StageTables,
+    target: Target,
+) -> Iterator[List[int]]:
+    """Executor side, one task: parse the partition's files and COPY their records into the staging
+    tables (sink.stage_partition). Valid rows carry their data-quality score (spec step 5), averaged
+    over the rows stored in the batch transaction. Yields [data lines, rejected data lines]."""
+    counts = [0, 0]
+    rejects: List[Tuple[Any, ...]] = []
+
+    def events() -> Iterator[Tuple[Any, ...]]:
+        for r in rows:
+            path = r["path"]
+            name = file_name(path)
+            executor_failpoint(name)
+            fr = rank[path]
+            for line_no, raw, reason, detail, values in scan_file(name, r["content"], rules, batch_ts_ms):
+                if line_no > 0:
+                    counts[0] += 1
+                if reason is None:
+                    yield (fr, name, line_no, raw, quality(values, rules), *values)
+                else:
+                    if line_no > 0:
+                        counts[1] += 1
+                    rejects.append((fr, name, line_no, raw, reason, detail))
+
+    stage_partition(conninfo, stage, target, part, events(), rejects)
+    yield counts
 
 
 def _package_zip() -> str:
@@ -142,6 +172,9 @@ def build_session(settings: Settings) -> Any:
         builder = builder.config("spark.driver.memory", os.environ.get("ECOMSTREAM_SPARK_DRIVER_MEMORY", "1g"))
         builder = builder.config("spark.ui.enabled", os.environ.get("ECOMSTREAM_SPARK_UI", "false"))
         builder = builder.config("spark.ui.showConsoleProgress", "false")
+        # The executors' Python is this one (with psycopg), not whatever `python3` is first on PATH
+        # (PySpark's default); SparkContext reads the variable when it starts.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     elif settings.master:
         builder = builder.master(settings.master)
     builder = (
@@ -185,25 +218,6 @@ class StreamingJob(object):
         self._stop_requested = False
         self.failures: List[BaseException] = []
         self.batches = 0
-
-    # -- schema -----------------------------------------------------------------------------------
-
-    def parsed_schema(self) -> Any:
-        from pyspark.sql.types import IntegerType, StringType, StructField, StructType
-
-        return StructType(
-            [
-                StructField("file_rank", IntegerType(), False),
-                StructField("source_file", StringType(), False),
-                StructField("line_number", IntegerType(), False),
-                StructField("raw_line", StringType(), True),
-                StructField("reason", StringType(), True),
-                StructField("detail", StringType(), True),
-            ]
-            # The contract's columns, all as text: each was validated in rows.py and PostgreSQL casts
-            # price and event_timestamp exactly as it does for the TypeScript engine's COPY.
-            + [StructField(name, StringType(), True) for name in self.contract.column_names]
-        )
 
     # -- database ---------------------------------------------------------------------------------
 
@@ -366,12 +380,9 @@ class StreamingJob(object):
         return int(row[0]["ts"]) if row else self.offsets_timestamp_ms(batch_id)
 
     def _run(self, df: Any, batch_id: int, stream_id: str, replay: bool, t0: float) -> None:
-        from pyspark import StorageLevel
-        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         s = self.settings
-        c = self.contract
         # Plan: the batch's files and its timestamp. Spark's FileStreamSource recorded the planned files
         # in sources/0/N; the batch DataFrame only has rows for files it could read and that are not
         # empty (Spark skips zero-byte files), so each planned file without a row is looked at here.
@@ -389,126 +400,92 @@ class StreamingJob(object):
         files_json = [{"name": n, "size": files[n]["size"], "mtimeMs": files[n]["mtime"]} for n in order]
         t_plan = time.time()
 
-        # Read + validate (executors), then in-batch dedup and the quality score (Spark).
-        rules, ncol = self.rules, len(c.column_names)
-        rdd = df.select("path", "content").rdd.flatMap(lambda r: _records(r["path"], r["content"], rank, rules, batch_ts_ms, ncol))
-        parsed = self.spark.createDataFrame(rdd, self.parsed_schema(), verifySchema=False)
-        unread: List[Tuple[Any, ...]] = []
-        for i, n in enumerate(order):
-            state = files[n]["state"]
-            if state == "empty":
-                unread.extend(_records(n, b"", {n: i}, rules, batch_ts_ms, ncol))
-            elif state in ("file_missing", "file_unreadable"):
-                what = "vanished before it was read" if state == "file_missing" else "could not be read"
-                unread.append((i, n, 0, None, state, "%s %s" % (n, what)) + (None,) * ncol)
-        if unread:
-            parsed = parsed.unionByName(self.spark.createDataFrame(unread, self.parsed_schema()))
-        # One pass over the batch, cached for the counts and both writes: the first occurrence of an
-        # event_id among valid rows (file, line order) keeps reason NULL, later ones become duplicates;
-        # valid rows get their data-quality score (spec step 5), dropped before the write (step 6).
-        valid = F.col("reason").isNull()
-        key = c.conflict_key
-        dup = c.reader["duplicate"]
-        dup_before, dup_after = around_value(dup["detailInBatch"], column=key)
-        first_wins = Window.partitionBy(F.col(key), valid).orderBy("file_rank", "line_number")
-        occurrence = F.when(valid, F.row_number().over(first_wins))
-        missing = sum(F.when(F.col(name).isNull(), 1).otherwise(0) for name in c.optional)
-        annotated = (
-            parsed.withColumn("_occurrence", occurrence)
-            .withColumn("_duplicate", F.coalesce(F.col("_occurrence") > 1, F.lit(False)))
-            .withColumn("reason", F.when(F.col("_duplicate"), F.lit(dup["reason"])).otherwise(F.col("reason")))
-            .withColumn(
-                "detail",
-                F.when(F.col("_duplicate"), F.concat(F.lit(dup_before), F.col(key), F.lit(dup_after))).otherwise(F.col("detail")),
-            )
-            .withColumn(
-                "quality_score",
-                F.when(F.col("reason").isNull(), quality_column(missing, c.quality_weights)),
-            )
-            .drop("_occurrence")
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
+        # Read, validate and stage in one pass on the executors: each task parses its partition's files
+        # and COPYs the records into the staging tables; only its counts come back to the driver.
+        rules = self.rules
+        conn = self.connection()
+        stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
+        create_stage_tables(conn, stage, self.target)
         try:
-            counts = annotated.agg(
-                F.count(F.when(F.col("line_number") > 0, 1)).alias("input"),
-                F.count(F.when((F.col("line_number") > 0) & F.col("reason").isNotNull() & ~F.col("_duplicate"), 1)).alias("rejected"),
-                F.count(F.when(F.col("reason").isNotNull(), 1)).alias("reject_records"),
-                F.count(F.when(F.col("reason").isNull(), 1)).alias("unique"),
-                F.count(F.when(F.col("_duplicate"), 1)).alias("dups"),
-                F.avg("quality_score").alias("quality"),
-            ).collect()[0]
-            t_read = time.time()
-
-            unique = annotated.where(F.col("reason").isNull()).drop("quality_score", "_duplicate")  # spec step 6
-            rejected = annotated.where(F.col("reason").isNotNull()).select("file_rank", "source_file", "line_number", "raw_line", "reason", "detail")
-
-            conn = self.connection()
-            stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
-            create_stage_tables(conn, stage, self.target)
-            try:
-                if counts["unique"]:
-                    self._jdbc_append(unique.select(["file_rank", "source_file", "line_number", "raw_line"] + list(c.column_names)), stage.events)
-                if counts["reject_records"]:
-                    self._jdbc_append(rejected, stage.rejects)
-                t_write = time.time()
-                failpoint(s.failpoint, "during-copy", batch_id)
-                quality = None if counts["quality"] is None else round(float(counts["quality"]), 3)
-                mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
-                record = {
-                    "files": files_json,
-                    "batch_timestamp": iso_ms(batch_ts_ms),
-                    "input_rows": int(counts["input"]),
-                    "valid_rows": int(counts["unique"]),
-                    "duplicate_rows": int(counts["dups"]),
-                    "rejected_rows": int(counts["rejected"]),
-                    "quality_score": quality,
-                    "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
-                    "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
-                    "durations_ms": {
-                        "plan": int((t_plan - t0) * 1000),
-                        "read": int((t_read - t_plan) * 1000),
-                        "write": int((t_write - t_read) * 1000),
-                    },
-                }
-                result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
-            finally:
-                try:
-                    drop_tables(conn, [stage.events, stage.rejects])
-                except Exception:  # java.io.FileNotFoundException through py4j  # dropped inside the transaction already, or left for the next start
-                    pass
-            t_commit = time.time()
-            if result is None:
-                self._report_already_committed(df, stream_id, batch_id, replay, t0)
-                return
-            failpoint(s.failpoint, "after-db-commit", batch_id)
-            committed_ms = int(t_commit * 1000)
-            self.batches += 1
-            progress = make_record(
-                stream_id=stream_id,
-                batch_id=batch_id,
-                batch_timestamp_iso=iso_ms(batch_ts_ms) or "",
-                committed_at_iso=iso_ms(committed_ms) or "",
-                replay=replay,
-                already_committed=False,
-                files=[f["name"] for f in files_json],
-                num_input_rows=record["input_rows"],
-                inserted_rows=result["inserted"],
-                duplicate_rows=record["duplicate_rows"] + result["stored_duplicates"],
-                rejected_rows=record["rejected_rows"],
-                quality_score=quality,
-                durations_ms={
-                    "plan": record["durations_ms"]["plan"],
-                    "read": record["durations_ms"]["read"],
-                    "write": record["durations_ms"]["write"],
-                    "commit": int((t_commit - t_write) * 1000),
-                    "total": int((t_commit - t0) * 1000),
-                },
-                latencies_ms=[committed_ms - m for m in mtimes],
+            stage_fn = functools.partial(
+                _stage_files,
+                rank=rank,
+                rules=rules,
+                batch_ts_ms=batch_ts_ms,
+                conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
+                stage=stage,
+                target=self.target,
             )
-            append_progress(s.progress_file, progress)
-            log(format_line(progress))
+            counts = [0, 0]
+            if rank:
+                for part_counts in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
+                    counts = [x + y for x, y in zip(counts, part_counts)]
+            t_read = time.time()
+            unread: List[Tuple[Any, ...]] = []
+            for i, n in enumerate(order):
+                state = files[n]["state"]
+                if state == "empty":
+                    unread.extend(_records(n, b"", {n: i}, rules, batch_ts_ms))
+                elif state in ("file_missing", "file_unreadable"):
+                    what = "vanished before it was read" if state == "file_missing" else "could not be read"
+                    unread.append((i, n, 0, None, state, "%s %s" % (n, what)))
+            if unread:
+                stage_rejects_on_driver(conn, stage, unread)
+            t_write = time.time()
+            failpoint(s.failpoint, "during-copy", batch_id)
+            mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
+            record = {
+                "files": files_json,
+                "batch_timestamp": iso_ms(batch_ts_ms),
+                "input_rows": counts[0],
+                "rejected_rows": counts[1],
+                "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
+                "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
+                # read: parse, validate and COPY into staging (one pass on the executors); write: the
+                # driver's records of unread files.
+                "durations_ms": {
+                    "plan": int((t_plan - t0) * 1000),
+                    "read": int((t_read - t_plan) * 1000),
+                    "write": int((t_write - t_read) * 1000),
+                },
+            }
+            result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
         finally:
-            annotated.unpersist()
+            try:
+                drop_tables(conn, [stage.events, stage.rejects])
+            except Exception:  # dropped inside the transaction already, or left for the next start
+                pass
+        t_commit = time.time()
+        if result is None:
+            self._report_already_committed(df, stream_id, batch_id, replay, t0)
+            return
+        failpoint(s.failpoint, "after-db-commit", batch_id)
+        committed_ms = int(t_commit * 1000)
+        self.batches += 1
+        progress = make_record(
+            stream_id=stream_id,
+            batch_id=batch_id,
+            batch_timestamp_iso=iso_ms(batch_ts_ms) or "",
+            committed_at_iso=iso_ms(committed_ms) or "",
+            replay=replay,
+            already_committed=False,
+            files=[f["name"] for f in files_json],
+            num_input_rows=record["input_rows"],
+            inserted_rows=result["inserted"],
+            duplicate_rows=result["batch_duplicates"] + result["stored_duplicates"],
+            rejected_rows=record["rejected_rows"],
+            quality_score=result["quality_score"],
+            durations_ms={
+                "plan": record["durations_ms"]["plan"],
+                "read": record["durations_ms"]["read"],
+                "write": record["durations_ms"]["write"],
+                "commit": int((t_commit - t_write) * 1000),
+                "total": int((t_commit - t0) * 1000),
+            },
+            latencies_ms=[committed_ms - m for m in mtimes],
+        )
+        append_progress(s.progress_file, progress)
+        log(format_line(progress))
 
     def _unread_file_state(self, uri: str) -> Tuple[str, Optional[int]]:
         """A planned file without a row: empty (Spark skips zero-byte files), gone, or unreadable."""
@@ -519,24 +496,6 @@ class StreamingJob(object):
             return "file_missing", None
         size = int(status.getLen())
         return ("empty" if size == 0 else "file_unreadable"), size
-
-    def _jdbc_append(self, frame: Any, table: str) -> None:
-        s = self.settings
-        url = s.jdbc_url + ("&" if "?" in s.jdbc_url else "?") + "reWriteBatchedInserts=true"
-        writer = (
-            frame.write.format("jdbc")
-            .option("url", url)
-            .option("dbtable", table)
-            .option("driver", "org.postgresql.Driver")
-            .option("batchsize", str(s.jdbc_batch_size))
-            .option("isolationLevel", s.isolation_level)
-            .mode("append")
-        )
-        if s.jdbc_user is not None:
-            writer = writer.option("user", s.jdbc_user)
-        if s.jdbc_password is not None:
-            writer = writer.option("password", s.jdbc_password)
-        writer.save()
 
     # -- the query --------------------------------------------------------------------------------
 

@@ -23,12 +23,16 @@ Duplicates are decided later, across the whole batch, by Spark.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .contract import Contract
 
 _BOM = b"\xef\xbb\xbf"
+#: Entries of each memo of a pure per-value function (decimal checks, calendar dates): feeds repeat
+#: prices and days, so most rows hit; the bound keeps an executor's memory flat on any input.
+_MEMO = 8192
 #: PostgreSQL's numeric input refuses larger written exponents (NUMERIC_MAX_PRECISION).
 _MAX_DECIMAL_EXPONENT = 1000
 _DAY_MS = 86400000
@@ -80,6 +84,7 @@ class Rules(object):
         self.timestamp_idx = [i for i, c in enumerate(cols) if c["type"] == "timestamp"]
         self.weights = contract.quality_weights
         self.reader = contract.reader
+        self.split_details = contract.split_details
         self.max_line_bytes = int(contract.limits["maxLineBytes"])
         self.max_raw_chars = int(contract.limits["maxRawChars"])
         self.identifier = re.compile(contract.identifier_pattern)
@@ -142,12 +147,14 @@ class Rules(object):
         if kind == "decimal":
             precision, scale, rx = int(col["precision"]), int(col["scale"]), self.decimal_re
 
+            @functools.lru_cache(maxsize=_MEMO)
+            def fits(v: str) -> bool:
+                d = parse_decimal(v, rx)
+                return d is not None and decimal_fits(d, precision, scale)
+
             def decimal(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
                 v = f[i]
-                if v == "":
-                    return None
-                d = parse_decimal(v, rx)
-                if d is not None and decimal_fits(d, precision, scale):
+                if v == "" or fits(v):
                     return None
                 return reason, render(t, precision=precision, scale=scale, **base(v))
 
@@ -156,12 +163,14 @@ class Rules(object):
             minimum = parse_decimal(fmt_number(c["min"]), self.decimal_re)
             rx = self.decimal_re
 
+            @functools.lru_cache(maxsize=_MEMO)
+            def below(v: str) -> bool:
+                d = parse_decimal(v, rx)
+                return d is not None and compare_decimal(d, minimum) < 0
+
             def at_least(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
                 v = f[i]
-                if v == "":
-                    return None
-                d = parse_decimal(v, rx)
-                if d is None or compare_decimal(d, minimum) >= 0:
+                if v == "" or not below(v):
                     return None
                 return reason, render(t, min=c["min"], **base(v))
 
@@ -195,8 +204,14 @@ class Rules(object):
 # CSV: one physical line is one record (no quoted line breaks), as src/engine/csv-line.ts.
 
 
-def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
-    """RFC 4180 fields of one line: (fields, None) or (None, error). `""` inside quotes is a quote."""
+SplitError = Tuple[str, int]  # (failure code, 1-based column in code points), see semantics.csv
+
+
+def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[SplitError]]:
+    """RFC 4180 fields of one line: (fields, None) or (None, (code, column)). `""` inside quotes is a quote.
+
+    The detail text is the contract's reader.malformed.detailSplit template for the code (split_detail).
+    """
     if '"' not in line:
         return line.split(","), None
     fields: List[str] = []
@@ -210,7 +225,7 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             while True:
                 q = line.find('"', i)
                 if q == -1:
-                    return None, "unterminated quoted field starting at column %d" % start
+                    return None, ("unterminated_quote", start)
                 if q + 1 < n and line[q + 1] == '"':
                     parts.append(line[start : q + 1])
                     i = start = q + 2
@@ -222,7 +237,7 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             if i == n:
                 return fields, None
             if line[i] != ",":
-                return None, "unexpected character after closing quote at column %d" % (i + 1)
+                return None, ("after_closing_quote", i + 1)
             i += 1
         else:
             comma = line.find(",", i)
@@ -230,11 +245,16 @@ def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[str]]:
             value = line[i:end]
             quote = value.find('"')
             if quote != -1:
-                return None, "quote inside an unquoted field at column %d" % (i + 1 + quote)
+                return None, ("quote_in_unquoted", i + 1 + quote)
             fields.append(value)
             if comma == -1:
                 return fields, None
             i = comma + 1
+
+
+def split_detail(error: SplitError, rules: Rules) -> str:
+    """The malformed_csv detail of a splitter failure, from the contract's template."""
+    return render(rules.split_details[error[0]], column=error[1])
 
 
 def trim(s: str, rules: Rules) -> str:
@@ -353,16 +373,26 @@ def iso_z(ms: int) -> str:
     return "%sT%s.%03dZ" % (_civil_from_ms(ms)[:10], _civil_from_ms(ms)[11:], ms % 1000)
 
 
+@functools.lru_cache(maxsize=_MEMO)
+def _date_ms(y: str, mo: str, d: str) -> Optional[int]:
+    """Epoch milliseconds of midnight UTC of a written date, None if the calendar has no such day."""
+    year, month, day = int(y), int(mo), int(d)
+    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month):
+        return None
+    return _days_from_civil(year, month, day) * _DAY_MS
+
+
 def parse_timestamp(text: str, rx: "re.Pattern[str]") -> Tuple[Optional[int], str]:
     """semantics.timestamp: (epoch milliseconds, text for a TIMESTAMP column); (None, '') when invalid."""
     m = rx.fullmatch(text)
     if m is None:
         return None, ""
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    year, month, day, hour, minute, second = int(y), int(mo), int(d), int(h), int(mi), int(s)
-    if year < 1 or not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month) or hour > 23 or minute > 59 or second > 59:
+    day_ms = _date_ms(y, mo, d)
+    hour, minute, second = int(h), int(mi), int(s)
+    if day_ms is None or hour > 23 or minute > 59 or second > 59:
         return None, ""
-    wall = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60000 + second * 1000
+    wall = day_ms + (hour * 60 + minute) * 60000 + second * 1000
     frac_ms = int((frac[1:] + "00")[:3]) if frac else 0
     offset_ms = 0
     if zone and zone != "Z":
@@ -506,7 +536,7 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
             continue
         fields, error = split_csv_line(line)
         if fields is None:
-            yield (line_no, clip_raw(line, rules), malformed["reason"], error, None)
+            yield (line_no, clip_raw(line, rules), malformed["reason"], split_detail(error, rules), None)
             continue
         reason, detail, values = validate_fields(fields, rules, batch_ts_ms)
         if reason is not None:

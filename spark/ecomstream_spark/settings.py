@@ -28,8 +28,6 @@ DEFAULTS: Dict[str, Any] = {
     "trigger": "10s",
     "max_files_per_trigger": 1000,
     "shuffle_partitions": 8,
-    "jdbc_batch_size": 1000,
-    "isolation_level": "READ_COMMITTED",
     "contract": None,
     "master": None,
     "app_name": "ecomstream-spark",
@@ -114,9 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shuffle-partitions", type=_positive_int("--shuffle-partitions", 1), help="spark.sql.shuffle.partitions (default %d)" % DEFAULTS["shuffle_partitions"]
     )
-    p.add_argument(
-        "--jdbc-batch-size", type=_positive_int("--jdbc-batch-size", 1), help="rows per JDBC batch insert (default %d)" % DEFAULTS["jdbc_batch_size"]
-    )
     p.add_argument("--database-url", help="postgresql:// or jdbc:postgresql: URL (default: $DATABASE_URL)")
     p.add_argument("--contract", help="event contract JSON (default: event_contract.json next to the package)")
     p.add_argument("--master", help="Spark master when not set by spark-submit (e.g. local[2])")
@@ -140,7 +135,7 @@ def load_settings(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]
         if env.get(var):
             v[key] = env[var]
     # Flag layer.
-    for key in ("input", "checkpoint", "progress_file", "trigger", "max_files_per_trigger", "shuffle_partitions", "jdbc_batch_size", "contract", "master"):
+    for key in ("input", "checkpoint", "progress_file", "trigger", "max_files_per_trigger", "shuffle_partitions", "contract", "master"):
         value = getattr(args, key)
         if value is not None:
             v[key] = value

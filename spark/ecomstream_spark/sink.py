@@ -1,15 +1,20 @@
 """The PostgreSQL side of a micro-batch: one transaction, idempotent by (stream id, batch id).
 
-Executors write the batch's rows with Spark's JDBC writer (batch size 1000, READ_COMMITTED) into two
-UNLOGGED staging tables named for this stream, batch and attempt. Then the driver runs, over one JDBC
-connection (the PostgreSQL driver through py4j, so the cluster image needs nothing but the JDBC jar):
+Executors parse their partition's files and write the records with `COPY` (psycopg 3) into two UNLOGGED
+staging tables named for this stream, batch and attempt (`stage_partition`): valid rows into `_ev`,
+rejected rows and file notices into `_rj`, each row tagged with its partition. A task replaces its
+partition's rows in one transaction, so a retried task (its executor died, or it failed) never leaves
+its rows twice. Then the driver runs, over one JDBC connection (the PostgreSQL driver through py4j):
 
     BEGIN
     advisory lock on (stream, batch)    two attempts of one batch serialise here
     batch already in stream_batches?    -> ROLLBACK: a replay after a crash between this COMMIT and
                                            Spark's commits/N; nothing is written twice
-    INSERT INTO user_events SELECT ... FROM staging ORDER BY file, line ON CONFLICT (event_id) DO NOTHING
-      rows that conflicted (stored by an earlier batch) -> rejected_events, duplicate_event_id
+    lock the staging tables             a late task attempt cannot change them under this transaction
+    in-batch duplicates: every valid row after the first of its key (file, line order) moves to the
+      rejects as the contract's duplicate reason
+    INSERT INTO <table> SELECT ... FROM staging ORDER BY file, line (ON CONFLICT DO NOTHING only after a
+      unique violation); rows skipped (stored by an earlier batch) -> rejected_events
     INSERT INTO rejected_events SELECT ... FROM staging rejects
     INSERT INTO stream_batches (counts, files, batch timestamp, quality score, durations)
     DROP the staging tables
@@ -24,9 +29,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Optional, Sequence
+import sys
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .rows import around_value
 
 STAGE_PREFIX = "ecomstream_stage_"
+#: Columns of the staging tables before the contract's: the writing partition, then the file order.
+STAGE_EVENT_HEAD = ["part", "file_rank", "source_file", "line_number", "raw_line", "quality"]
+STAGE_REJECT_COLUMNS = ["part", "file_rank", "source_file", "line_number", "raw_line", "reason", "detail"]
+#: The partition number of records the driver writes itself (files Spark could not read, duplicates).
+DRIVER_PART = -1
+UNIQUE_VIOLATION = "23505"
 
 # Connection-level failures are worth a retry (the server is down, restarting or unreachable); anything
 # else — a constraint, a bad value — would fail the same way again.
@@ -39,7 +54,8 @@ _RETRYABLE = re.compile(
 
 class Target(object):
     """Where a contract's rows go: its table, columns (with the casts from staging text), conflict key and
-    duplicate reason. Everything comes from the contract; nothing here names a column."""
+    duplicate reason with its two details split around the key's value (SQL concatenates them). Everything
+    comes from the contract; nothing here names a column."""
 
     _CASTS = {"decimal": "::numeric", "timestamp": "::timestamp", "varchar": ""}
 
@@ -49,10 +65,11 @@ class Target(object):
         self.columns = ", ".join(quote_ident(c) for c in self.column_names)
         self.select_columns = ", ".join(quote_ident(c["name"]) + self._CASTS[c["type"]] for c in contract.columns)
         self.key = quote_ident(contract.conflict_key)
+        self.key_cast = self._CASTS[contract.column(contract.conflict_key)["type"]]
         dup = contract.reader["duplicate"]
         self.duplicate_reason: str = dup["reason"]
-        before, _, after = dup["detailStored"].replace("{column}", contract.conflict_key).partition("{value}")
-        self.stored_detail = (before, after)
+        self.in_batch_detail = around_value(dup["detailInBatch"], column=contract.conflict_key)
+        self.stored_detail = around_value(dup["detailStored"], column=contract.conflict_key)
 
 
 class SinkError(Exception):
@@ -82,9 +99,18 @@ def _java_message(err: Exception) -> str:
             msg = java.getMessage()
             state = java.getSQLState() if hasattr(java, "getSQLState") else None
             return "%s%s" % (msg, " (SQLState %s)" % state if state else "")
-        except Exception:  # a broken connection cannot roll back; the server does  # the JVM may be gone; fall back to the Python text
+        except Exception:  # the JVM may be gone; fall back to the Python text
             pass
     return str(err)
+
+
+def sql_state(err: BaseException) -> Optional[str]:
+    """The SQLSTATE of a java.sql.SQLException raised through py4j, else None."""
+    java = getattr(err, "java_exception", None)
+    try:
+        return str(java.getSQLState()) if java is not None and hasattr(java, "getSQLState") else None
+    except Exception:  # the JVM may be gone
+        return None
 
 
 class PgConnection(object):
@@ -176,13 +202,73 @@ class StageTables(object):
 def create_stage_tables(conn: PgConnection, stage: StageTables, target: Target) -> None:
     conn.set_autocommit(True)
     conn.execute(
-        "CREATE UNLOGGED TABLE IF NOT EXISTS %s (file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, line_number INTEGER NOT NULL, "
-        "raw_line TEXT, %s)" % (quote_ident(stage.events), ", ".join("%s TEXT" % quote_ident(c) for c in target.column_names))
+        "CREATE UNLOGGED TABLE IF NOT EXISTS %s (part INTEGER NOT NULL, file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, "
+        "line_number INTEGER NOT NULL, raw_line TEXT, quality DOUBLE PRECISION NOT NULL, %s)"
+        % (quote_ident(stage.events), ", ".join("%s TEXT" % quote_ident(c) for c in target.column_names))
     )
     conn.execute(
-        "CREATE UNLOGGED TABLE IF NOT EXISTS %s (file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, line_number INTEGER NOT NULL, "
-        "raw_line TEXT, reason TEXT NOT NULL, detail TEXT)" % quote_ident(stage.rejects)
+        "CREATE UNLOGGED TABLE IF NOT EXISTS %s (part INTEGER NOT NULL, file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, "
+        "line_number INTEGER NOT NULL, raw_line TEXT, reason TEXT NOT NULL, detail TEXT)" % quote_ident(stage.rejects)
     )
+
+
+def libpq_params(jdbc_url: str, user: Optional[str], password: Optional[str]) -> Dict[str, Any]:
+    """psycopg connection keywords for the JDBC URL the job was given (settings.jdbc_from_database_url)."""
+    parts = urlsplit(jdbc_url[len("jdbc:") :] if jdbc_url.startswith("jdbc:") else jdbc_url)
+    params: Dict[str, Any] = {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "dbname": unquote(parts.path.lstrip("/")) or "postgres",
+        "application_name": "ecomstream-spark-executor",
+    }
+    query = dict(parse_qsl(parts.query))
+    for key in ("sslmode", "sslrootcert", "options"):
+        if key in query:
+            params[key] = query[key]
+    params["user"] = user or query.get("user") or (unquote(parts.username) if parts.username else None)
+    params["password"] = password or query.get("password") or (unquote(parts.password) if parts.password else None)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def stage_partition(
+    conninfo: Dict[str, Any],
+    stage: StageTables,
+    target: Target,
+    part: int,
+    events: Iterable[Tuple[Any, ...]],
+    rejects: Iterable[Tuple[Any, ...]],
+) -> None:
+    """Executor side: replaces partition `part`'s rows in the staging tables with `events` (rows of
+    STAGE_EVENT_HEAD + the contract's columns, without `part`) and `rejects` (STAGE_REJECT_COLUMNS without
+    `part`), in one transaction. `events` may be a generator: it is streamed into the COPY, and `rejects`
+    is read only after it is consumed."""
+    try:
+        import psycopg  # on executors only: the driver writes through JDBC
+    except ImportError as e:
+        raise SinkError("psycopg is not installed for this executor's Python (%s): pip install -r spark/requirements.txt" % sys.executable) from e
+
+    event_columns = ", ".join(STAGE_EVENT_HEAD + [quote_ident(c) for c in target.column_names])
+    with psycopg.connect(**conninfo) as conn:
+        with conn.cursor() as cur:
+            # Two attempts of one task (a retry while a lost executor's attempt still runs) serialise here.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (stage.events, part))
+            for table in (stage.events, stage.rejects):
+                cur.execute("DELETE FROM %s WHERE part = %%s" % quote_ident(table), (part,))
+            with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.events), event_columns)) as copy:
+                for r in events:
+                    copy.write_row((part,) + r)
+            with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS))) as copy:
+                for r in rejects:
+                    copy.write_row((part,) + r)
+        conn.commit()
+
+
+def stage_rejects_on_driver(conn: PgConnection, stage: StageTables, rejects: Sequence[Tuple[Any, ...]]) -> None:
+    """Records of files no executor read (empty, vanished, unreadable): few, written by the driver."""
+    conn.set_autocommit(True)
+    sql = "INSERT INTO %s (%s) VALUES (%s)" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS), ", ".join("?" for _ in STAGE_REJECT_COLUMNS))
+    for r in rejects:
+        conn.execute(sql, (DRIVER_PART,) + tuple(r))
 
 
 def drop_tables(conn: PgConnection, names: Sequence[str]) -> None:
@@ -216,39 +302,74 @@ def commit_batch(
     batch_id: int,
     record: Dict[str, Any],
     before_commit: Any = None,
-) -> Optional[Dict[str, int]]:
-    """The batch transaction. Returns {"inserted", "stored_duplicates"} or None if already recorded.
+) -> Optional[Dict[str, Any]]:
+    """The batch transaction. Returns {"inserted", "stored_duplicates", "batch_duplicates", "quality_score"}
+    or None if already recorded.
 
-    `record` holds the stream_batches values that do not depend on the database: files, batch_timestamp
-    (ISO), input_rows, valid_rows, duplicate_rows (within the batch), rejected_rows, quality_score,
-    oldest/newest file mtime (ISO or None), durations_ms (dict; `commit` is filled in here).
+    `record` holds the stream_batches values known before the transaction: files, batch_timestamp (ISO),
+    input_rows, rejected_rows (without duplicates), oldest/newest file mtime (ISO or None), durations_ms
+    (dict). Duplicates, inserted rows and the quality score are decided here, from the staging tables.
     """
+    ev, rj, key = quote_ident(stage.events), quote_ident(stage.rejects), target.key
     conn.set_autocommit(False)
     try:
         conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ["ecomstream-batch:%s:%d" % (stream_id, batch_id)])
         if conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]):
             conn.rollback()
             return None
-        stored_duplicates = conn.execute(
-            "WITH ins AS ("
-            "  INSERT INTO {table} ({cols})"
-            "  SELECT {select} FROM {stage} ORDER BY file_rank, line_number"
-            "  ON CONFLICT ({key}) DO NOTHING"
-            "  RETURNING {key}) "
-            "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
-            "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, ?, ? || s.{key} || ? "
-            "FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.{key} = s.{key}) "
-            "ORDER BY s.file_rank, s.line_number".format(
-                table=target.table, cols=target.columns, select=target.select_columns, stage=quote_ident(stage.events), key=target.key
-            ),
-            [stream_id, batch_id, target.duplicate_reason, target.stored_detail[0], target.stored_detail[1]],
+        conn.execute("LOCK TABLE %s, %s IN EXCLUSIVE MODE" % (ev, rj))
+        # The duplicate check's hash and the insert's sort stay in memory for this transaction rather than
+        # spilling to disk (PostgreSQL's default work_mem is 4 MB).
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        # In-batch duplicates: the first valid row of a key in (file, line) order stays; only keys that
+        # occur twice are ranked, so a batch without duplicates pays one hash aggregate.
+        batch_duplicates = conn.execute(
+            "WITH keys AS (SELECT {key} FROM {ev} GROUP BY {key} HAVING count(*) > 1), "
+            "ranked AS (SELECT e.ctid AS row_id, row_number() OVER (PARTITION BY e.{key} ORDER BY e.file_rank, e.line_number) AS n "
+            "           FROM {ev} e JOIN keys USING ({key})), "
+            "moved AS (DELETE FROM {ev} e USING ranked r WHERE e.ctid = r.row_id AND r.n > 1 "
+            "          RETURNING e.file_rank, e.source_file, e.line_number, e.raw_line, e.{key}) "
+            "INSERT INTO {rj} (part, file_rank, source_file, line_number, raw_line, reason, detail) "
+            "SELECT ?, file_rank, source_file, line_number, raw_line, ?, ? || {key} || ? FROM moved".format(key=key, ev=ev, rj=rj),
+            [DRIVER_PART, target.duplicate_reason, target.in_batch_detail[0], target.in_batch_detail[1]],
         )
+        unique_rows, quality = conn.query("SELECT count(*)::text, avg(quality)::text FROM %s" % ev)[0]
+        quality_score = None if quality is None else round(float(quality), 3)
+        # Rows in file and line order, so ids follow the files as with the TypeScript engine. The fast
+        # path is a plain insert (ON CONFLICT's speculative insertion costs more per row); when a row is
+        # already stored (unique violation, by its SQLSTATE), back to the savepoint and insert with
+        # ON CONFLICT DO NOTHING, as the TypeScript engine's sink does.
+        insert = "INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY file_rank, line_number" % (target.table, target.columns, target.select_columns, ev)
+        conn.execute("SAVEPOINT plain_insert")
+        try:
+            inserted = conn.execute(insert)
+            conn.execute("RELEASE SAVEPOINT plain_insert")
+        except Exception as e:  # only a unique violation is handled
+            if sql_state(e) != UNIQUE_VIOLATION:
+                raise
+            # Released too, so the insert below runs in the top transaction: the xmin test further down
+            # compares with the top transaction's id.
+            conn.execute("ROLLBACK TO SAVEPOINT plain_insert")
+            conn.execute("RELEASE SAVEPOINT plain_insert")
+            inserted = conn.execute(insert + " ON CONFLICT (%s) DO NOTHING" % key)
+        stored_duplicates = int(unique_rows) - inserted
+        if stored_duplicates:
+            # Staged rows whose key an earlier transaction stored: the stored row is not this
+            # transaction's own (xmin). Only looked up when the insert skipped rows.
+            conn.execute(
+                "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
+                "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, ?, ? || s.{key} || ? "
+                "FROM {ev} s JOIN {table} u ON u.{key} = s.{key}{cast} "
+                "WHERE u.xmin <> pg_current_xact_id()::xid ORDER BY s.file_rank, s.line_number".format(
+                    key=key, ev=ev, table=target.table, cast=target.key_cast
+                ),
+                [stream_id, batch_id, target.duplicate_reason, target.stored_detail[0], target.stored_detail[1]],
+            )
         conn.execute(
             "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
-            "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number" % quote_ident(stage.rejects),
+            "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number" % rj,
             [stream_id, batch_id],
         )
-        inserted = int(record["valid_rows"]) - stored_duplicates
         durations = dict(record["durations_ms"])
         conn.execute(
             "INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, "
@@ -261,24 +382,24 @@ def commit_batch(
                 record["batch_timestamp"],
                 int(record["input_rows"]),
                 inserted,
-                int(record["duplicate_rows"]) + stored_duplicates,
+                batch_duplicates + stored_duplicates,
                 int(record["rejected_rows"]),
-                None if record["quality_score"] is None else repr(record["quality_score"]),
+                None if quality_score is None else repr(quality_score),
                 record["oldest_file_mtime"],
                 record["newest_file_mtime"],
                 json.dumps(durations),
             ],
         )
-        conn.execute("DROP TABLE IF EXISTS %s, %s" % (quote_ident(stage.events), quote_ident(stage.rejects)))
+        conn.execute("DROP TABLE IF EXISTS %s, %s" % (ev, rj))
         if before_commit is not None:
             before_commit()
         conn.commit()
-        return {"inserted": inserted, "stored_duplicates": stored_duplicates}
+        return {"inserted": inserted, "stored_duplicates": stored_duplicates, "batch_duplicates": batch_duplicates, "quality_score": quality_score}
     except Exception as e:
         conn.rollback()
         raise SinkError("batch %d of stream %s: the database transaction failed: %s" % (batch_id, stream_id, _java_message(e))) from e
     finally:
         try:
             conn.set_autocommit(True)
-        except Exception:
+        except Exception:  # a broken connection; the next batch opens a new one
             pass

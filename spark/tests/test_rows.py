@@ -93,10 +93,43 @@ def test_split_valid_lines(text, fields):
     assert rows.split_csv_line(text) == (fields, None)
 
 
-@pytest.mark.parametrize("text", ['a,"b', 'a,"b"c', 'a,b"c', '"a""', ' "a",b'])
-def test_split_malformed_lines(text):
-    fields, err = rows.split_csv_line(text)
-    assert fields is None and err
+@pytest.mark.parametrize(
+    "text, code, column",
+    [
+        ('a,"b', "unterminated_quote", 3),
+        ('a,"b"c', "after_closing_quote", 6),
+        ('a,b"c', "quote_in_unquoted", 4),
+        ('"a""', "unterminated_quote", 4),
+        ('"a""b', "unterminated_quote", 4),
+        (' "a",b', "quote_in_unquoted", 2),
+        ('\U0001f600\U0001f600,"x', "unterminated_quote", 4),
+        ('\U0001f600,"x"\U0001f600', "after_closing_quote", 6),
+    ],
+)
+def test_split_malformed_lines_give_a_code_and_a_column(text, code, column):
+    assert rows.split_csv_line(text) == (None, (code, column))
+
+
+def test_split_details_come_from_the_contract_templates():
+    templates = CONTRACT.reader["malformed"]["detailSplit"]
+    for code in CONTRACT.split_failures:
+        assert rows.split_detail((code, 7), RULES) == templates[code].replace("{column}", "7")
+
+
+def test_the_splitter_gives_exactly_the_contract_s_failure_codes():
+    given = {rows.split_csv_line(text)[1][0] for text in ('a,"b', 'a,"b"c', 'a,b"c')}
+    assert given == set(CONTRACT.split_failures)
+
+
+def test_a_contract_without_a_split_template_is_refused():
+    raw = dict(CONTRACT.raw)
+    reader = dict(raw["reader"])
+    malformed = dict(reader["malformed"])
+    malformed["detailSplit"] = {k: v for k, v in malformed["detailSplit"].items() if k != "quote_in_unquoted"}
+    reader["malformed"] = malformed
+    raw["reader"] = reader
+    with pytest.raises(ContractError):
+        Contract(raw, "x.json")
 
 
 # -- row rules, in their order ------------------------------------------------------------------------
@@ -244,7 +277,7 @@ def test_rules_survive_pickling_for_executors():
 
 def test_settings_defaults_and_layers():
     s = load_settings([], env={"DATABASE_URL": "postgresql://u:p%40ss@db:5433/ecommerce_events?sslmode=require"})
-    assert (s.trigger_kind, s.trigger_seconds, s.max_files_per_trigger, s.shuffle_partitions, s.jdbc_batch_size) == ("interval", 10.0, 1000, 8, 1000)
+    assert (s.trigger_kind, s.trigger_seconds, s.max_files_per_trigger, s.shuffle_partitions) == ("interval", 10.0, 1000, 8)
     assert (s.jdbc_url, s.jdbc_user, s.jdbc_password) == ("jdbc:postgresql://db:5433/ecommerce_events?sslmode=require", "u", "p@ss")
     s = load_settings(
         ["--trigger", "available-now", "--max-files-per-trigger", "1"], env={"DATABASE_URL": "postgresql://db/x", "ECOMSTREAM_MAX_FILES_PER_TRIGGER": "5"}

@@ -28,8 +28,8 @@ export interface FileEntry {
   /** Size and modification time when planned (after the read, when it was re-read). -1: not known. */
   size: number;
   mtimeMs: number;
-  /** A file-level notice this entry records (file_modified, file_skipped), once. */
-  notice?: { reason: 'file_modified' | 'file_skipped'; detail: string };
+  /** A file-level notice this entry records (the contract's engine.fileModified or engine.fileSkipped reason), once. */
+  notice?: { reason: string; detail: string };
   /** False for an entry that is only a notice: the file is not read. Default true. */
   read?: boolean;
 }

@@ -98,7 +98,15 @@ export const EVENT_CONTRACT = {
   ],
   reader: {
     invalidEncoding: { reason: 'invalid_encoding', detailNul: 'NUL byte at byte {byte} of the line', detailUtf8: 'the line is not valid UTF-8' },
-    malformed: { reason: 'malformed_csv', detailTooLong: 'line longer than {max} bytes' },
+    malformed: {
+      reason: 'malformed_csv',
+      detailTooLong: 'line longer than {max} bytes',
+      detailSplit: {
+        unterminated_quote: 'unterminated quoted field starting at column {column}',
+        after_closing_quote: 'unexpected character after closing quote at column {column}',
+        quote_in_unquoted: 'quote inside an unquoted field at column {column}',
+      },
+    },
     badHeader: {
       reason: 'bad_header',
       notice: 'header {header_json} does not match {expected}; every row of the file is rejected',
@@ -107,12 +115,40 @@ export const EVENT_CONTRACT = {
     missingHeader: { reason: 'missing_header', notice: 'first line is data, not the header {expected}; rows are read as data' },
     emptyFile: { reason: 'empty_file', noticeZeroBytes: '{file} is empty (0 bytes)', noticeNoRows: '{file} has no data rows' },
     fileMissing: { reason: 'file_missing', notice: '{file} vanished before it was read' },
-    fileUnreadable: { reason: 'file_unreadable' },
+    fileUnreadable: {
+      reason: 'file_unreadable',
+      detailOpen: '{file} could not be opened: {error}',
+      detailStat: '{file} could not be examined: {error}',
+      detailRead: '{file}: read failed after line {line}: {error}',
+    },
     duplicate: {
       reason: 'duplicate_event_id',
       detailInBatch: '{column} {value} appears earlier in this batch',
       detailStored: '{column} {value} is already stored by an earlier batch',
     },
+  },
+  engine: {
+    fileModified: {
+      reason: 'file_modified',
+      typescriptOnly: true,
+      detailReread: '{file} was processed before and has changed since (now {size} bytes, modified {mtime}); it is read again as a new version',
+      detailNotReread:
+        '{file} was processed before and has changed since (now {size} bytes, modified {mtime}); it is not read again (use --reread-modified to read it as a new version)',
+    },
+    fileSkipped: {
+      reason: 'file_skipped',
+      typescriptOnly: true,
+      detail: {
+        folder: '{file} is a folder, not a file; it is not read',
+        fifo: '{file} is a FIFO (named pipe), not a regular file; it is not read',
+        socket: '{file} is a socket, not a regular file; it is not read',
+        other: '{file} is not a regular file; it is not read',
+        dangling_link: '{file} is a symbolic link whose target does not exist; it is not read',
+        // Byte-identical to the notice stored before this text was data, grammar slip included: no stored text changes.
+        unexaminable: '{file} is cannot be examined ({error}); it is not read',
+      },
+    },
+    refusedByDatabase: { reason: 'rejected_by_database', typescriptOnly: true, detail: 'PostgreSQL refused the row: {error}' },
   },
   reasons: REASONS,
   fileNoticeReasons: FILE_NOTICE_REASONS,

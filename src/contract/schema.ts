@@ -11,7 +11,8 @@
 import fs from 'node:fs';
 import { EcomstreamError } from '../errors.js';
 
-export const CONTRACT_VERSION = 2;
+/** 3: the splitter's, the unreadable file's and the engine-only reasons' details are templates too. */
+export const CONTRACT_VERSION = 3;
 
 export type SqlType = 'varchar' | 'decimal' | 'timestamp';
 
@@ -51,12 +52,27 @@ export type CheckSpec =
 
 export type CheckKind = CheckSpec['check'];
 
+/**
+ * Why the CSV splitter refused a line (src/engine/csv-line.ts, split_csv_line in
+ * spark/ecomstream_spark/rows.py): an unterminated quoted field, a character after a closing quote, a
+ * quote inside an unquoted field. Each has a detail template in `reader.malformed.detailSplit`.
+ */
+export const SPLIT_FAILURES = ['unterminated_quote', 'after_closing_quote', 'quote_in_unquoted'] as const;
+export type SplitFailure = (typeof SPLIT_FAILURES)[number];
+
+/** What the file listing found under a published name that it does not read (`engine.fileSkipped`). */
+export const SKIP_KINDS = ['folder', 'fifo', 'socket', 'other', 'dangling_link', 'unexaminable'] as const;
+export type SkipKind = (typeof SKIP_KINDS)[number];
+
 /** Reasons the reader gives before the row checks, and the file-level notices (line number 0). */
 export interface ReaderSpec {
   /** Not UTF-8, or a NUL byte. Details: {byte} is the 1-based byte offset of the NUL. */
   readonly invalidEncoding: { readonly reason: string; readonly detailNul: string; readonly detailUtf8: string };
-  /** Not one CSV record ({error} from the splitter), or longer than `limits.maxLineBytes` ({max}). */
-  readonly malformed: { readonly reason: string; readonly detailTooLong: string };
+  /**
+   * Not one CSV record: the template for the splitter's failure ({column}, see SEMANTICS.csv), or longer
+   * than `limits.maxLineBytes` ({max}).
+   */
+  readonly malformed: { readonly reason: string; readonly detailTooLong: string; readonly detailSplit: Readonly<Record<SplitFailure, string>> };
   /** A first line naming other columns: a notice ({header_json}, {expected}) and each row rejected. */
   readonly badHeader: { readonly reason: string; readonly notice: string; readonly detail: string };
   /** A first line that is data: a notice, and the rows are read. */
@@ -64,9 +80,24 @@ export interface ReaderSpec {
   /** No data rows: {file}. */
   readonly emptyFile: { readonly reason: string; readonly noticeZeroBytes: string; readonly noticeNoRows: string };
   readonly fileMissing: { readonly reason: string; readonly notice: string };
-  readonly fileUnreadable: { readonly reason: string };
+  /** {file}; {error} the system's error (its code when it has one); {line} the last line read before a read failed. */
+  readonly fileUnreadable: { readonly reason: string; readonly detailOpen: string; readonly detailStat: string; readonly detailRead: string };
   /** A second row with the conflict key's value: in the batch ({value}), or already stored. */
   readonly duplicate: { readonly reason: string; readonly detailInBatch: string; readonly detailStored: string };
+}
+
+/**
+ * Reasons given outside the reader: by the file listing (src/engine/source.ts) and by the database
+ * (src/sink/postgres.ts). `typescriptOnly` marks a reason the Spark job cannot give (it has no file
+ * listing of its own and writes no row PostgreSQL refuses), so no cross-engine comparison expects it.
+ */
+export interface EngineSpec {
+  /** A processed file changed under its name: {file}, {size} (bytes), {mtime} (ISO-8601 with milliseconds and Z). */
+  readonly fileModified: { readonly reason: string; readonly typescriptOnly: boolean; readonly detailReread: string; readonly detailNotReread: string };
+  /** A published name that is no readable regular file, by what it is: {file}; {error} for `unexaminable`. */
+  readonly fileSkipped: { readonly reason: string; readonly typescriptOnly: boolean; readonly detail: Readonly<Record<SkipKind, string>> };
+  /** PostgreSQL refused a row that passed the contract: {error} is the server's message. */
+  readonly refusedByDatabase: { readonly reason: string; readonly typescriptOnly: boolean; readonly detail: string };
 }
 
 export interface ContractSpec {
@@ -78,6 +109,7 @@ export interface ContractSpec {
   readonly columns: readonly ColumnSpec[];
   readonly checks: readonly CheckSpec[];
   readonly reader: ReaderSpec;
+  readonly engine: EngineSpec;
   /** Every reason code the feed can give, with its meaning for operators. */
   readonly reasons: Readonly<Record<string, string>>;
   /** Reasons that are notices about a file, not rejected rows (recorded with line number 0). */
@@ -109,7 +141,9 @@ export const SEMANTICS = {
   header:
     'The first non-empty line is the header if it equals the column names joined by ",", or if its CSV fields, each trimmed, do. It names other columns if it splits as CSV and every trimmed field matches identifierPattern: a bad_header notice, and every data row is rejected bad_header. Otherwise the file has no header (a missing_header notice) and the line is data.',
   trim: 'Trimming (header fields only; data values are never trimmed) removes, from both ends, the code points listed in trimCharacters.',
-  csv: 'A line is one RFC 4180 record: fields separated by ",", a field either unquoted (no " inside) or wholly quoted, with "" for a quote inside quotes. Quoted fields cannot span lines. Anything else is the reader reason malformed.',
+  csv:
+    'A line is one RFC 4180 record: fields separated by ",", a field either unquoted (no " inside) or wholly quoted, with "" for a quote inside quotes. Quoted fields cannot span lines. Anything else is the reader reason malformed. ' +
+    'Its detail is the detailSplit template of the first fault from the left, {column} the 1-based position in code points of: the opening quote, or the second quote of the last "" in the field (unterminated_quote); the character after the closing quote (after_closing_quote); the quote (quote_in_unquoted).',
   empty: 'An empty field is NULL. A required column may not be NULL.',
   length: 'VARCHAR(n) lengths count Unicode code points.',
   decimal:
@@ -146,6 +180,8 @@ export interface ContractJson extends ContractSpec {
   readonly timestampPattern: string;
   readonly identifierPattern: string;
   readonly trimCharacters: string;
+  /** The splitter's failure codes (SPLIT_FAILURES), for an evaluator to check its templates against. */
+  readonly splitFailures: readonly SplitFailure[];
 }
 
 export function contractJson(spec: ContractSpec): ContractJson {
@@ -158,6 +194,7 @@ export function contractJson(spec: ContractSpec): ContractJson {
     timestampPattern: TIMESTAMP_PATTERN,
     identifierPattern: IDENTIFIER_PATTERN,
     trimCharacters: TRIM_CHARACTERS,
+    splitFailures: SPLIT_FAILURES,
   };
 }
 
@@ -190,8 +227,19 @@ export function checkContract(spec: ContractSpec, source: string): ContractSpec 
   const key = spec.columns.find((c) => c.name === spec.conflictKey)!;
   if (!key.required) fail(`conflict key ${spec.conflictKey} must be required`);
   const reasons = new Set(Object.keys(spec.reasons));
-  const used = [...spec.checks.map((c) => c.reason), ...Object.values(spec.reader).map((r: { reason: string }) => r.reason), ...spec.fileNoticeReasons];
+  const sections: { reason: string }[] = [...Object.values(spec.reader), ...Object.values(spec.engine ?? fail('there is no engine section'))];
+  const used = [...spec.checks.map((c) => c.reason), ...sections.map((r) => r.reason), ...spec.fileNoticeReasons];
   for (const r of used) if (!reasons.has(r)) fail(`reason ${r} is used but not listed in reasons`);
+  // Templates are read only when a line fails, so a missing one would surface mid-batch: refuse it here.
+  const templates: [string, Readonly<Record<string, string>>, readonly string[]][] = [
+    ['reader.malformed.detailSplit', spec.reader.malformed.detailSplit ?? {}, SPLIT_FAILURES],
+    ['reader.fileUnreadable', spec.reader.fileUnreadable as unknown as Record<string, string>, ['detailOpen', 'detailStat', 'detailRead']],
+    ['engine.fileModified', spec.engine.fileModified as unknown as Record<string, string>, ['detailReread', 'detailNotReread']],
+    ['engine.fileSkipped.detail', spec.engine.fileSkipped?.detail ?? {}, SKIP_KINDS],
+    ['engine.refusedByDatabase', spec.engine.refusedByDatabase as unknown as Record<string, string>, ['detail']],
+  ];
+  for (const [where, entry, keys] of templates) for (const k of keys) if (typeof entry?.[k] !== 'string') fail(`${where} has no ${k} template`);
+  for (const [k, e] of Object.entries(spec.engine)) if (typeof e.typescriptOnly !== 'boolean') fail(`engine.${k} needs typescriptOnly (true or false)`);
   for (const c of spec.checks) {
     if ('column' in c) {
       const col = spec.columns.find((x) => x.name === c.column);
@@ -247,5 +295,7 @@ export function loadContractFile(file: string): ContractSpec {
     if (stated[k] !== undefined && stated[k] !== v)
       throw new ContractError(`contract ${file}: ${k} differs from the semantics this engine implements`, { file, option: k });
   }
+  if (spec.splitFailures !== undefined && spec.splitFailures.join(',') !== SPLIT_FAILURES.join(','))
+    throw new ContractError(`contract ${file}: splitFailures differs from the codes this engine's splitter gives`, { file, option: 'splitFailures' });
   return checkContract(spec, file);
 }

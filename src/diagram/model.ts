@@ -432,7 +432,8 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
         bullet(`Transform data (${shuffle} partitions)`),
         bullet('Filter nulls'),
         bullet('Validate ranges'),
-        bullet(`JDBC write (batches of ${dep.jdbcBatchSize})`),
+        // The executors COPY into staging (psycopg); only the driver's batch transaction uses JDBC.
+        bullet('COPY write to staging'),
         bullet(`${specMs(SPEC_FIGURES.batchAvgMs)} per batch (spec)`),
         line('Horizontally scalable', 'scale'),
       ],

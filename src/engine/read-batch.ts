@@ -121,7 +121,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') notice(reader.fileMissing.reason, renderDetail(reader.fileMissing.notice, { file: name }));
-    else notice(reader.fileUnreadable.reason, `${name} could not be opened: ${code ?? (cause as Error).message}`);
+    else notice(reader.fileUnreadable.reason, renderDetail(reader.fileUnreadable.detailOpen, { file: name, error: code ?? (cause as Error).message }));
     return;
   }
   let opened: { size: number; mtimeMs: number };
@@ -130,7 +130,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     opened = { size: st.size, mtimeMs: st.mtimeMs };
   } catch (cause) {
     await fh.close().catch(() => undefined);
-    notice(reader.fileUnreadable.reason, `${name} could not be examined: ${(cause as Error).message}`);
+    notice(reader.fileUnreadable.reason, renderDetail(reader.fileUnreadable.detailStat, { file: name, error: (cause as Error).message }));
     return;
   }
   if (file.size >= 0 && (opened.size !== file.size || opened.mtimeMs !== file.mtimeMs)) {
@@ -162,7 +162,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
     stats.inputRows++;
     if (header === 'bad') return reject(lineNo, line, reader.badHeader.reason, reader.badHeader.detail);
     const split = splitCsvLine(line);
-    if (!split.ok) return reject(lineNo, line, reader.malformed.reason, split.error);
+    if (!split.ok) return reject(lineNo, line, reader.malformed.reason, renderDetail(reader.malformed.detailSplit[split.code], { column: split.column }));
     const res = contract.validateRow(split.fields, opts.rules);
     if (!res.ok) return reject(lineNo, line, res.reason, res.detail);
     if (!ids.add(res.key))
@@ -218,7 +218,7 @@ async function scanFile(file: FileEntry, ids: EventIdSet, stats: ScanStats, opts
         ({ bytesRead } = await fh.read(buf, filled, buf.length - filled, null));
       } catch (cause) {
         // A read error mid-file (e.g. EIO): what was read stands; the rest is recorded as unreadable.
-        notice(reader.fileUnreadable.reason, `${name}: read failed after line ${lineNo}: ${(cause as Error).message}`);
+        notice(reader.fileUnreadable.reason, renderDetail(reader.fileUnreadable.detailRead, { file: name, line: lineNo, error: (cause as Error).message }));
         readFailed = true;
         break;
       }

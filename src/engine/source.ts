@@ -23,6 +23,9 @@ import { isUtf8 } from 'node:buffer';
 import type { Dirent, Stats } from 'node:fs';
 import { displayName, fileKey, type FileEntry, type SeenFile } from '../checkpoint/checkpoint.js';
 import { EcomstreamError } from '../errors.js';
+import { EVENT_CONTRACT } from '../contract/event.js';
+import type { ContractSpec, SkipKind } from '../contract/schema.js';
+import { renderDetail } from './validate.js';
 
 /** Processed files re-checked for overwrites per listing, besides those the watcher reports. */
 const SWEEP_PER_LISTING = 256;
@@ -64,6 +67,8 @@ export interface SourceOptions {
   settleMs: number;
   rereadModified: boolean;
   now?: () => number;
+  /** Whose `engine` templates the notices use (`--contract FILE`); the event contract when omitted. */
+  contract?: ContractSpec;
 }
 
 export class FileSource {
@@ -137,26 +142,12 @@ export class FileSource {
           present.delete(key); // vanished between readdir and stat: it was never published for us
           continue;
         }
-        this.skip(
-          key,
-          ref,
-          d.isSymbolicLink() && code === 'ENOENT' ? 'a symbolic link whose target does not exist' : `cannot be examined (${code ?? (cause as Error).message})`,
-        );
+        if (d.isSymbolicLink() && code === 'ENOENT') this.skip(key, ref, 'dangling_link');
+        else this.skip(key, ref, 'unexaminable', code ?? (cause as Error).message);
         continue;
       }
       if (!st.isFile()) {
-        if (!known)
-          this.skip(
-            key,
-            ref,
-            st.isDirectory()
-              ? 'a folder, not a file'
-              : st.isFIFO()
-                ? 'a FIFO (named pipe), not a regular file'
-                : st.isSocket()
-                  ? 'a socket, not a regular file'
-                  : 'not a regular file',
-          );
+        if (!known) this.skip(key, ref, st.isDirectory() ? 'folder' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other');
         continue;
       }
       this.observe(key, ref, st, now, candidate?.modified ?? false);
@@ -195,18 +186,21 @@ export class FileSource {
     const settled = settleMs <= 0 || now - st.mtimeMs >= settleMs || (same && now - sinceMs >= settleMs);
     const entry: FileEntry = { ...ref, size: st.size, mtimeMs: st.mtimeMs };
     if (modified) {
+      const m = (this.opts.contract ?? EVENT_CONTRACT).engine.fileModified;
       entry.notice = {
-        reason: 'file_modified',
-        detail: `${ref.name} was processed before and has changed since (now ${st.size} bytes, modified ${new Date(st.mtimeMs).toISOString()}); ${rereadModified ? 'it is read again as a new version' : 'it is not read again (use --reread-modified to read it as a new version)'}`,
+        reason: m.reason,
+        detail: renderDetail(rereadModified ? m.detailReread : m.detailNotReread, { file: ref.name, size: st.size, mtime: new Date(st.mtimeMs).toISOString() }),
       };
       entry.read = rereadModified;
     }
     this.candidates.set(key, { entry, sinceMs, settled, modified });
   }
 
-  private skip(key: string, ref: Pick<FileEntry, 'name' | 'rawName'>, why: string): void {
+  private skip(key: string, ref: Pick<FileEntry, 'name' | 'rawName'>, kind: SkipKind, error = ''): void {
     if (this.candidates.has(key)) return;
-    const entry: FileEntry = { ...ref, size: -1, mtimeMs: 0, read: false, notice: { reason: 'file_skipped', detail: `${ref.name} is ${why}; it is not read` } };
+    const s = (this.opts.contract ?? EVENT_CONTRACT).engine.fileSkipped;
+    const notice = { reason: s.reason, detail: renderDetail(s.detail[kind], { file: ref.name, error }) };
+    const entry: FileEntry = { ...ref, size: -1, mtimeMs: 0, read: false, notice };
     this.candidates.set(key, { entry, sinceMs: 0, settled: true, modified: false });
   }
 }

@@ -76,7 +76,12 @@ export class StreamEngine {
     const observer = this.opts.observer ?? {};
     observer.started?.({ streamId: this.checkpoint.streamId, checkpointDir: this.checkpoint.dir });
     const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
-    const source = new FileSource({ inputDir: engine.inputDir, settleMs: engine.fileSettleMillis, rereadModified: engine.rereadModified });
+    const source = new FileSource({
+      inputDir: engine.inputDir,
+      settleMs: engine.fileSettleMillis,
+      rereadModified: engine.rereadModified,
+      contract: (this.opts.contract ?? EVENTS).spec,
+    });
     const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis, (name) => source.touch(name));
     const summary: RunSummary = {
       streamId: this.checkpoint.streamId,

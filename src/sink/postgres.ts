@@ -37,6 +37,7 @@ import type { ContractSpec } from '../contract/schema.js';
 import { copyEscape, copyUnescape } from './copy-text.js';
 import { EcomstreamError } from '../errors.js';
 import { describePgError, isDataError, withClient } from '../db/errors.js';
+import { renderDetail } from '../engine/validate.js';
 
 const REJECT_COLUMNS = 'stream_id, batch_id, source_file, line_number, raw_line, reason, detail';
 const SOURCE_FILE_CHARS = 500;
@@ -97,6 +98,8 @@ interface Target {
   duplicateReason: string;
   /** The stored-duplicate detail template around its {value}. */
   storedDetail: [string, string];
+  /** The contract's engine.refusedByDatabase: a row PostgreSQL refused. */
+  refused: ContractSpec['engine']['refusedByDatabase'];
 }
 
 export function sinkTarget(spec: ContractSpec): Target {
@@ -109,6 +112,7 @@ export function sinkTarget(spec: ContractSpec): Target {
     key: q(spec.conflictKey),
     duplicateReason: dup.reason,
     storedDetail: [before, after ?? ''],
+    refused: spec.engine.refusedByDatabase,
   };
 }
 
@@ -299,8 +303,8 @@ async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Targ
         file: origin.file,
         line: origin.line,
         raw: origin.raw,
-        reason: 'rejected_by_database',
-        detail: `PostgreSQL refused the row: ${describePgError(err)}`,
+        reason: t.refused.reason,
+        detail: renderDetail(t.refused.detail, { error: describePgError(err) }),
       });
     }
   };

@@ -79,7 +79,7 @@ test('the spec services with their container names and images', () => {
   const expected: Record<string, [string, string | undefined]> = {
     generator: ['ecommerce_generator', undefined],
     'spark-master': ['ecommerce_spark_master', SPARK_IMAGE],
-    'spark-worker': ['ecommerce_spark_worker', SPARK_IMAGE],
+    'spark-worker': ['ecommerce_spark_worker', undefined],
     postgres: ['ecommerce_postgres', 'postgres:15-alpine'],
     pgadmin: ['ecommerce_pgadmin', 'dpage/pgadmin4:latest'],
   };
@@ -222,6 +222,23 @@ test('the job is submitted with the JDBC driver of scripts/install-spark.sh and 
   const script = cmd.indexOf('/opt/spark-apps/streaming_job.py');
   for (const arg of cmd.slice(script + 1)) if (arg.startsWith('--')) assert.ok(settings.includes(`"${arg}"`), `streaming_job.py knows ${arg}`);
   assert.match(String(svc['spark-submit']!.environment!.DATABASE_URL), /^postgresql:\/\/sparkuser:sparkpass123@postgres:5432\/ecommerce_events$/);
+});
+
+test("the worker image: the spec image plus the executors' Python dependencies, same tag, same user", () => {
+  const s = svc['spark-worker']!;
+  assert.deepEqual(s.build, { context: '.', dockerfile: 'spark-worker.Dockerfile' });
+  assert.equal(s.image?.split(':')[1], SPARK_IMAGE.split(':')[1], 'the tag names the same Spark, Scala, Java and Python');
+  const dockerfile = read('spark-worker.Dockerfile');
+  assert.equal(dockerfile.match(/^FROM (\S+)/m)?.[1], SPARK_IMAGE);
+  assert.match(dockerfile, /pip install --no-cache-dir -r \/tmp\/requirements-executor\.txt/);
+  assert.equal([...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]).at(-1), 'spark', 'runs as the base image user');
+  const allowed = read('.dockerignore')
+    .split('\n')
+    .filter((l) => l.startsWith('!'))
+    .map((l) => l.slice(1));
+  for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+    for (const src of m[1]!.split(/\s+/)) assert.ok(allowed.includes(src), `.dockerignore lets ${src} into the build context`);
+  }
 });
 
 test('the generator image: Node, the TypeScript generator, a non-root user', () => {

@@ -36,6 +36,26 @@ test('faults an evaluator could not execute are refused', () => {
   refused({ ...EVENT_CONTRACT, table: 'User Events' }, /not a lower-case SQL name/);
 });
 
+test('templates read only when a line or a file fails are required up front', () => {
+  const c = EVENT_CONTRACT;
+  const { unterminated_quote: _, ...split } = c.reader.malformed.detailSplit;
+  refused(
+    { ...c, reader: { ...c.reader, malformed: { ...c.reader.malformed, detailSplit: split as never } } },
+    /detailSplit has no unterminated_quote template/,
+  );
+  const { dangling_link: __, ...skip } = c.engine.fileSkipped.detail;
+  refused(
+    { ...c, engine: { ...c.engine, fileSkipped: { ...c.engine.fileSkipped, detail: skip as never } } },
+    /fileSkipped.detail has no dangling_link template/,
+  );
+  refused(
+    { ...c, engine: { ...c.engine, refusedByDatabase: { reason: 'no_such_reason', typescriptOnly: true, detail: '' } } },
+    /reason no_such_reason is used/,
+  );
+  const { typescriptOnly: ___, ...unflagged } = c.engine.fileModified;
+  refused({ ...c, engine: { ...c.engine, fileModified: unflagged as never } }, /engine.fileModified needs typescriptOnly/);
+});
+
 test('a contract file whose semantics differ from what the engine implements is refused, naming the option', async () => {
   const dir = await tempDir();
   const file = path.join(dir, 'c.json');
@@ -43,6 +63,11 @@ test('a contract file whose semantics differ from what the engine implements is 
   assert.throws(
     () => loadContractFile(file),
     (e: unknown) => e instanceof ContractError && e.option === 'timestampPattern' && e.file === file,
+  );
+  fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), splitFailures: ['unterminated_quote'] }));
+  assert.throws(
+    () => loadContractFile(file),
+    (e: unknown) => e instanceof ContractError && e.option === 'splitFailures' && e.file === file,
   );
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), version: 1 }));
   assert.throws(

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'csv-parse/sync';
 import { splitCsvLine } from '../../src/engine/csv-line.js';
+import { EVENT_CONTRACT } from '../../src/contract/event.js';
+import { SPLIT_FAILURES } from '../../src/contract/schema.js';
 
 test('plain, quoted, escaped-quote and empty fields', () => {
   assert.deepEqual(splitCsvLine('a,b,c'), { ok: true, fields: ['a', 'b', 'c'] });
@@ -11,11 +13,22 @@ test('plain, quoted, escaped-quote and empty fields', () => {
   assert.deepEqual(splitCsvLine('a,""'), { ok: true, fields: ['a', ''] });
 });
 
-test('malformed lines are errors, not exceptions', () => {
-  for (const bad of ['a,"unterminated', 'a,"x"y,b', 'a,b"c,d', '"x""']) {
-    const r = splitCsvLine(bad);
-    assert.equal(r.ok, false, bad);
-  }
+test('malformed lines are a failure code and a 1-based column in code points, not exceptions', () => {
+  const cases: [string, string, number][] = [
+    ['a,"unterminated', 'unterminated_quote', 3],
+    ['a,"x"y,b', 'after_closing_quote', 6],
+    ['a,b"c,d', 'quote_in_unquoted', 4],
+    ['"x""', 'unterminated_quote', 4],
+    ['"x""y', 'unterminated_quote', 4],
+    ['\u{1F600}\u{1F600},"x', 'unterminated_quote', 4],
+    ['\u{1F600},"x"\u{1F600}', 'after_closing_quote', 6],
+    ['é\u{1F600}b"', 'quote_in_unquoted', 4],
+  ];
+  for (const [bad, code, column] of cases) assert.deepEqual(splitCsvLine(bad), { ok: false, code, column }, bad);
+});
+
+test('every failure code has a template in the event contract, with a {column}', () => {
+  for (const code of SPLIT_FAILURES) assert.match(EVENT_CONTRACT.reader.malformed.detailSplit[code], /\{column\}/, code);
 });
 
 // csv-parse is the oracle: on every well-formed line both must give the same fields.

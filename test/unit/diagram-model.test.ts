@@ -96,12 +96,11 @@ test('truth over copy: without a Spark job service, trigger and files per trigge
   const compose = parseCompose(COMPOSE_TEXT);
   const noSubmit = { ...compose, services: compose.services.filter((s) => s.key !== 'spark-submit') };
   const config = defaults('/project');
-  const changed = { ...config, deployment: { ...config.deployment, sparkTriggerSeconds: 30, sparkMaxFilesPerTrigger: 7, jdbcBatchSize: 500 } };
+  const changed = { ...config, deployment: { ...config.deployment, sparkTriggerSeconds: 30, sparkMaxFilesPerTrigger: 7 } };
   const m = buildModel(inputs({ compose: noSubmit, config: changed }));
   const dot = toDot(m);
   assert.match(dot, /\(maxFilesPerTrigger=7\)/);
   assert.match(dot, /Every 30 seconds/);
-  assert.match(dot, /JDBC write \(batches of 500\)/);
   assert.deepEqual(m.conflicts, []);
 });
 

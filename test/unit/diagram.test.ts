@@ -86,7 +86,7 @@ test('checklist, labels: every port of the Compose file is shown; processing ste
   for (const c of set.model.components) {
     for (const p of c.ports) assert.ok(textOf(c.id).includes(`:${p.host}`), `${c.id} shows :${p.host}`);
   }
-  for (const step of ['Parse CSV files', 'Transform data', 'Filter nulls', 'Validate ranges', 'JDBC write']) {
+  for (const step of ['Parse CSV files', 'Transform data', 'Filter nulls', 'Validate ranges', 'COPY write to staging']) {
     assert.ok(textOf('worker').includes(`• ${step}`), step);
   }
   assert.match(textOf('worker'), /Horizontally scalable/);

@@ -161,7 +161,8 @@ function randomLine(): Buffer {
   const kind = rnd();
   let text: string;
   if (kind < 0.04) text = '';
-  else if (kind < 0.07) text = pick(['"unterminated,a,b', 'a,b"c,d', 'a,"b"c,d', '"a""', ' "a",b', 'just one field', ',,,,,,,,,']);
+  else if (kind < 0.07)
+    text = pick(['"unterminated,a,b', 'a,b"c,d', 'a,"b"c,d', '"a""', ' "a",b', 'just one field', ',,,,,,,,,', '\u{1F6D2},"a""b', '\u{1F6D2}\u{1F6D2}x"y']);
   else text = randomFields().map(quote).join(',');
   let buf = Buffer.from(text, 'utf8');
   const r = rnd();
