@@ -229,7 +229,7 @@ test("the worker image: the spec image plus the executors' Python dependencies, 
   assert.deepEqual(s.build, { context: '.', dockerfile: 'spark-worker.Dockerfile' });
   assert.equal(s.image?.split(':')[1], SPARK_IMAGE.split(':')[1], 'the tag names the same Spark, Scala, Java and Python');
   const dockerfile = read('spark-worker.Dockerfile');
-  assert.equal(dockerfile.match(/^FROM (\S+)/m)?.[1], SPARK_IMAGE);
+  assert.equal(/^FROM (\S+)/m.exec(dockerfile)?.[1], SPARK_IMAGE);
   assert.match(dockerfile, /pip install --no-cache-dir -r \/tmp\/requirements-executor\.txt/);
   assert.equal([...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]).at(-1), 'spark', 'runs as the base image user');
   const allowed = read('.dockerignore')

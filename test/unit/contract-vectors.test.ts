@@ -142,7 +142,7 @@ test('golden vectors cover every check kind and every reason of the event contra
   // Not a matter of bytes: a file that vanishes or cannot be read, and what the contract marks
   // typescriptOnly (a changed or special file, a row PostgreSQL refuses), which rows.py cannot give.
   const { reader, engine } = EVENTS.spec;
-  const typescriptOnly = Object.values(engine).flatMap((e) => (e.typescriptOnly ? [e.reason] : []));
+  const typescriptOnly = (Object.values(engine) as { reason: string; typescriptOnly: boolean }[]).flatMap((e) => (e.typescriptOnly ? [e.reason] : []));
   const fileOnly = new Set([reader.fileMissing.reason, reader.fileUnreadable.reason, ...typescriptOnly]);
   for (const r of Object.keys(EVENTS.spec.reasons)) if (!fileOnly.has(r)) assert.ok(reasons.has(r), `no vector gives ${r}`);
   for (const c of EVENTS.spec.checks)
