@@ -1,9 +1,10 @@
 // ESLint (npm run lint): typescript-eslint's strict, type-aware rules for the TypeScript, the
 // recommended JavaScript rules for bin/ and the dashboard page. Formatting is Prettier's job.
 import eslint from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   {
     ignores: ['dist/', 'node_modules/', 'data/', 'spark/.venv', 'spark/jars/', 'bench/results/', 'docs/', 'test-output/'],
   },
