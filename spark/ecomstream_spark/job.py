@@ -16,9 +16,10 @@ Pipeline of one batch (spec section 4, "Processing Steps"):
   3 validate; malformed lines and rule violations become rejected rows        (executors, rows.py)
   4 add the data-quality score to each valid row                               (executors, rows.py)
   5 COPY (psycopg) of the records into UNLOGGED staging tables, in the same   (executors, sink.py)
-    pass: no row is pickled into the JVM, only two counts per task come back
-  6 one PostgreSQL transaction over JDBC: drop duplicates inside the batch     (driver, sink.py)
-    (first in file, line order), insert, rejects, average quality, batch record
+    pass: no row is pickled into the JVM, only four counts per task come back
+  6 one PostgreSQL transaction over JDBC, open while the executors work: each  (driver, sink.py)
+    staged partition is inserted at once; on a duplicate key, the whole batch
+    again from staging (duplicates first in file, line order); rejects, record
   7 Spark writes commits/N
 """
 
@@ -42,7 +43,7 @@ from urllib.parse import unquote
 from .contract import Contract
 from .failpoint import executor_failpoint, failpoint
 from .progress import append as append_progress, format_line, make_record
-from .rows import Rules, quality, scan_file
+from .rows import Rules, quality, render, scan_file
 from .settings import Settings
 from .sink import (
     PgConnection,
@@ -55,7 +56,11 @@ from .sink import (
     drop_stale_stage_tables,
     drop_tables,
     is_connection_error,
+    PartitionInserter,
+    abort_batch,
+    finish_batch,
     libpq_params,
+    open_batch,
     stage_partition,
     stage_rejects_on_driver,
 )
@@ -64,6 +69,8 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 SPARK_DIR = os.path.dirname(PACKAGE_DIR)
 RETRY_INITIAL_S = 0.25
 RETRY_MAX_S = 5.0
+#: The {error} of a planned, non-empty file without a row: Spark's scan skipped it and says no more.
+SPARK_SKIPPED_FILE = "Spark's file source skipped it (spark.sql.files.ignoreCorruptFiles)"
 
 
 def log(message: str) -> None:
@@ -106,11 +113,11 @@ def _stage_files(
     conninfo: Dict[str, Any],
     stage: StageTables,
     target: Target,
-) -> Iterator[List[int]]:
+) -> Iterator[List[float]]:
     """Executor side, one task: parse the partition's files and COPY their records into the staging
-    tables (sink.stage_partition). Valid rows carry their data-quality score (spec step 5), averaged
-    over the rows stored in the batch transaction. Yields [data lines, rejected data lines]."""
-    counts = [0, 0]
+    tables (sink.stage_partition). Valid rows carry their data-quality score (spec step 5). Yields the
+    partition's sink.PART_COUNTS."""
+    counts = [0.0, 0.0, 0.0, 0.0]
     rejects: List[Tuple[Any, ...]] = []
 
     def events() -> Iterator[Tuple[Any, ...]]:
@@ -123,14 +130,16 @@ def _stage_files(
                 if line_no > 0:
                     counts[0] += 1
                 if reason is None:
-                    yield (fr, name, line_no, raw, quality(values, rules), *values)
+                    q = quality(values, rules)
+                    counts[2] += 1
+                    counts[3] += q
+                    yield (fr, name, line_no, raw, q, *values)
                 else:
                     if line_no > 0:
                         counts[1] += 1
                     rejects.append((fr, name, line_no, raw, reason, detail))
 
-    stage_partition(conninfo, stage, target, part, events(), rejects)
-    yield counts
+    yield stage_partition(conninfo, stage, target, part, events(), rejects, counts)
 
 
 def _package_zip() -> str:
@@ -400,59 +409,82 @@ class StreamingJob(object):
         files_json = [{"name": n, "size": files[n]["size"], "mtimeMs": files[n]["mtime"]} for n in order]
         t_plan = time.time()
 
-        # Read, validate and stage in one pass on the executors: each task parses its partition's files
-        # and COPYs the records into the staging tables; only its counts come back to the driver.
+        # Files no executor reads (empty, vanished, unreadable): their records, staged by the driver.
         rules = self.rules
+        unread: List[Tuple[Any, ...]] = []
+        for i, n in enumerate(order):
+            state = files[n]["state"]
+            if state == "empty":
+                unread.extend(_records(n, b"", {n: i}, rules, batch_ts_ms))
+            elif state == "missing":
+                missing = rules.reader["fileMissing"]
+                unread.append((i, n, 0, None, missing["reason"], render(missing["notice"], file=n)))
+            elif state == "unreadable":
+                unreadable = rules.reader["fileUnreadable"]
+                unread.append((i, n, 0, None, unreadable["reason"], render(unreadable["detailOpen"], file=n, error=SPARK_SKIPPED_FILE)))
         conn = self.connection()
         stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
         create_stage_tables(conn, stage, self.target)
         try:
-            stage_fn = functools.partial(
-                _stage_files,
-                rank=rank,
-                rules=rules,
-                batch_ts_ms=batch_ts_ms,
-                conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
-                stage=stage,
-                target=self.target,
-            )
-            counts = [0, 0]
-            if rank:
-                for part_counts in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
-                    counts = [x + y for x, y in zip(counts, part_counts)]
-            t_read = time.time()
-            unread: List[Tuple[Any, ...]] = []
-            for i, n in enumerate(order):
-                state = files[n]["state"]
-                if state == "empty":
-                    unread.extend(_records(n, b"", {n: i}, rules, batch_ts_ms))
-                elif state in ("file_missing", "file_unreadable"):
-                    what = "vanished before it was read" if state == "file_missing" else "could not be read"
-                    unread.append((i, n, 0, None, state, "%s %s" % (n, what)))
             if unread:
                 stage_rejects_on_driver(conn, stage, unread)
             t_write = time.time()
-            failpoint(s.failpoint, "during-copy", batch_id)
-            mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
-            record = {
-                "files": files_json,
-                "batch_timestamp": iso_ms(batch_ts_ms),
-                "input_rows": counts[0],
-                "rejected_rows": counts[1],
-                "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
-                "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
-                # read: parse, validate and COPY into staging (one pass on the executors); write: the
-                # driver's records of unread files.
-                "durations_ms": {
-                    "plan": int((t_plan - t0) * 1000),
-                    "read": int((t_read - t_plan) * 1000),
-                    "write": int((t_write - t_read) * 1000),
-                },
-            }
-            result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
+            # Read, validate and stage in one pass on the executors: each task parses its partition's
+            # files and COPYs the records into the staging tables; only its counts come back. Meanwhile
+            # the batch transaction inserts each partition staged (sink.PartitionInserter).
+            if not open_batch(conn, stream_id, batch_id):
+                result = None
+            else:
+                inserter = PartitionInserter(conn, stage, self.target)
+                inserter.start()
+                counts = [0.0, 0.0, 0.0, 0.0]
+                try:
+                    if rank:
+                        stage_fn = functools.partial(
+                            _stage_files,
+                            rank=rank,
+                            rules=rules,
+                            batch_ts_ms=batch_ts_ms,
+                            conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
+                            stage=stage,
+                            target=self.target,
+                        )
+                        for part_counts in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
+                            counts = [x + y for x, y in zip(counts, part_counts)]
+                finally:
+                    try:
+                        inserter.finish()
+                    except BaseException:
+                        abort_batch(conn)
+                        raise
+                t_read = time.time()
+                failpoint(s.failpoint, "during-copy", batch_id)
+                mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
+                record = {
+                    "files": files_json,
+                    "batch_timestamp": iso_ms(batch_ts_ms),
+                    "input_rows": int(counts[0]),
+                    "rejected_rows": int(counts[1]),
+                    "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
+                    "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
+                    # write: the driver's records of unread files; read: parse, validate and COPY into
+                    # staging on the executors, with the inserts of the partitions staged overlapping it.
+                    "durations_ms": {
+                        "plan": int((t_plan - t0) * 1000),
+                        "write": int((t_write - t_plan) * 1000),
+                        "read": int((t_read - t_write) * 1000),
+                    },
+                }
+                if inserter.conflicted:
+                    # A key twice in the batch or stored before: the whole batch again, from staging.
+                    abort_batch(conn)
+                    result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
+                else:
+                    quality_score = round(counts[3] / counts[2], 3) if counts[2] else None
+                    result = finish_batch(conn, stage, stream_id, batch_id, record, inserter.inserted, quality_score)
         finally:
             try:
-                drop_tables(conn, [stage.events, stage.rejects])
+                drop_tables(conn, stage.all)
             except Exception:  # dropped inside the transaction already, or left for the next start
                 pass
         t_commit = time.time()
@@ -479,7 +511,7 @@ class StreamingJob(object):
                 "plan": record["durations_ms"]["plan"],
                 "read": record["durations_ms"]["read"],
                 "write": record["durations_ms"]["write"],
-                "commit": int((t_commit - t_write) * 1000),
+                "commit": int((t_commit - t_read) * 1000),
                 "total": int((t_commit - t0) * 1000),
             },
             latencies_ms=[committed_ms - m for m in mtimes],
@@ -493,9 +525,9 @@ class StreamingJob(object):
         try:
             status = fs.getFileStatus(p)
         except Exception:
-            return "file_missing", None
+            return "missing", None
         size = int(status.getLen())
-        return ("empty" if size == 0 else "file_unreadable"), size
+        return ("empty" if size == 0 else "unreadable"), size
 
     # -- the query --------------------------------------------------------------------------------
 

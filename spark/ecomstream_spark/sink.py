@@ -1,24 +1,30 @@
 """The PostgreSQL side of a micro-batch: one transaction, idempotent by (stream id, batch id).
 
-Executors parse their partition's files and write the records with `COPY` (psycopg 3) into two UNLOGGED
+Executors parse their partition's files and write the records with `COPY` (psycopg 3) into UNLOGGED
 staging tables named for this stream, batch and attempt (`stage_partition`): valid rows into `_ev`,
-rejected rows and file notices into `_rj`, each row tagged with its partition. A task replaces its
-partition's rows in one transaction, so a retried task (its executor died, or it failed) never leaves
-its rows twice. Then the driver runs, over one JDBC connection (the PostgreSQL driver through py4j):
+rejected rows and file notices into `_rj`, each row tagged with its partition, and one row into `_dn`
+saying the partition is complete, with its counts, all in one transaction. A retried task (its executor
+died) finds its partition in `_dn` and writes nothing twice; an attempt that died mid-COPY left nothing.
+
+The driver holds the batch transaction open over one JDBC connection (the PostgreSQL driver through
+py4j) while the executors work, and inserts each partition as soon as `_dn` shows it complete, so the
+insert overlaps the parsing (`open_batch`, `insert_partition`, `finish_batch`):
 
     BEGIN
     advisory lock on (stream, batch)    two attempts of one batch serialise here
     batch already in stream_batches?    -> ROLLBACK: a replay after a crash between this COMMIT and
                                            Spark's commits/N; nothing is written twice
-    lock the staging tables             a late task attempt cannot change them under this transaction
-    in-batch duplicates: every valid row after the first of its key (file, line order) moves to the
-      rejects as the contract's duplicate reason
-    INSERT INTO <table> SELECT ... FROM staging ORDER BY file, line (ON CONFLICT DO NOTHING only after a
-      unique violation); rows skipped (stored by an earlier batch) -> rejected_events
+    for each partition, once complete:  INSERT INTO <table> SELECT ... WHERE part = p ORDER BY file, line
     INSERT INTO rejected_events SELECT ... FROM staging rejects
     INSERT INTO stream_batches (counts, files, batch timestamp, quality score, durations)
     DROP the staging tables
     COMMIT
+
+A plain insert cannot decide duplicates: the first valid row of a key in (file, line) order must win, and
+partitions complete in any order. So the first unique violation (a key twice in the batch, or stored by
+an earlier batch) rolls the transaction back, and once every partition is staged `commit_batch` runs the
+whole batch from the staging tables in one transaction: in-batch duplicates move to the rejects, then
+the insert (ON CONFLICT DO NOTHING only after a unique violation), and the rows skipped become rejects.
 
 Any failure raises: the batch is never recorded as done, Spark does not write commits/N, and the next
 run replays it. inserted_at is left to the column default (the transaction's time), as the TypeScript
@@ -30,7 +36,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+import threading
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .rows import around_value
@@ -41,6 +48,9 @@ STAGE_EVENT_HEAD = ["part", "file_rank", "source_file", "line_number", "raw_line
 STAGE_REJECT_COLUMNS = ["part", "file_rank", "source_file", "line_number", "raw_line", "reason", "detail"]
 #: The partition number of records the driver writes itself (files Spark could not read, duplicates).
 DRIVER_PART = -1
+#: What a task reports of its partition (in `_dn`, and to the driver): data lines, rejected data lines,
+#: valid rows, and the sum of their quality scores.
+PART_COUNTS = ["data_lines", "rejected_lines", "valid_rows", "quality_sum"]
 UNIQUE_VIOLATION = "23505"
 
 # Connection-level failures are worth a retry (the server is down, restarting or unreachable); anything
@@ -193,6 +203,8 @@ class StageTables(object):
         base = "%s%s_%d_%s" % (STAGE_PREFIX, re.sub(r"[^a-z0-9]", "", stream_id.lower())[:12], batch_id, attempt)
         self.events = base + "_ev"
         self.rejects = base + "_rj"
+        self.done = base + "_dn"
+        self.all = [self.events, self.rejects, self.done]
 
     @staticmethod
     def prefix_for(stream_id: str) -> str:
@@ -209,6 +221,10 @@ def create_stage_tables(conn: PgConnection, stage: StageTables, target: Target) 
     conn.execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS %s (part INTEGER NOT NULL, file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, "
         "line_number INTEGER NOT NULL, raw_line TEXT, reason TEXT NOT NULL, detail TEXT)" % quote_ident(stage.rejects)
+    )
+    conn.execute(
+        "CREATE UNLOGGED TABLE IF NOT EXISTS %s (part INTEGER PRIMARY KEY, %s)"
+        % (quote_ident(stage.done), ", ".join("%s DOUBLE PRECISION NOT NULL" % c for c in PART_COUNTS))
     )
 
 
@@ -237,11 +253,13 @@ def stage_partition(
     part: int,
     events: Iterable[Tuple[Any, ...]],
     rejects: Iterable[Tuple[Any, ...]],
-) -> None:
-    """Executor side: replaces partition `part`'s rows in the staging tables with `events` (rows of
-    STAGE_EVENT_HEAD + the contract's columns, without `part`) and `rejects` (STAGE_REJECT_COLUMNS without
-    `part`), in one transaction. `events` may be a generator: it is streamed into the COPY, and `rejects`
-    is read only after it is consumed."""
+    counts: Sequence[float],
+) -> List[float]:
+    """Executor side: stages partition `part` — `events` (rows of STAGE_EVENT_HEAD + the contract's columns,
+    without `part`), then `rejects` (STAGE_REJECT_COLUMNS without `part`), then its `_dn` row with
+    `counts` (PART_COUNTS, complete once `events` is consumed) — in one transaction, and returns the
+    counts. If an earlier attempt of this task committed, returns that attempt's counts and writes
+    nothing: `events` may be a generator, which is then never started."""
     try:
         import psycopg  # on executors only: the driver writes through JDBC
     except ImportError as e:
@@ -252,23 +270,183 @@ def stage_partition(
         with conn.cursor() as cur:
             # Two attempts of one task (a retry while a lost executor's attempt still runs) serialise here.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (stage.events, part))
-            for table in (stage.events, stage.rejects):
-                cur.execute("DELETE FROM %s WHERE part = %%s" % quote_ident(table), (part,))
+            cur.execute("SELECT %s FROM %s WHERE part = %%s" % (", ".join(PART_COUNTS), quote_ident(stage.done)), (part,))
+            earlier = cur.fetchone()
+            if earlier is not None:
+                return [float(x) for x in earlier]
             with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.events), event_columns)) as copy:
                 for r in events:
                     copy.write_row((part,) + r)
             with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS))) as copy:
                 for r in rejects:
                     copy.write_row((part,) + r)
+            cur.execute(
+                "INSERT INTO %s (part, %s) VALUES (%%s%s)" % (quote_ident(stage.done), ", ".join(PART_COUNTS), ", %s" * len(PART_COUNTS)),
+                (part, *counts),
+            )
         conn.commit()
+    return [float(x) for x in counts]
 
 
 def stage_rejects_on_driver(conn: PgConnection, stage: StageTables, rejects: Sequence[Tuple[Any, ...]]) -> None:
-    """Records of files no executor read (empty, vanished, unreadable): few, written by the driver."""
+    """Records of files no executor read (empty, vanished, unreadable): few, written by the driver before
+    the batch transaction opens (so the whole-batch path of `commit_batch` sees them too)."""
     conn.set_autocommit(True)
     sql = "INSERT INTO %s (%s) VALUES (%s)" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS), ", ".join("?" for _ in STAGE_REJECT_COLUMNS))
     for r in rejects:
         conn.execute(sql, (DRIVER_PART,) + tuple(r))
+
+
+def open_batch(conn: PgConnection, stream_id: str, batch_id: int) -> bool:
+    """Opens the batch transaction; False (rolled back) when PostgreSQL already recorded the batch."""
+    conn.set_autocommit(False)
+    try:
+        conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ["ecomstream-batch:%s:%d" % (stream_id, batch_id)])
+        if conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]):
+            abort_batch(conn)
+            return False
+        # The duplicate check's hash and the inserts' sorts stay in memory for this transaction rather
+        # than spilling to disk (PostgreSQL's default work_mem is 4 MB).
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        return True
+    except Exception:
+        abort_batch(conn)
+        raise
+
+
+def abort_batch(conn: PgConnection) -> None:
+    """Rolls the batch transaction back (a broken connection: the server has done it)."""
+    conn.rollback()
+    try:
+        conn.set_autocommit(True)
+    except Exception:  # a broken connection; the next batch opens a new one
+        pass
+
+
+def complete_partitions(conn: PgConnection, stage: StageTables) -> List[int]:
+    return [int(r[0]) for r in conn.query("SELECT part FROM %s" % quote_ident(stage.done))]
+
+
+def insert_partition(conn: PgConnection, stage: StageTables, target: Target, part: int) -> int:
+    """Inside the open batch transaction: a complete partition's valid rows into the target table, in
+    file and line order. Raises on a unique violation (UNIQUE_VIOLATION, `sql_state`); the transaction is
+    then aborted and the batch goes the way of `commit_batch`."""
+    return conn.execute(
+        "INSERT INTO %s (%s) SELECT %s FROM %s WHERE part = ? ORDER BY file_rank, line_number"
+        % (target.table, target.columns, target.select_columns, quote_ident(stage.events)),
+        [part],
+    )
+
+
+class PartitionInserter(threading.Thread):
+    """Driver side, while the executors stage the batch: inserts each partition once `_dn` shows it
+    complete, inside the open batch transaction (the only user of `conn` until `finish` returns).
+
+    After `finish`: `inserted` rows; `conflicted` if a unique violation aborted the transaction (the batch
+    then needs `commit_batch`); any other failure is re-raised by `finish`."""
+
+    POLL_S = 0.1
+
+    def __init__(self, conn: PgConnection, stage: StageTables, target: Target) -> None:
+        super().__init__(name="ecomstream-partition-inserter", daemon=True)
+        self.conn, self.stage, self.target = conn, stage, target
+        self.inserted = 0
+        self.conflicted = False
+        self._error: Optional[BaseException] = None
+        self._staged = threading.Event()
+        self._consumed: Set[int] = set()
+
+    def run(self) -> None:
+        try:
+            while True:
+                last = self._staged.is_set()  # read before the poll: that poll then sees every partition
+                new = [p for p in sorted(complete_partitions(self.conn, self.stage)) if p not in self._consumed]
+                for p in new:
+                    self.inserted += insert_partition(self.conn, self.stage, self.target, p)
+                    self._consumed.add(p)
+                if last:
+                    return
+                if not new:
+                    self._staged.wait(self.POLL_S)
+        except Exception as e:  # classified by SQLSTATE: a duplicate key sends the batch the other way
+            if sql_state(e) == UNIQUE_VIOLATION:
+                self.conflicted = True
+            else:
+                self._error = e
+
+    def finish(self) -> None:
+        """Call once every task has finished (or failed): the last partitions are inserted, then returns."""
+        self._staged.set()
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
+def finish_batch(
+    conn: PgConnection,
+    stage: StageTables,
+    stream_id: str,
+    batch_id: int,
+    record: Dict[str, Any],
+    inserted: int,
+    quality_score: Optional[float],
+    before_commit: Any = None,
+) -> Dict[str, Any]:
+    """Ends the open batch transaction after every partition was inserted without a conflict: no
+    duplicates, in the batch or stored. The rejects and the batch record, then COMMIT."""
+    try:
+        _record_and_commit(conn, stage, stream_id, batch_id, record, inserted, 0, quality_score, before_commit)
+        return {"inserted": inserted, "stored_duplicates": 0, "batch_duplicates": 0, "quality_score": quality_score}
+    except Exception as e:
+        abort_batch(conn)
+        raise SinkError("batch %d of stream %s: the database transaction failed: %s" % (batch_id, stream_id, _java_message(e))) from e
+    finally:
+        try:
+            conn.set_autocommit(True)
+        except Exception:  # a broken connection; the next batch opens a new one
+            pass
+
+
+def _record_and_commit(
+    conn: PgConnection,
+    stage: StageTables,
+    stream_id: str,
+    batch_id: int,
+    record: Dict[str, Any],
+    inserted: int,
+    duplicates: int,
+    quality_score: Optional[float],
+    before_commit: Any,
+) -> None:
+    """The end of both ways of a batch transaction: staged rejects, the batch record, DROP, COMMIT."""
+    conn.execute(
+        "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
+        "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number" % quote_ident(stage.rejects),
+        [stream_id, batch_id],
+    )
+    conn.execute(
+        "INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, "
+        "duplicate_rows, rejected_rows, quality_score, oldest_file_mtime, newest_file_mtime, durations_ms) "
+        "VALUES (?, ?, 'spark', ?::jsonb, ?::timestamptz, ?, ?, ?, ?, ?::numeric, ?::timestamptz, ?::timestamptz, ?::jsonb)",
+        [
+            stream_id,
+            batch_id,
+            json.dumps(record["files"]),
+            record["batch_timestamp"],
+            int(record["input_rows"]),
+            inserted,
+            duplicates,
+            int(record["rejected_rows"]),
+            None if quality_score is None else repr(quality_score),
+            record["oldest_file_mtime"],
+            record["newest_file_mtime"],
+            json.dumps(dict(record["durations_ms"])),
+        ],
+    )
+    conn.execute("DROP TABLE IF EXISTS %s" % ", ".join(quote_ident(t) for t in stage.all))
+    if before_commit is not None:
+        before_commit()
+    conn.commit()
 
 
 def drop_tables(conn: PgConnection, names: Sequence[str]) -> None:
@@ -311,16 +489,10 @@ def commit_batch(
     (dict). Duplicates, inserted rows and the quality score are decided here, from the staging tables.
     """
     ev, rj, key = quote_ident(stage.events), quote_ident(stage.rejects), target.key
-    conn.set_autocommit(False)
+    if not open_batch(conn, stream_id, batch_id):
+        return None
     try:
-        conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ["ecomstream-batch:%s:%d" % (stream_id, batch_id)])
-        if conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]):
-            conn.rollback()
-            return None
-        conn.execute("LOCK TABLE %s, %s IN EXCLUSIVE MODE" % (ev, rj))
-        # The duplicate check's hash and the insert's sort stay in memory for this transaction rather than
-        # spilling to disk (PostgreSQL's default work_mem is 4 MB).
-        conn.execute("SET LOCAL work_mem = '256MB'")
+        conn.execute("LOCK TABLE %s IN EXCLUSIVE MODE" % ", ".join(quote_ident(t) for t in stage.all))
         # In-batch duplicates: the first valid row of a key in (file, line) order stays; only keys that
         # occur twice are ranked, so a batch without duplicates pays one hash aggregate.
         batch_duplicates = conn.execute(
@@ -365,35 +537,7 @@ def commit_batch(
                 ),
                 [stream_id, batch_id, target.duplicate_reason, target.stored_detail[0], target.stored_detail[1]],
             )
-        conn.execute(
-            "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
-            "SELECT ?, ?, source_file, line_number, raw_line, reason, detail FROM %s ORDER BY file_rank, line_number" % rj,
-            [stream_id, batch_id],
-        )
-        durations = dict(record["durations_ms"])
-        conn.execute(
-            "INSERT INTO stream_batches (stream_id, batch_id, engine, files, batch_timestamp, input_rows, inserted_rows, "
-            "duplicate_rows, rejected_rows, quality_score, oldest_file_mtime, newest_file_mtime, durations_ms) "
-            "VALUES (?, ?, 'spark', ?::jsonb, ?::timestamptz, ?, ?, ?, ?, ?::numeric, ?::timestamptz, ?::timestamptz, ?::jsonb)",
-            [
-                stream_id,
-                batch_id,
-                json.dumps(record["files"]),
-                record["batch_timestamp"],
-                int(record["input_rows"]),
-                inserted,
-                batch_duplicates + stored_duplicates,
-                int(record["rejected_rows"]),
-                None if quality_score is None else repr(quality_score),
-                record["oldest_file_mtime"],
-                record["newest_file_mtime"],
-                json.dumps(durations),
-            ],
-        )
-        conn.execute("DROP TABLE IF EXISTS %s, %s" % (ev, rj))
-        if before_commit is not None:
-            before_commit()
-        conn.commit()
+        _record_and_commit(conn, stage, stream_id, batch_id, record, inserted, batch_duplicates + stored_duplicates, quality_score, before_commit)
         return {"inserted": inserted, "stored_duplicates": stored_duplicates, "batch_duplicates": batch_duplicates, "quality_score": quality_score}
     except Exception as e:
         conn.rollback()

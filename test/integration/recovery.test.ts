@@ -162,6 +162,17 @@ describe('the CLI', () => {
     assert.equal(second.stderr.trim().split('\n').length, 1, 'one line');
   });
 
+  test('output into a pipe its reader closed (`ecomstream up --help | head -1`) ends with exit 0, no EPIPE trace', async () => {
+    const child = spawn(process.execPath, [BIN, 'up', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // The reader takes nothing and closes its end at once, as `head` does after its lines.
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
+
   test('--help exits 0 on every command; wrong values name the flag and what is allowed', async () => {
     for (const cmd of [[], ['up'], ['process'], ['generate'], ['query'], ['contract']]) {
       const r = await cli([...cmd, '--help']);
