@@ -165,7 +165,7 @@ describe('the CLI', () => {
   test('output into a pipe its reader closed (`ecomstream up --help | head -1`) ends with exit 0, no EPIPE trace', async () => {
     const child = spawn(process.execPath, [BIN, 'up', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // The reader takes nothing and closes its end at once, as `head` does after its lines.
     child.stdout.destroy();
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
