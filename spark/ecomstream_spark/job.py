@@ -54,11 +54,12 @@ from .sink import (
     commit_batch,
     create_stage_tables,
     drop_stale_stage_tables,
-    drop_tables,
+    drop_stage,
     is_connection_error,
     PartitionInserter,
     abort_batch,
     finish_batch,
+    gather_partitions,
     libpq_params,
     open_batch,
     stage_partition,
@@ -478,13 +479,14 @@ class StreamingJob(object):
                 if inserter.conflicted:
                     # A key twice in the batch or stored before: the whole batch again, from staging.
                     abort_batch(conn)
+                    gather_partitions(conn, stage)
                     result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
                 else:
                     quality_score = round(counts[3] / counts[2], 3) if counts[2] else None
                     result = finish_batch(conn, stage, stream_id, batch_id, record, inserter.inserted, quality_score)
         finally:
             try:
-                drop_tables(conn, stage.all)
+                drop_stage(conn, stage)
             except Exception:  # dropped inside the transaction already, or left for the next start
                 pass
         t_commit = time.time()

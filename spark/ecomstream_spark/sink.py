@@ -1,9 +1,10 @@
 """The PostgreSQL side of a micro-batch: one transaction, idempotent by (stream id, batch id).
 
 Executors parse their partition's files and write the records with `COPY` (psycopg 3) into UNLOGGED
-staging tables named for this stream, batch and attempt (`stage_partition`): valid rows into `_ev`,
-rejected rows and file notices into `_rj`, each row tagged with its partition, and one row into `_dn`
-saying the partition is complete, with its counts, all in one transaction. A retried task (its executor
+staging tables named for this stream, batch and attempt (`stage_partition`): valid rows into a table of
+the partition's own (`_ev_<part>`, typed: PostgreSQL parses decimals and timestamps there, on the
+executors' connections), rejected rows and file notices into `_rj`, and one row into `_dn` saying the
+partition is complete, with its counts, all in one transaction. A retried task (its executor
 died) finds its partition in `_dn` and writes nothing twice; an attempt that died mid-COPY left nothing.
 
 The driver holds the batch transaction open over one JDBC connection (the PostgreSQL driver through
@@ -14,7 +15,7 @@ insert overlaps the parsing (`open_batch`, `insert_partition`, `finish_batch`):
     advisory lock on (stream, batch)    two attempts of one batch serialise here
     batch already in stream_batches?    -> ROLLBACK: a replay after a crash between this COMMIT and
                                            Spark's commits/N; nothing is written twice
-    for each partition, once complete:  INSERT INTO <table> SELECT ... WHERE part = p ORDER BY file, line
+    for each partition, once complete:  INSERT INTO <table> SELECT ... FROM _ev_<part> ORDER BY file, line
     INSERT INTO rejected_events SELECT ... FROM staging rejects
     INSERT INTO stream_batches (counts, files, batch timestamp, quality score, durations)
     DROP the staging tables
@@ -22,8 +23,8 @@ insert overlaps the parsing (`open_batch`, `insert_partition`, `finish_batch`):
 
 A plain insert cannot decide duplicates: the first valid row of a key in (file, line) order must win, and
 partitions complete in any order. So the first unique violation (a key twice in the batch, or stored by
-an earlier batch) rolls the transaction back, and once every partition is staged `commit_batch` runs the
-whole batch from the staging tables in one transaction: in-batch duplicates move to the rejects, then
+an earlier batch) rolls the transaction back, and once every partition is staged (and gathered into `_ev`)
+`commit_batch` runs the whole batch from the staging tables in one transaction: in-batch duplicates move to the rejects, then
 the insert (ON CONFLICT DO NOTHING only after a unique violation), and the rows skipped become rejects.
 
 Any failure raises: the batch is never recorded as done, Spark does not write commits/N, and the next
@@ -67,15 +68,16 @@ class Target(object):
     duplicate reason with its two details split around the key's value (SQL concatenates them). Everything
     comes from the contract; nothing here names a column."""
 
-    _CASTS = {"decimal": "::numeric", "timestamp": "::timestamp", "varchar": ""}
+    #: Staging column types: values are parsed by PostgreSQL as they are COPYed into staging (by the
+    #: executors' connections, in parallel), so the batch transaction's insert casts nothing.
+    _STAGE_TYPES = {"decimal": "NUMERIC", "timestamp": "TIMESTAMP", "varchar": "TEXT"}
 
     def __init__(self, contract: Any) -> None:
         self.table = quote_ident(contract.table)
         self.column_names: List[str] = list(contract.column_names)
         self.columns = ", ".join(quote_ident(c) for c in self.column_names)
-        self.select_columns = ", ".join(quote_ident(c["name"]) + self._CASTS[c["type"]] for c in contract.columns)
+        self.stage_columns = ", ".join("%s %s" % (quote_ident(c["name"]), self._STAGE_TYPES[c["type"]]) for c in contract.columns)
         self.key = quote_ident(contract.conflict_key)
-        self.key_cast = self._CASTS[contract.column(contract.conflict_key)["type"]]
         dup = contract.reader["duplicate"]
         self.duplicate_reason: str = dup["reason"]
         self.in_batch_detail = around_value(dup["detailInBatch"], column=contract.conflict_key)
@@ -204,7 +206,12 @@ class StageTables(object):
         self.events = base + "_ev"
         self.rejects = base + "_rj"
         self.done = base + "_dn"
-        self.all = [self.events, self.rejects, self.done]
+        self.prefix = base + "_"
+
+    def partition_events(self, part: int) -> str:
+        """The valid rows of one partition: a table of their own, so the insert of a partition reads
+        only its rows (its task creates it in its staging transaction, `LIKE` the events table)."""
+        return "%s_%d" % (self.events, part)
 
     @staticmethod
     def prefix_for(stream_id: str) -> str:
@@ -215,8 +222,7 @@ def create_stage_tables(conn: PgConnection, stage: StageTables, target: Target) 
     conn.set_autocommit(True)
     conn.execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS %s (part INTEGER NOT NULL, file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, "
-        "line_number INTEGER NOT NULL, raw_line TEXT, quality DOUBLE PRECISION NOT NULL, %s)"
-        % (quote_ident(stage.events), ", ".join("%s TEXT" % quote_ident(c) for c in target.column_names))
+        "line_number INTEGER NOT NULL, raw_line TEXT, quality DOUBLE PRECISION NOT NULL, %s)" % (quote_ident(stage.events), target.stage_columns)
     )
     conn.execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS %s (part INTEGER NOT NULL, file_rank INTEGER NOT NULL, source_file TEXT NOT NULL, "
@@ -256,7 +262,7 @@ def stage_partition(
     counts: Sequence[float],
 ) -> List[float]:
     """Executor side: stages partition `part` — `events` (rows of STAGE_EVENT_HEAD + the contract's columns,
-    without `part`), then `rejects` (STAGE_REJECT_COLUMNS without `part`), then its `_dn` row with
+    without `part`) into the partition's own table, then `rejects` (STAGE_REJECT_COLUMNS without `part`), then its `_dn` row with
     `counts` (PART_COUNTS, complete once `events` is consumed) — in one transaction, and returns the
     counts. If an earlier attempt of this task committed, returns that attempt's counts and writes
     nothing: `events` may be a generator, which is then never started."""
@@ -274,7 +280,9 @@ def stage_partition(
             earlier = cur.fetchone()
             if earlier is not None:
                 return [float(x) for x in earlier]
-            with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.events), event_columns)) as copy:
+            table = quote_ident(stage.partition_events(part))
+            cur.execute("CREATE UNLOGGED TABLE %s (LIKE %s)" % (table, quote_ident(stage.events)))
+            with cur.copy("COPY %s (%s) FROM STDIN" % (table, event_columns)) as copy:
                 for r in events:
                     copy.write_row((part,) + r)
             with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS))) as copy:
@@ -332,10 +340,17 @@ def insert_partition(conn: PgConnection, stage: StageTables, target: Target, par
     file and line order. Raises on a unique violation (UNIQUE_VIOLATION, `sql_state`); the transaction is
     then aborted and the batch goes the way of `commit_batch`."""
     return conn.execute(
-        "INSERT INTO %s (%s) SELECT %s FROM %s WHERE part = ? ORDER BY file_rank, line_number"
-        % (target.table, target.columns, target.select_columns, quote_ident(stage.events)),
-        [part],
+        "INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY file_rank, line_number"
+        % (target.table, target.columns, target.columns, quote_ident(stage.partition_events(part)))
     )
+
+
+def gather_partitions(conn: PgConnection, stage: StageTables) -> None:
+    """Before `commit_batch`: the partitions' valid rows into the one events table it reads (the whole
+    batch is needed to decide duplicates). Autocommit: staging is not the batch's transaction."""
+    conn.set_autocommit(True)
+    for part in sorted(complete_partitions(conn, stage)):
+        conn.execute("INSERT INTO %s SELECT * FROM %s" % (quote_ident(stage.events), quote_ident(stage.partition_events(part))))
 
 
 class PartitionInserter(threading.Thread):
@@ -443,7 +458,7 @@ def _record_and_commit(
             json.dumps(dict(record["durations_ms"])),
         ],
     )
-    conn.execute("DROP TABLE IF EXISTS %s" % ", ".join(quote_ident(t) for t in stage.all))
+    conn.execute("DROP TABLE IF EXISTS %s" % ", ".join(quote_ident(t) for t in stage_table_names(conn, stage)))
     if before_commit is not None:
         before_commit()
     conn.commit()
@@ -455,14 +470,23 @@ def drop_tables(conn: PgConnection, names: Sequence[str]) -> None:
         conn.execute("DROP TABLE IF EXISTS %s" % quote_ident(name))
 
 
+def tables_named_from(conn: PgConnection, prefix: str) -> List[str]:
+    rows = conn.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND left(tablename, length(?)) = ?", [prefix, prefix])
+    return [r[0] for r in rows]
+
+
+def stage_table_names(conn: PgConnection, stage: StageTables) -> List[str]:
+    """Every table of this batch attempt: events, rejects, done, and the partitions' event tables."""
+    return tables_named_from(conn, stage.prefix)
+
+
+def drop_stage(conn: PgConnection, stage: StageTables) -> None:
+    drop_tables(conn, stage_table_names(conn, stage))
+
+
 def drop_stale_stage_tables(conn: PgConnection, stream_id: str) -> List[str]:
     """Staging tables a crashed attempt of this stream left behind (only one job runs per checkpoint)."""
-    prefix = StageTables.prefix_for(stream_id)
-    rows = conn.query(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND left(tablename, length(?)) = ?",
-        [prefix, prefix],
-    )
-    names = [r[0] for r in rows]
+    names = tables_named_from(conn, StageTables.prefix_for(stream_id))
     drop_tables(conn, names)
     return names
 
@@ -492,7 +516,7 @@ def commit_batch(
     if not open_batch(conn, stream_id, batch_id):
         return None
     try:
-        conn.execute("LOCK TABLE %s IN EXCLUSIVE MODE" % ", ".join(quote_ident(t) for t in stage.all))
+        conn.execute("LOCK TABLE %s IN EXCLUSIVE MODE" % ", ".join(quote_ident(t) for t in [stage.events, stage.rejects, stage.done]))
         # In-batch duplicates: the first valid row of a key in (file, line) order stays; only keys that
         # occur twice are ranked, so a batch without duplicates pays one hash aggregate.
         batch_duplicates = conn.execute(
@@ -511,7 +535,7 @@ def commit_batch(
         # path is a plain insert (ON CONFLICT's speculative insertion costs more per row); when a row is
         # already stored (unique violation, by its SQLSTATE), back to the savepoint and insert with
         # ON CONFLICT DO NOTHING, as the TypeScript engine's sink does.
-        insert = "INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY file_rank, line_number" % (target.table, target.columns, target.select_columns, ev)
+        insert = "INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY file_rank, line_number" % (target.table, target.columns, target.columns, ev)
         conn.execute("SAVEPOINT plain_insert")
         try:
             inserted = conn.execute(insert)
@@ -531,10 +555,8 @@ def commit_batch(
             conn.execute(
                 "INSERT INTO rejected_events (stream_id, batch_id, source_file, line_number, raw_line, reason, detail) "
                 "SELECT ?, ?, s.source_file, s.line_number, s.raw_line, ?, ? || s.{key} || ? "
-                "FROM {ev} s JOIN {table} u ON u.{key} = s.{key}{cast} "
-                "WHERE u.xmin <> pg_current_xact_id()::xid ORDER BY s.file_rank, s.line_number".format(
-                    key=key, ev=ev, table=target.table, cast=target.key_cast
-                ),
+                "FROM {ev} s JOIN {table} u ON u.{key} = s.{key} "
+                "WHERE u.xmin <> pg_current_xact_id()::xid ORDER BY s.file_rank, s.line_number".format(key=key, ev=ev, table=target.table),
                 [stream_id, batch_id, target.duplicate_reason, target.stored_detail[0], target.stored_detail[1]],
             )
         _record_and_commit(conn, stage, stream_id, batch_id, record, inserted, batch_duplicates + stored_duplicates, quality_score, before_commit)
