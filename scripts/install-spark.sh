@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the PySpark job needs to run in local mode, idempotently (a second run changes nothing):
 #   - a Python virtual environment in spark/.venv with PySpark 3.5, psycopg 3, pytest and ruff (spark/requirements.txt),
-#   - the PostgreSQL JDBC driver from Maven Central in spark/jars/.
+#   - the PostgreSQL JDBC driver from Maven Central in spark/jars/,
+#   - the local-mode driver JVM's class data sharing archive in spark/.venv/spark-driver.jsa.
 # Java 11 or 17 must already be installed (Spark 3.5 runs on both). Both folders are gitignored.
 #
 # Environment: PYTHON (default python3, must be >= 3.8), SPARK_VENV (default spark/.venv).
@@ -46,6 +47,25 @@ if [ ! -s "$PG_JDBC_JAR" ]; then
     -Dmdep.overWriteIfNewer=false
 else
   say "JDBC driver already present: ${PG_JDBC_JAR#$ROOT/}"
+fi
+
+# The local-mode driver JVM's class data sharing archive (spark/ecomstream_spark/warmup.py, used by
+# job.driver_java_options): a whole local run starts about 6 s sooner. Rewritten when Java, PySpark or the
+# JDBC driver changes; without it local runs start as Spark's default, so a failure here is only a warning.
+CDS="$VENV/spark-driver.jsa"
+cds_key="$("$VENV/bin/python" -c 'import pyspark; print(pyspark.__version__)') $(java -version 2>&1 | head -1) ${PG_JDBC_JAR##*/}"
+if [ ! -s "$CDS" ] || [ "$(cat "$CDS.key" 2>/dev/null)" != "$cds_key" ]; then
+  say "writing the Spark driver's class data sharing archive (a short local Spark run)"
+  rm -f "$CDS" "$CDS.key" "$CDS.tmp"
+  if (cd "$ROOT/spark" && "$VENV/bin/python" -m ecomstream_spark.warmup "$CDS.tmp" >"$VENV/warmup.log" 2>&1) && [ -s "$CDS.tmp" ]; then
+    mv "$CDS.tmp" "$CDS"
+    printf '%s\n' "$cds_key" >"$CDS.key"
+  else
+    rm -f "$CDS.tmp"
+    say "could not write it (see ${VENV#$ROOT/}/warmup.log); local runs start without it"
+  fi
+else
+  say "class data sharing archive already present: ${CDS#$ROOT/}"
 fi
 
 say "ready: $VENV/bin/python, ${PG_JDBC_JAR#$ROOT/}"

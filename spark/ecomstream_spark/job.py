@@ -68,6 +68,11 @@ from .sink import (
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 SPARK_DIR = os.path.dirname(PACKAGE_DIR)
+#: The local-mode driver JVM's class data sharing archive, written by scripts/install-spark.sh
+#: (ecomstream_spark/warmup.py); without it the driver starts as Spark's default.
+CDS_ARCHIVE = os.path.join(SPARK_DIR, ".venv", "spark-driver.jsa")
+#: Java options for the local-mode driver JVM, in place of the defaults of `driver_java_options`.
+JAVA_OPTIONS_ENV = "ECOMSTREAM_SPARK_JAVA_OPTIONS"
 RETRY_INITIAL_S = 0.25
 RETRY_MAX_S = 5.0
 #: The {error} of a planned, non-empty file without a row: Spark's scan skipped it and says no more.
@@ -165,6 +170,32 @@ def local_jdbc_jars() -> List[str]:
     return sorted(os.path.join(jars_dir, f) for f in os.listdir(jars_dir) if f.startswith("postgresql-") and f.endswith(".jar"))
 
 
+def binary_file_schema() -> Any:
+    """The `binaryFile` source's fixed schema (a streaming source needs one)."""
+    from pyspark.sql.types import BinaryType, LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType(
+        [
+            StructField("path", StringType(), False),
+            StructField("modificationTime", TimestampType(), False),
+            StructField("length", LongType(), False),
+            StructField("content", BinaryType(), True),
+        ]
+    )
+
+
+def driver_java_options() -> Optional[str]:
+    """Local mode only (spark-submit's driver is the cluster's business). With the archive: classes mapped
+    from it, and only the quick JIT compiler — the driver JVM of a local run mostly starts up and moves
+    file bytes to the Python workers, where C2's compilations cost more than they save. Measured on the
+    bench's million rows: 44.3 s against 50.7–51.9 s for a whole run, the batch itself unchanged."""
+    if JAVA_OPTIONS_ENV in os.environ:
+        return os.environ[JAVA_OPTIONS_ENV] or None
+    if os.path.isfile(CDS_ARCHIVE):
+        return "-XX:SharedArchiveFile=%s -XX:TieredStopAtLevel=1" % CDS_ARCHIVE
+    return None
+
+
 def build_session(settings: Settings) -> Any:
     """The SparkSession. Under spark-submit the cluster settings come from it; run as a plain Python
     program (npm run spark:local) the job starts Spark in local mode with the JDBC driver of spark/jars."""
@@ -182,6 +213,9 @@ def build_session(settings: Settings) -> Any:
         builder = builder.config("spark.driver.memory", os.environ.get("ECOMSTREAM_SPARK_DRIVER_MEMORY", "1g"))
         builder = builder.config("spark.ui.enabled", os.environ.get("ECOMSTREAM_SPARK_UI", "false"))
         builder = builder.config("spark.ui.showConsoleProgress", "false")
+        java_options = driver_java_options()
+        if java_options:
+            builder = builder.config("spark.driver.extraJavaOptions", java_options)
         # The executors' Python is this one (with psycopg), not whatever `python3` is first on PATH
         # (PySpark's default); SparkContext reads the variable when it starts.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -535,7 +569,6 @@ class StreamingJob(object):
 
     def run(self) -> int:
         from pyspark.sql import functions as F
-        from pyspark.sql.types import BinaryType, LongType, StringType, StructField, StructType, TimestampType
 
         s = self.settings
         self.check_checkpoint_folder()
@@ -545,14 +578,7 @@ class StreamingJob(object):
 
         conn = self.connection()
         # The stream id is the Spark query id, stable across restarts of one checkpoint; known once started.
-        binary_schema = StructType(
-            [
-                StructField("path", StringType(), False),
-                StructField("modificationTime", TimestampType(), False),
-                StructField("length", LongType(), False),
-                StructField("content", BinaryType(), True),
-            ]
-        )
+        binary_schema = binary_file_schema()
         source = (
             self.spark.readStream.format("binaryFile")
             .schema(binary_schema)
