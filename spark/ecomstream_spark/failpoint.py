@@ -2,14 +2,16 @@
 `ECOMSTREAM_FAILPOINT=<point>:<batchId>` kills the driver with SIGKILL at that point of that batch —
 a power cut, not an exception, so no `finally`, no Spark shutdown hook and no commit log runs.
 
-Points: after-offsets (Spark wrote offsets/N; nothing read yet), during-copy (rows are in the staging
-tables, the batch transaction not begun), after-db-commit (PostgreSQL committed batch N; Spark has not
+Points: after-offsets (Spark wrote offsets/N; nothing read yet), during-copy (every partition staged and
+inserted in the open batch transaction, not committed), after-db-commit (PostgreSQL committed batch N; Spark has not
 written commits/N). Unset, this is one comparison per batch.
 
 Executors have one more, for the cluster tests: `ECOMSTREAM_EXECUTOR_FAILPOINT=stall:<file name>:<marker>`
 in a worker's environment (its executors and their Python workers inherit it). The first task to read
 that file creates <marker> holding its pid and stalls, so the test can SIGKILL the executor JVM in the
 middle of the batch; the retried task finds the marker and reads the file normally.
+`ECOMSTREAM_EXECUTOR_FAILPOINT=fail:<file name>:<seconds>` makes every task that reads that file wait
+that long and then raise: the batch fails after other partitions were already inserted.
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ def executor_failpoint(file_name: str) -> None:
         return
     kind, _, rest = spec.partition(":")
     name, _, marker = rest.partition(":")
-    if kind != "stall" or name != file_name or not marker:
+    if name != file_name or not marker:
+        return
+    if kind == "fail":
+        time.sleep(float(marker))
+        raise RuntimeError("executor failpoint: reading %s fails" % file_name)
+    if kind != "stall":
         return
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

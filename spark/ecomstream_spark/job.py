@@ -139,11 +139,11 @@ def _stage_files(
                     q = quality(values, rules)
                     counts[2] += 1
                     counts[3] += q
-                    yield (fr, name, line_no, raw, q, *values)
+                    yield (part, fr, name, line_no, raw, q, *values)
                 else:
                     if line_no > 0:
                         counts[1] += 1
-                    rejects.append((fr, name, line_no, raw, reason, detail))
+                    rejects.append((part, fr, name, line_no, raw, reason, detail))
 
     yield stage_partition(conninfo, stage, target, part, events(), rejects, counts)
 
@@ -470,54 +470,57 @@ class StreamingJob(object):
             if not open_batch(conn, stream_id, batch_id):
                 result = None
             else:
-                inserter = PartitionInserter(conn, stage, self.target)
-                inserter.start()
-                counts = [0.0, 0.0, 0.0, 0.0]
+                # Any failure rolls the batch transaction back before it propagates: switching the
+                # connection back to autocommit (dropping the staging tables does, below) would
+                # otherwise commit the partitions already inserted.
                 try:
-                    if rank:
-                        stage_fn = functools.partial(
-                            _stage_files,
-                            rank=rank,
-                            rules=rules,
-                            batch_ts_ms=batch_ts_ms,
-                            conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
-                            stage=stage,
-                            target=self.target,
-                        )
-                        for part_counts in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
-                            counts = [x + y for x, y in zip(counts, part_counts)]
-                finally:
+                    inserter = PartitionInserter(conn, stage, self.target)
+                    inserter.start()
+                    counts = [0.0, 0.0, 0.0, 0.0]
                     try:
+                        if rank:
+                            stage_fn = functools.partial(
+                                _stage_files,
+                                rank=rank,
+                                rules=rules,
+                                batch_ts_ms=batch_ts_ms,
+                                conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
+                                stage=stage,
+                                target=self.target,
+                            )
+                            for part_counts in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
+                                counts = [x + y for x, y in zip(counts, part_counts)]
+                    finally:
                         inserter.finish()
-                    except BaseException:
+                    t_read = time.time()
+                    failpoint(s.failpoint, "during-copy", batch_id)
+                    mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
+                    record = {
+                        "files": files_json,
+                        "batch_timestamp": iso_ms(batch_ts_ms),
+                        "input_rows": int(counts[0]),
+                        "rejected_rows": int(counts[1]),
+                        "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
+                        "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
+                        # write: the driver's records of unread files; read: parse, validate and COPY into
+                        # staging on the executors, with the inserts of the partitions staged overlapping it.
+                        "durations_ms": {
+                            "plan": int((t_plan - t0) * 1000),
+                            "write": int((t_write - t_plan) * 1000),
+                            "read": int((t_read - t_write) * 1000),
+                        },
+                    }
+                    if inserter.conflicted:
+                        # A key twice in the batch or stored before: the whole batch again, from staging.
                         abort_batch(conn)
-                        raise
-                t_read = time.time()
-                failpoint(s.failpoint, "during-copy", batch_id)
-                mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
-                record = {
-                    "files": files_json,
-                    "batch_timestamp": iso_ms(batch_ts_ms),
-                    "input_rows": int(counts[0]),
-                    "rejected_rows": int(counts[1]),
-                    "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
-                    "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
-                    # write: the driver's records of unread files; read: parse, validate and COPY into
-                    # staging on the executors, with the inserts of the partitions staged overlapping it.
-                    "durations_ms": {
-                        "plan": int((t_plan - t0) * 1000),
-                        "write": int((t_write - t_plan) * 1000),
-                        "read": int((t_read - t_write) * 1000),
-                    },
-                }
-                if inserter.conflicted:
-                    # A key twice in the batch or stored before: the whole batch again, from staging.
+                        gather_partitions(conn, stage)
+                        result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
+                    else:
+                        quality_score = round(counts[3] / counts[2], 3) if counts[2] else None
+                        result = finish_batch(conn, stage, stream_id, batch_id, record, inserter.inserted, quality_score)
+                except BaseException:
                     abort_batch(conn)
-                    gather_partitions(conn, stage)
-                    result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
-                else:
-                    quality_score = round(counts[3] / counts[2], 3) if counts[2] else None
-                    result = finish_batch(conn, stage, stream_id, batch_id, record, inserter.inserted, quality_score)
+                    raise
         finally:
             try:
                 drop_stage(conn, stage)

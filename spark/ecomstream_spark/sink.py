@@ -64,7 +64,7 @@ _RETRYABLE = re.compile(
 
 
 class Target(object):
-    """Where a contract's rows go: its table, columns (with the casts from staging text), conflict key and
+    """Where a contract's rows go: its table, columns (and their types in staging), conflict key and
     duplicate reason with its two details split around the key's value (SQL concatenates them). Everything
     comes from the contract; nothing here names a column."""
 
@@ -262,7 +262,7 @@ def stage_partition(
     counts: Sequence[float],
 ) -> List[float]:
     """Executor side: stages partition `part` — `events` (rows of STAGE_EVENT_HEAD + the contract's columns,
-    without `part`) into the partition's own table, then `rejects` (STAGE_REJECT_COLUMNS without `part`), then its `_dn` row with
+    `part` first) into the partition's own table, then `rejects` (rows of STAGE_REJECT_COLUMNS), then its `_dn` row with
     `counts` (PART_COUNTS, complete once `events` is consumed) — in one transaction, and returns the
     counts. If an earlier attempt of this task committed, returns that attempt's counts and writes
     nothing: `events` may be a generator, which is then never started."""
@@ -284,10 +284,10 @@ def stage_partition(
             cur.execute("CREATE UNLOGGED TABLE %s (LIKE %s)" % (table, quote_ident(stage.events)))
             with cur.copy("COPY %s (%s) FROM STDIN" % (table, event_columns)) as copy:
                 for r in events:
-                    copy.write_row((part,) + r)
+                    copy.write_row(r)
             with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS))) as copy:
                 for r in rejects:
-                    copy.write_row((part,) + r)
+                    copy.write_row(r)
             cur.execute(
                 "INSERT INTO %s (part, %s) VALUES (%%s%s)" % (quote_ident(stage.done), ", ".join(PART_COUNTS), ", %s" * len(PART_COUNTS)),
                 (part, *counts),

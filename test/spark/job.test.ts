@@ -38,3 +38,13 @@ test('pytest: the pure parts of the job (rows, contract, settings)', { skip: spa
   assert.equal(r.code, 0, describeRun('pytest', r));
   assert.match(r.stdout, /\d+ passed/);
 });
+
+test('install-spark.sh wrote the driver JVM class data sharing archive, and a local run would use it', { skip: sparkMissing() }, async () => {
+  const archive = path.join(SPARK_DIR, '.venv', 'spark-driver.jsa');
+  assert.ok(fs.statSync(archive, { throwIfNoEntry: false })?.size, `${archive} exists (scripts/install-spark.sh writes it; see spark/.venv/warmup.log)`);
+  const code = 'from ecomstream_spark.job import driver_java_options; print(driver_java_options())';
+  const env = { ...process.env, ECOMSTREAM_SPARK_JAVA_OPTIONS: undefined, PYTHONPATH: SPARK_DIR };
+  const r = await run(PYTHON, ['-c', code], env);
+  assert.equal(r.code, 0, describeRun('driver_java_options', r));
+  assert.equal(r.stdout.trim(), `-XX:SharedArchiveFile=${archive} -XX:TieredStopAtLevel=1`);
+});

@@ -161,3 +161,41 @@ test(
     }
   },
 );
+
+test(
+  'a batch whose executor task fails after other partitions were inserted commits none of them; the next run stores every row once',
+  { skip: missing, timeout: 600_000 },
+  async () => {
+    const db = await startTestDb();
+    const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-taskfail-'));
+    try {
+      const input = path.join(work, 'input');
+      await fsp.mkdir(input, { recursive: true });
+      // Two files, two partitions: the first is staged and inserted into the open batch transaction
+      // while the task of the second waits, then fails (local mode does not retry a task).
+      for (const f of [11, 12]) {
+        await fsp.writeFile(
+          path.join(input, `events_task_${f}.csv`),
+          `${HEADER}\n${ids(f)
+            .map((id) => row({ event_id: id }))
+            .join('\n')}\n`,
+        );
+      }
+      const opts = { input, checkpoint: path.join(work, 'checkpoint'), progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
+      const r1 = await runSpark({ ...opts, env: { ECOMSTREAM_EXECUTOR_FAILPOINT: 'fail:events_task_12.csv:6' } });
+      assert.equal(r1.code, 1, describeRun('run 1', r1));
+      assert.match(r1.stderr, /executor failpoint: reading events_task_12\.csv fails/);
+      assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 0, 'no partition of the failed batch was committed');
+      assert.equal((await query(db.url, 'SELECT 1 FROM stream_batches')).length, 0);
+
+      const r2 = await runSpark(opts);
+      assert.equal(r2.code, 0, describeRun('run 2', r2));
+      assert.equal((await query(db.url, 'SELECT DISTINCT event_id FROM user_events')).length, 10);
+      assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 10, 'every row once');
+      assert.equal((await query(db.url, 'SELECT 1 FROM rejected_events')).length, 0, 'no spurious duplicate rejects');
+    } finally {
+      await db.close();
+      if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+    }
+  },
+);
