@@ -43,7 +43,7 @@ from urllib.parse import unquote
 from .contract import Contract
 from .failpoint import executor_failpoint, failpoint
 from .progress import append as append_progress, format_line, make_record
-from .rows import Rules, quality, render, scan_file
+from .rows import Rules, render, scan_file
 from .settings import Settings
 from .sink import (
     PgConnection,
@@ -106,7 +106,7 @@ def _records(path: str, content: Optional[bytes], rank: Dict[str, int], rules: R
     executor read (an empty file yields its notice only)."""
     name = file_name(path)
     r = rank[path]
-    for line_no, raw, reason, detail, _ in scan_file(name, content, rules, batch_ts_ms):
+    for line_no, raw, reason, detail, _, _ in scan_file(name, content, rules, batch_ts_ms):
         yield (r, name, line_no, raw, reason, detail)
 
 
@@ -132,11 +132,10 @@ def _stage_files(
             name = file_name(path)
             executor_failpoint(name)
             fr = rank[path]
-            for line_no, raw, reason, detail, values in scan_file(name, r["content"], rules, batch_ts_ms):
+            for line_no, raw, reason, detail, values, q in scan_file(name, r["content"], rules, batch_ts_ms):
                 if line_no > 0:
                     counts[0] += 1
                 if reason is None:
-                    q = quality(values, rules)
                     counts[2] += 1
                     counts[3] += q
                     yield (part, fr, name, line_no, raw, q, *values)

@@ -13,10 +13,11 @@ U+FFFD (an encoding error becomes a different row), and knows no line numbers. T
 reads whole files (the `binaryFile` source, same FileStreamSource, same checkpoint) and each file is
 parsed here with the contract's fixed schema: no inference, ever.
 
-A file yields records `(line_number, raw_line, reason, detail, fields)`:
+A file yields records `(line_number, raw_line, reason, detail, fields, quality)`:
 - valid row:         reason None, fields = the column values ready for PostgreSQL ('' -> None;
-                     timestamps as UTC wall-clock text, decimals as written);
-- rejected row:      reason = code, fields None;
+                     timestamps as UTC wall-clock text, decimals as written), quality its score
+                     (semantics.quality: the weight for the number of empty optional fields);
+- rejected row:      reason = code, fields None, quality 0.0;
 - file-level notice: line_number 0, raw_line None, reason a reader reason of the contract.
 Duplicates are decided later, across the whole batch, by Spark.
 """
@@ -25,20 +26,23 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from .contract import Contract
 
 _BOM = b"\xef\xbb\xbf"
-#: Entries of each memo of a pure per-value function (decimal checks, calendar dates): feeds repeat
-#: prices and days, so most rows hit; the bound keeps an executor's memory flat on any input.
+#: Entries of each memo of a pure per-value function (decimal checks, timestamps, calendar dates): feeds
+#: repeat prices, days and, within a file, event times, so most rows hit; the bound keeps an executor's
+#: memory flat on any input.
 _MEMO = 8192
 #: PostgreSQL's numeric input refuses larger written exponents (NUMERIC_MAX_PRECISION).
 _MAX_DECIMAL_EXPONENT = 1000
 _DAY_MS = 86400000
 
-Record = Tuple[int, Optional[str], Optional[str], Optional[str], Optional[List[Optional[str]]]]
+Record = Tuple[int, Optional[str], Optional[str], Optional[str], Optional[List[Optional[str]]], float]
 Failure = Tuple[str, str]
+#: (reason, detail, values, quality): reason None and the values for PostgreSQL, or values None.
+Validated = Tuple[Optional[str], Optional[str], Optional[List[Optional[str]]], float]
 
 
 def render(template: str, **values: Any) -> str:
@@ -62,6 +66,16 @@ def around_value(template: str, **values: Any) -> Tuple[str, str]:
     """A template split at its {value}, the rest filled: for details built by Spark or SQL from a column."""
     before, _, after = template.partition("{value}")
     return render(before, **values), render(after, **values)
+
+
+class Check(NamedTuple):
+    """One contract check compiled: `test`, a Python expression over the row's values `v<i>`, the parsed
+    timestamps `t<i>` and `now`, true when the row passes (names it uses are in `env`); and `fail`, the
+    check's (reason, detail) for a row it refuses."""
+
+    test: str
+    env: Dict[str, Any]
+    fail: Callable[[List[str], int], Failure]
 
 
 class Rules(object):
@@ -94,7 +108,8 @@ class Rules(object):
         self.max_age_ms = float(contract.max_event_age_hours) * 3600000
         self.future_ms = float(contract.future_tolerance_seconds) * 1000
         self.hours = contract.max_event_age_hours
-        self.steps = [self._step(c, contract) for c in contract.checks]
+        self.steps = [self._check(k, c, contract) for k, c in enumerate(contract.checks)]
+        self.validate = self._compile(contract)
 
     def __getstate__(self) -> Dict[str, Any]:
         return {"contract_raw": self.contract_raw, "source": self.source}
@@ -104,99 +119,118 @@ class Rules(object):
         self.source = state["source"]
         self._build(Contract(self.contract_raw, self.source))
 
-    def _step(self, c: Dict[str, Any], contract: Contract) -> Callable[[List[str], int, Dict[int, Tuple[int, str]]], Optional[Failure]]:
+    def _compile(self, contract: Contract) -> Callable[[List[str], int], Validated]:
+        """The checks as one Python function `validate(fields, now)` -> `Validated`: each check's test in
+        contract order (the first failing check wins), then the values for PostgreSQL and the row's
+        quality. Generated because a row then costs one call instead of one per check: the executors'
+        parsing was the Spark job's largest CPU cost (docs/performance.md)."""
+        if not self.steps or contract.checks[0]["check"] != "column_count":
+            raise ValueError("%s: the first check must be column_count (the others read the row's fields)" % self.source)
+        n = self.ncol
+        names = ", ".join("v%d" % i for i in range(n))
+        env: Dict[str, Any] = {"WEIGHTS": self.weights}
+        body = ["def validate(f, now):"]
+        for k, step in enumerate(self.steps):
+            env.update(step.env)
+            env["FAIL%d" % k] = step.fail
+            body.append("    if not (%s): return (*FAIL%d(f, now), None, 0.0)" % (step.test, k))
+            if k == 0:
+                body.append("    %s, = f" % names)
+        parsed = {i for i in self.timestamp_idx if any(c.get("column") == self.column_names[i] and c["check"] == "timestamp" for c in contract.checks)}
+        values = ", ".join(("(t%d[1] if v%d else None)" % (i, i)) if i in parsed else ("v%d or None" % i) for i in range(n))
+        missing = " + ".join('(v%d == "")' % i for i in self.optional_idx) or "0"
+        body.append("    return None, None, [%s], WEIGHTS[min(%s, %d)]" % (values, missing, len(self.weights) - 1))
+        code = compile("\n".join(body) + "\n", "<contract checks of %s>" % self.source, "exec")
+        exec(code, env)
+        return env["validate"]  # type: ignore[no-any-return]
+
+    def _check(self, k: int, c: Dict[str, Any], contract: Contract) -> Check:
         kind, reason, t = c["check"], c["reason"], c["detail"]
         cols = contract.columns
         ncol = self.ncol
         if kind == "column_count":
-            return lambda f, now, ts: None if len(f) == ncol else (reason, render(t, count=len(f), expected=ncol))
+            return Check("len(f) == %d" % ncol, {}, lambda f, now: (reason, render(t, count=len(f), expected=ncol)))
         if kind == "required":
             req = [(i, cols[i]["name"]) for i, col in enumerate(cols) if col["required"]]
 
-            def required(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
-                for i, name in req:
-                    if f[i] == "":
-                        return reason, render(t, column=name)
-                return None
+            def required(f: List[str], now: int) -> Failure:
+                name = next(name for i, name in req if f[i] == "")
+                return reason, render(t, column=name)
 
-            return required
+            return Check(" and ".join("v%d" % i for i, _ in req) or "True", {}, required)
         if kind == "max_length":
             checks = [(i, int(col["length"]), col["name"]) for i, col in enumerate(cols) if col.get("length")]
 
-            def max_length(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
-                for i, max_len, name in checks:
-                    if len(f[i]) > max_len:  # code points, as semantics.length says
-                        return reason, render(t, column=name, length=len(f[i]), max=max_len)
-                return None
+            def max_length(f: List[str], now: int) -> Failure:
+                # code points, as semantics.length says
+                i, max_len, name = next(x for x in checks if len(f[x[0]]) > x[1])
+                return reason, render(t, column=name, length=len(f[i]), max=max_len)
 
-            return max_length
+            return Check(" and ".join("len(v%d) <= %d" % (i, m) for i, m, _ in checks) or "True", {}, max_length)
         name = c["column"]
         i = contract.index(name)
         col = cols[i]
+        v, key = "v%d" % i, "C%d" % k
 
-        def base(v: str) -> Dict[str, Any]:
-            return {"column": name, "value": v, "value_json": json_string(v)}
+        def base(value: str) -> Dict[str, Any]:
+            return {"column": name, "value": value, "value_json": json_string(value)}
 
         if kind == "allowed":
-            allowed = frozenset(col["allowed"])
             listed = ", ".join(col["allowed"])
-            return lambda f, now, ts: None if f[i] == "" or f[i] in allowed else (reason, render(t, allowed=listed, **base(f[i])))
+            return Check(
+                "not %s or %s in %s" % (v, v, key),
+                {key: frozenset(col["allowed"])},
+                lambda f, now: (reason, render(t, allowed=listed, **base(f[i]))),
+            )
         if kind == "pattern":
-            rx = re.compile(c["pattern"])
-            return lambda f, now, ts: None if f[i] == "" or rx.fullmatch(f[i]) else (reason, render(t, pattern=c["pattern"], **base(f[i])))
+            return Check(
+                "not %s or %s(%s)" % (v, key, v),
+                {key: re.compile(c["pattern"]).fullmatch},
+                lambda f, now: (reason, render(t, pattern=c["pattern"], **base(f[i]))),
+            )
         if kind == "decimal":
             precision, scale, rx = int(col["precision"]), int(col["scale"]), self.decimal_re
 
             @functools.lru_cache(maxsize=_MEMO)
-            def fits(v: str) -> bool:
-                d = parse_decimal(v, rx)
+            def fits(value: str) -> bool:
+                d = parse_decimal(value, rx)
                 return d is not None and decimal_fits(d, precision, scale)
 
-            def decimal(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
-                v = f[i]
-                if v == "" or fits(v):
-                    return None
-                return reason, render(t, precision=precision, scale=scale, **base(v))
-
-            return decimal
+            return Check("not %s or %s(%s)" % (v, key, v), {key: fits}, lambda f, now: (reason, render(t, precision=precision, scale=scale, **base(f[i]))))
         if kind == "min":
             minimum = parse_decimal(fmt_number(c["min"]), self.decimal_re)
             rx = self.decimal_re
 
             @functools.lru_cache(maxsize=_MEMO)
-            def below(v: str) -> bool:
-                d = parse_decimal(v, rx)
+            def below(value: str) -> bool:
+                d = parse_decimal(value, rx)
                 return d is not None and compare_decimal(d, minimum) < 0
 
-            def at_least(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
-                v = f[i]
-                if v == "" or not below(v):
-                    return None
-                return reason, render(t, min=c["min"], **base(v))
-
-            return at_least
+            return Check("not %s or not %s(%s)" % (v, key, v), {key: below}, lambda f, now: (reason, render(t, min=c["min"], **base(f[i]))))
         if kind == "timestamp":
             rx = self.timestamp_re
 
-            def timestamp(f: List[str], now: int, ts: Dict[int, Tuple[int, str]]) -> Optional[Failure]:
-                v = f[i]
-                if v == "":
-                    return None
-                ms, stored = parse_timestamp(v, rx)
-                if ms is None:
-                    return reason, render(t, **base(v))
-                ts[i] = (ms, stored)
-                return None
+            @functools.lru_cache(maxsize=_MEMO)
+            def parse(value: str) -> Tuple[Optional[int], str]:
+                return parse_timestamp(value, rx)
 
-            return timestamp
-        if kind == "not_stale":
-            max_age, hours = self.max_age_ms, self.hours
-            return lambda f, now, ts: (
-                None if f[i] == "" or ts[i][0] >= now - max_age else (reason, render(t, hours=hours, batch_timestamp=iso_z(now), **base(f[i])))
+            # t<i>: (epoch ms, stored text), read by the checks after this one and by the values.
+            return Check("not %s or (t%d := %s(%s))[0] is not None" % (v, i, key, v), {key: parse}, lambda f, now: (reason, render(t, **base(f[i]))))
+        if kind in ("not_stale", "not_future"):
+            if not any(p.get("column") == name and p["check"] == "timestamp" for p in contract.checks[:k]):
+                raise ValueError("%s: check %d (%s of %s) needs a timestamp check of %s before it" % (self.source, k + 1, kind, name, name))
+            if kind == "not_stale":
+                hours = self.hours
+                return Check(
+                    "not %s or t%d[0] >= now - %s" % (v, i, key),
+                    {key: self.max_age_ms},
+                    lambda f, now: (reason, render(t, hours=hours, batch_timestamp=iso_z(now), **base(f[i]))),
+                )
+            return Check(
+                "not %s or t%d[0] <= now + %s" % (v, i, key),
+                {key: self.future_ms},
+                lambda f, now: (reason, render(t, batch_timestamp=iso_z(now), **base(f[i]))),
             )
-        if kind == "not_future":
-            future = self.future_ms
-            return lambda f, now, ts: None if f[i] == "" or ts[i][0] <= now + future else (reason, render(t, batch_timestamp=iso_z(now), **base(f[i])))
         raise ValueError("%s: unknown check %r" % (self.source, kind))
 
 
@@ -409,23 +443,10 @@ def parse_timestamp(text: str, rx: "re.Pattern[str]") -> Tuple[Optional[int], st
     return utc + frac_ms, _civil_from_ms(utc) + (frac or "")
 
 
-def validate_fields(fields: List[str], rules: Rules, batch_ts_ms: int) -> Tuple[Optional[str], Optional[str], Optional[List[Optional[str]]]]:
-    """(None, None, values) for a valid row, else (reason, detail, None). The first failing check wins."""
-    ts: Dict[int, Tuple[int, str]] = {}
-    for step in rules.steps:
-        failure = step(fields, batch_ts_ms, ts)
-        if failure is not None:
-            return failure[0], failure[1], None
-    values: List[Optional[str]] = [v if v != "" else None for v in fields]
-    for i, (_, stored) in ts.items():
-        values[i] = stored
-    return None, None, values
-
-
-def quality(values: List[Optional[str]], rules: Rules) -> float:
-    """semantics.quality: the weight for the number of empty optional fields."""
-    missing = sum(1 for i in rules.optional_idx if values[i] is None)
-    return rules.weights[min(missing, len(rules.weights) - 1)]
+def validate_fields(fields: List[str], rules: Rules, batch_ts_ms: int) -> Validated:
+    """(None, None, values, quality) for a valid row, else (reason, detail, None, 0.0). The first failing
+    check wins."""
+    return rules.validate(fields, batch_ts_ms)
 
 
 def json_string(s: str) -> str:
@@ -474,15 +495,17 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
         lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the newline ending the last line does not start another one
-    max_bytes = rules.max_line_bytes
+    max_bytes, max_raw, validate = rules.max_line_bytes, rules.max_raw_chars, rules.validate
+    # limits.maxLineBytes counts the bytes before the LF: a decoded line may have 4 bytes per character,
+    # so only a str longer than this needs encoding to know.
+    in_bytes = bool(lines) and isinstance(lines[0], bytes)
+    may_be_long = max_bytes if in_bytes else (max_bytes + 3) // 4
 
     header: Optional[str] = None
     data_rows = 0
-    for idx, item in enumerate(lines):
-        line_no = idx + 1
-        # limits.maxLineBytes counts the bytes before the LF; only a long str needs encoding to know.
-        if len(item) * (1 if isinstance(item, bytes) else 4) >= max_bytes:
-            raw_bytes = item if isinstance(item, bytes) else item.encode("utf-8")
+    for line_no, item in enumerate(lines, 1):
+        if len(item) >= may_be_long:
+            raw_bytes = item if in_bytes else item.encode("utf-8")
             if len(raw_bytes) >= max_bytes:
                 data_rows += 1
                 if header is None:
@@ -493,9 +516,10 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
                     malformed["reason"],
                     render(malformed["detailTooLong"], max=max_bytes),
                     None,
+                    0.0,
                 )
                 continue
-        if isinstance(item, bytes):
+        if in_bytes:
             try:
                 line = item.decode("utf-8")
                 bad = "\x00" in line
@@ -512,13 +536,13 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
                     header = "missing"
                 nul = item.find(b"\x00")
                 detail = render(enc["detailNul"], byte=nul + 1) if nul != -1 else enc["detailUtf8"]
-                yield (line_no, clip_raw(shown, rules), enc["reason"], detail, None)
+                yield (line_no, clip_raw(shown, rules), enc["reason"], detail, None, 0.0)
                 continue
         else:
             line = item
-        if line.endswith("\r"):
+        if line[-1:] == "\r":
             line = line[:-1]
-        if line == "":
+        if not line:
             continue  # blank lines are not rows
         if header is None:
             if line_no == 1 and line.startswith("\ufeff"):
@@ -527,22 +551,24 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
             if header == "ok":
                 continue
             if header == "bad":
-                yield (0, None, bad_header["reason"], render(bad_header["notice"], header_json=json_string(line[:300]), expected=rules.header), None)
+                yield (0, None, bad_header["reason"], render(bad_header["notice"], header_json=json_string(line[:300]), expected=rules.header), None, 0.0)
                 continue
-            yield (0, None, rd["missingHeader"]["reason"], render(rd["missingHeader"]["notice"], expected=rules.header), None)
+            yield (0, None, rd["missingHeader"]["reason"], render(rd["missingHeader"]["notice"], expected=rules.header), None, 0.0)
         data_rows += 1
+        # No line here holds a NUL (see above), so clip_raw only clips: skipped for the short ones.
+        raw = line if len(line) <= max_raw else clip_raw(line, rules)
         if header == "bad":
-            yield (line_no, clip_raw(line, rules), bad_header["reason"], bad_header["detail"], None)
+            yield (line_no, raw, bad_header["reason"], bad_header["detail"], None, 0.0)
             continue
-        fields, error = split_csv_line(line)
-        if fields is None:
-            yield (line_no, clip_raw(line, rules), malformed["reason"], split_detail(error, rules), None)
-            continue
-        reason, detail, values = validate_fields(fields, rules, batch_ts_ms)
-        if reason is not None:
-            yield (line_no, clip_raw(line, rules), reason, detail, None)
-            continue
-        yield (line_no, clip_raw(line, rules), None, None, values)
+        if '"' in line:
+            fields, error = split_csv_line(line)
+            if fields is None:
+                yield (line_no, raw, malformed["reason"], split_detail(error, rules), None, 0.0)
+                continue
+        else:
+            fields = line.split(",")
+        reason, detail, values, score = validate(fields, batch_ts_ms)
+        yield (line_no, raw, reason, detail, values, score)
     if data_rows == 0 and header != "bad":
         e = rd["emptyFile"]
-        yield (0, None, e["reason"], render(e["noticeZeroBytes"] if size == 0 else e["noticeNoRows"], file=name), None)
+        yield (0, None, e["reason"], render(e["noticeZeroBytes"] if size == 0 else e["noticeNoRows"], file=name), None, 0.0)

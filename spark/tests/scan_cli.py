@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ecomstream_spark.contract import load_contract
-from ecomstream_spark.rows import Rules, quality, render, scan_file
+from ecomstream_spark.rows import Rules, render, scan_file
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
             name = os.path.basename(path)
             with open(path, "rb") as f:
                 content = f.read()
-            for line_no, raw, reason, detail, values in scan_file(name, content, rules, int(batch["batchTimestampMs"])):
+            for line_no, raw, reason, detail, values, score in scan_file(name, content, rules, int(batch["batchTimestampMs"])):
                 if reason is None:
                     key = values[rules.key_idx]
                     if key in seen:
@@ -40,7 +40,7 @@ def main():
                     else:
                         seen.add(key)
                         valid += 1
-                        quality_sum += quality(values, rules)
+                        quality_sum += score
                 record = {"batch": b, "file": name, "line": line_no, "reason": reason, "detail": detail, "raw": raw, "values": values}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         out.write(json.dumps({"batch": b, "summary": True, "validRows": valid, "qualitySum": quality_sum}) + "\n")

@@ -4,6 +4,7 @@ Cases mirror test/unit/{csv-line,validate}.test.ts of the TypeScript engine wher
 changed on one side and not the other fails here or in the conformance suite.
 """
 
+import json
 import os
 import sys
 
@@ -136,10 +137,11 @@ def test_a_contract_without_a_split_template_is_refused():
 
 
 def test_a_valid_row_keeps_its_text_and_nulls_empty_optionals():
-    reason, _, values = validate(line(product_name="", device_type=""))
+    reason, _, values, score = validate(line(product_name="", device_type=""))
     assert reason is None
     assert values[4] is None and values[9] is None
     assert values[6] == "29.99"
+    assert score == CONTRACT.quality_weights[2]  # two optional fields empty
 
 
 @pytest.mark.parametrize(
@@ -270,6 +272,33 @@ def test_rules_survive_pickling_for_executors():
 
     copy = pickle.loads(pickle.dumps(RULES))
     assert len(copy.steps) == len(RULES.steps) and copy.key_idx == 0 and copy.header == RULES.header
+    assert copy.validate(line().split(","), NOW) == RULES.validate(line().split(","), NOW)
+
+
+def _contract_with_checks(checks):
+    raw = json.loads(json.dumps(CONTRACT.raw))
+    raw["checks"] = checks
+    return Contract(raw, "test")
+
+
+def test_checks_compile_only_in_an_order_they_can_run():
+    checks = CONTRACT.raw["checks"]
+    # The other checks read the fields column_count has counted.
+    with pytest.raises(ValueError):
+        rows.Rules(_contract_with_checks(checks[1:] + checks[:1]))
+    # A time window needs the instant its timestamp check parsed.
+    without_timestamp = [c for c in checks if c["check"] != "timestamp"]
+    with pytest.raises(ValueError):
+        rows.Rules(_contract_with_checks(without_timestamp))
+
+
+def test_a_timestamp_memo_hit_gives_the_same_verdict_as_the_first_parse():
+    ts = iso(NOW - HOUR)
+    first = validate(line(event_timestamp=ts))
+    again = validate(line(event_timestamp=ts, event_id="00000000-0000-4000-8000-000000000002"))
+    assert first[0] is None and again[0] is None and first[2][7] == again[2][7]
+    # The same text against another batch timestamp: the window is evaluated anew, not memoised.
+    assert rows.validate_fields(line(event_timestamp=ts).split(","), RULES, NOW + 48 * HOUR)[0] == "stale_timestamp"
 
 
 # -- settings ---------------------------------------------------------------------------------------------
