@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 DEFAULT_CONTRACT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "event_contract.json")
-SUPPORTED_VERSION = 3
+SUPPORTED_VERSION = 4
 
 
 class ContractError(Exception):
@@ -54,6 +54,10 @@ class Contract:
             self.timestamp_pattern: str = raw["timestampPattern"]
             self.identifier_pattern: str = raw["identifierPattern"]
             self.trim_characters: str = raw["trimCharacters"]
+            retryable = raw["retryableSqlstates"]
+            #: SQLSTATE classes and codes worth a retry of the batch (src/db/sqlstates.ts).
+            self.retryable_sqlstate_classes: List[str] = list(retryable["classes"])
+            self.retryable_sqlstates: List[str] = list(retryable["codes"])
         except KeyError as e:
             raise ContractError(f"{source}: missing key {e}") from e
         for check in self.checks:

@@ -12,6 +12,9 @@ that file creates <marker> holding its pid and stalls, so the test can SIGKILL t
 middle of the batch; the retried task finds the marker and reads the file normally.
 `ECOMSTREAM_EXECUTOR_FAILPOINT=fail:<file name>:<seconds>` makes every task that reads that file wait
 that long and then raise: the batch fails after other partitions were already inserted.
+`ECOMSTREAM_EXECUTOR_FAILPOINT=pause:<file name>:<marker>`: the first task to read that file (its staging
+COPY open) creates <marker> and waits until the test writes "go" into it, so the test can cut the
+database connections in the middle of a batch; later tasks read the file normally.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def executor_failpoint(file_name: str) -> None:
     if kind == "fail":
         time.sleep(float(marker))
         raise RuntimeError("executor failpoint: reading %s fails" % file_name)
-    if kind != "stall":
+    if kind not in ("stall", "pause"):
         return
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -56,6 +59,14 @@ def executor_failpoint(file_name: str) -> None:
         return  # a retry of the task: read the file
     with os.fdopen(fd, "w") as f:
         f.write(str(os.getpid()))
+    if kind == "pause":
+        deadline = time.time() + STALL_SECONDS
+        while time.time() < deadline:
+            with open(marker) as f:
+                if f.read() == "go":
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("executor failpoint: %s was never released" % marker)
     sys.stderr.write("ecomstream-spark: executor failpoint: stalling on %s (pid %d)\n" % (file_name, os.getpid()))
     sys.stderr.flush()
     # Until killed; a Python worker orphaned by its executor's death (its parent changes) exits by itself.

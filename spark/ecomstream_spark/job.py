@@ -47,6 +47,7 @@ from .rows import Rules, render, scan_file
 from .settings import Settings
 from .sink import (
     PgConnection,
+    DatabaseUnavailable,
     SinkError,
     StageTables,
     Target,
@@ -121,8 +122,8 @@ def _stage_files(
     target: Target,
 ) -> Iterator[List[float]]:
     """Executor side, one task: parse the partition's files and COPY their records into the staging
-    tables (sink.stage_partition). Valid rows carry their data-quality score (spec step 5). Yields the
-    partition's sink.PART_COUNTS."""
+    tables (sink.stage_partition). Valid rows carry their data-quality score (spec step 5). Yields
+    (the partition's sink.PART_COUNTS, None), or (None, why) when PostgreSQL was unavailable."""
     counts = [0.0, 0.0, 0.0, 0.0]
     rejects: List[Tuple[Any, ...]] = []
 
@@ -144,7 +145,12 @@ def _stage_files(
                         counts[1] += 1
                     rejects.append((part, fr, name, line_no, raw, reason, detail))
 
-    yield stage_partition(conninfo, stage, target, part, events(), rejects, counts)
+    try:
+        yield stage_partition(conninfo, stage, target, part, events(), rejects, counts), None
+    except DatabaseUnavailable as e:
+        # Returned, not raised: a failed task reaches the driver only as text, and the driver decides by
+        # class whether the batch is retried (sink.is_connection_error).
+        yield None, str(e)
 
 
 def _package_zip() -> str:
@@ -384,7 +390,7 @@ class StreamingJob(object):
                 self._run(df, batch_id, stream_id, replay, t0)
                 return
             except Exception as e:  # classified below, re-raised unless transient
-                if not is_connection_error(e) or self._stop_requested:
+                if not is_connection_error(e, self.target) or self._stop_requested:
                     raise
                 self.reset_connection()
                 warn(
@@ -476,6 +482,7 @@ class StreamingJob(object):
                     inserter = PartitionInserter(conn, stage, self.target)
                     inserter.start()
                     counts = [0.0, 0.0, 0.0, 0.0]
+                    down: List[str] = []
                     try:
                         if rank:
                             stage_fn = functools.partial(
@@ -487,10 +494,15 @@ class StreamingJob(object):
                                 stage=stage,
                                 target=self.target,
                             )
-                            for part_counts in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
-                                counts = [x + y for x, y in zip(counts, part_counts)]
+                            for part_counts, unavailable in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
+                                if part_counts is None:
+                                    down.append(unavailable)
+                                else:
+                                    counts = [x + y for x, y in zip(counts, part_counts)]
                     finally:
                         inserter.finish()
+                    if down:
+                        raise DatabaseUnavailable("batch %d: %d partition(s) could not be staged; the first: %s" % (batch_id, len(down), down[0]))
                     t_read = time.time()
                     failpoint(s.failpoint, "during-copy", batch_id)
                     mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]

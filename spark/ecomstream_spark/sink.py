@@ -57,14 +57,6 @@ DRIVER_PART = -1
 PART_COUNTS = ["data_lines", "rejected_lines", "valid_rows", "quality_sum"]
 UNIQUE_VIOLATION = "23505"
 
-# Connection-level failures are worth a retry (the server is down, restarting or unreachable); anything
-# else — a constraint, a bad value — would fail the same way again.
-_RETRYABLE = re.compile(
-    r"SQLState: 08|SQLSTATE\(08|\b08001\b|\b08006\b|\b57P0[123]\b|\b53300\b|Connection refused|"
-    r"Connection to \S+ refused|This connection has been closed|An I/O error occurred|"
-    r"terminating connection due to administrator command|the database system is (starting up|shutting down)",
-)
-
 
 class Target(object):
     """Where a contract's rows go: its table, columns (and their types in staging), conflict key and
@@ -85,18 +77,32 @@ class Target(object):
         self.duplicate_reason: str = dup["reason"]
         self.in_batch_detail = around_value(dup["detailInBatch"], column=contract.conflict_key)
         self.stored_detail = around_value(dup["detailStored"], column=contract.conflict_key)
+        self.retryable_classes = tuple(contract.retryable_sqlstate_classes)
+        self.retryable_codes = frozenset(contract.retryable_sqlstates)
+
+    def retryable(self, state: Optional[str]) -> bool:
+        """A SQLSTATE the contract lists as worth a retry (connection-level failures)."""
+        return state is not None and (state in self.retryable_codes or state[:2] in self.retryable_classes)
 
 
 class SinkError(Exception):
     """A database step of a batch failed; the message names the batch, the cause keeps the server's text."""
 
 
-def is_connection_error(err: BaseException) -> bool:
+class DatabaseUnavailable(SinkError):
+    """PostgreSQL could not be reached, or dropped the connection: the batch stays uncommitted and is
+    retried. Raised on an executor, it travels to the driver as a task's result (see `stage_partition`),
+    since a failed task reaches the driver only as text."""
+
+
+def is_connection_error(err: BaseException, target: Target) -> bool:
+    """A failure worth a retry of the batch, by class or SQLSTATE (never by message text): a
+    `DatabaseUnavailable`, or a JDBC error whose SQLSTATE the contract lists as retryable."""
     e: Optional[BaseException] = err
     for _ in range(6):
         if e is None:
             break
-        if _RETRYABLE.search(str(e)):
+        if isinstance(e, DatabaseUnavailable) or target.retryable(sql_state(e)):
             return True
         e = e.__cause__ or e.__context__
     return False
@@ -269,34 +275,41 @@ def stage_partition(
     `part` first) into the partition's own table, then `rejects` (rows of STAGE_REJECT_COLUMNS), then its `_dn` row with
     `counts` (PART_COUNTS, complete once `events` is consumed) — in one transaction, and returns the
     counts. If an earlier attempt of this task committed, returns that attempt's counts and writes
-    nothing: `events` may be a generator, which is then never started."""
+    nothing: `events` may be a generator, which is then never started. Raises `DatabaseUnavailable` when
+    PostgreSQL cannot be reached or drops the connection (the transaction then never committed)."""
     try:
         import psycopg  # on executors only: the driver writes through JDBC
     except ImportError as e:
         raise SinkError("psycopg is not installed for this executor's Python (%s): pip install -r spark/requirements.txt" % sys.executable) from e
 
     event_columns = ", ".join(STAGE_EVENT_HEAD + [quote_ident(c) for c in target.column_names])
-    with psycopg.connect(**conninfo) as conn:
-        with conn.cursor() as cur:
-            # Two attempts of one task (a retry while a lost executor's attempt still runs) serialise here.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (stage.events, part))
-            cur.execute("SELECT %s FROM %s WHERE part = %%s" % (", ".join(PART_COUNTS), quote_ident(stage.done)), (part,))
-            earlier = cur.fetchone()
-            if earlier is not None:
-                return [float(x) for x in earlier]
-            table = quote_ident(stage.partition_events(part))
-            cur.execute("CREATE UNLOGGED TABLE %s (LIKE %s)%s" % (table, quote_ident(stage.events), STAGE_STORAGE))
-            with cur.copy("COPY %s (%s) FROM STDIN" % (table, event_columns)) as copy:
-                for r in events:
-                    copy.write_row(r)
-            with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS))) as copy:
-                for r in rejects:
-                    copy.write_row(r)
-            cur.execute(
-                "INSERT INTO %s (part, %s) VALUES (%%s%s)" % (quote_ident(stage.done), ", ".join(PART_COUNTS), ", %s" * len(PART_COUNTS)),
-                (part, *counts),
-            )
-        conn.commit()
+    try:
+        with psycopg.connect(**conninfo) as conn:
+            with conn.cursor() as cur:
+                # Two attempts of one task (a retry while a lost executor's attempt still runs) serialise here.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (stage.events, part))
+                cur.execute("SELECT %s FROM %s WHERE part = %%s" % (", ".join(PART_COUNTS), quote_ident(stage.done)), (part,))
+                earlier = cur.fetchone()
+                if earlier is not None:
+                    return [float(x) for x in earlier]
+                table = quote_ident(stage.partition_events(part))
+                cur.execute("CREATE UNLOGGED TABLE %s (LIKE %s)%s" % (table, quote_ident(stage.events), STAGE_STORAGE))
+                with cur.copy("COPY %s (%s) FROM STDIN" % (table, event_columns)) as copy:
+                    for r in events:
+                        copy.write_row(r)
+                with cur.copy("COPY %s (%s) FROM STDIN" % (quote_ident(stage.rejects), ", ".join(STAGE_REJECT_COLUMNS))) as copy:
+                    for r in rejects:
+                        copy.write_row(r)
+                cur.execute(
+                    "INSERT INTO %s (part, %s) VALUES (%%s%s)" % (quote_ident(stage.done), ", ".join(PART_COUNTS), ", %s" * len(PART_COUNTS)),
+                    (part, *counts),
+                )
+            conn.commit()
+    except psycopg.Error as e:
+        # No answer from the server (the connection failed or broke), or a retryable SQLSTATE.
+        if (isinstance(e, psycopg.OperationalError) and e.sqlstate is None) or target.retryable(e.sqlstate):
+            raise DatabaseUnavailable("partition %d of %s: PostgreSQL is unavailable: %s" % (part, stage.events, e)) from e
+        raise
     return [float(x) for x in counts]
 
 

@@ -56,6 +56,24 @@ def reasons_of(content, name="f.csv"):
 # -- contract ---------------------------------------------------------------------------------------
 
 
+def test_the_retryable_sqlstates_come_from_the_contract():
+    from ecomstream_spark.sink import DatabaseUnavailable, Target, is_connection_error
+
+    target = Target(CONTRACT)
+    assert CONTRACT.retryable_sqlstate_classes == ["08"] and "57P01" in CONTRACT.retryable_sqlstates
+    assert target.retryable("08006") and target.retryable("57P01") and target.retryable("53300")
+    assert not target.retryable("23505") and not target.retryable("22P02") and not target.retryable(None)
+    # By class, through the cause chain: what the driver's retry loop sees.
+    try:
+        try:
+            raise DatabaseUnavailable("partition 1: PostgreSQL is unavailable")
+        except DatabaseUnavailable as e:
+            raise RuntimeError("batch 0 failed") from e
+    except RuntimeError as outer:
+        assert is_connection_error(outer, target)
+    assert not is_connection_error(RuntimeError("connection refused"), target)  # never by message text
+
+
 def test_contract_is_read_from_the_exported_json():
     assert CONTRACT.column_names[0] == "event_id" and len(CONTRACT.column_names) == 10
     assert CONTRACT.optional == ["product_name", "product_category", "price", "session_id", "device_type"]

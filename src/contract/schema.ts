@@ -9,10 +9,14 @@
  * JSON form that `contractJson()` writes (spark/event_contract.json is the event contract's).
  */
 import fs from 'node:fs';
+import { RETRYABLE_SQLSTATES, type RetryableSqlstates } from '../db/sqlstates.js';
 import { EcomstreamError } from '../errors.js';
 
-/** 3: the splitter's, the unreadable file's and the engine-only reasons' details are templates too. */
-export const CONTRACT_VERSION = 3;
+/**
+ * 3: the splitter's, the unreadable file's and the engine-only reasons' details are templates too.
+ * 4: `retryableSqlstates`, the database errors worth a retry (src/db/sqlstates.ts).
+ */
+export const CONTRACT_VERSION = 4;
 
 export type SqlType = 'varchar' | 'decimal' | 'timestamp';
 
@@ -182,6 +186,8 @@ export interface ContractJson extends ContractSpec {
   readonly trimCharacters: string;
   /** The splitter's failure codes (SPLIT_FAILURES), for an evaluator to check its templates against. */
   readonly splitFailures: readonly SplitFailure[];
+  /** The SQLSTATEs after which a database step is retried (src/db/sqlstates.ts): the Spark job's list. */
+  readonly retryableSqlstates: RetryableSqlstates;
 }
 
 export function contractJson(spec: ContractSpec): ContractJson {
@@ -195,6 +201,7 @@ export function contractJson(spec: ContractSpec): ContractJson {
     identifierPattern: IDENTIFIER_PATTERN,
     trimCharacters: TRIM_CHARACTERS,
     splitFailures: SPLIT_FAILURES,
+    retryableSqlstates: RETRYABLE_SQLSTATES,
   };
 }
 
@@ -305,5 +312,7 @@ export function loadContractFile(file: string): ContractSpec {
   }
   if (stated.splitFailures !== undefined && stated.splitFailures.join(',') !== SPLIT_FAILURES.join(','))
     throw new ContractError(`contract ${file}: splitFailures differs from the codes this engine's splitter gives`, { file, option: 'splitFailures' });
+  if (stated.retryableSqlstates !== undefined && JSON.stringify(stated.retryableSqlstates) !== JSON.stringify(RETRYABLE_SQLSTATES))
+    throw new ContractError(`contract ${file}: retryableSqlstates differs from the errors this engine retries`, { file, option: 'retryableSqlstates' });
   return checkContract(spec, file);
 }

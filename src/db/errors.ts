@@ -8,14 +8,9 @@
  * fails the same way, so the sink isolates the rows at fault instead (see src/sink/postgres.ts).
  */
 import { EcomstreamError, type ErrorContext } from '../errors.js';
+import { RETRYABLE_SQLSTATES as RETRYABLE } from './sqlstates.js';
 
-const RETRYABLE_SQLSTATE_CLASSES = ['08']; // connection_exception
-const RETRYABLE_SQLSTATES = new Set([
-  '57P01', // admin_shutdown (also pg_terminate_backend)
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now (starting up / shutting down)
-  '53300', // too_many_connections
-]);
+const RETRYABLE_SQLSTATES = new Set(RETRYABLE.codes);
 const RETRYABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const DATA_SQLSTATE_CLASSES = ['22', '23']; // data_exception, integrity_constraint_violation
 
@@ -40,7 +35,7 @@ export function isConnectionError(err: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code !== 'string') continue;
     if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
-    if (isSqlState(code) && RETRYABLE_SQLSTATE_CLASSES.some((p) => code.startsWith(p))) return true;
+    if (isSqlState(code) && RETRYABLE.classes.some((p) => code.startsWith(p))) return true;
   }
   return false;
 }

@@ -5,7 +5,8 @@
  *          before Spark wrote commits/2;
  *   run 3: replays batch 2 (the sink finds it recorded and skips it), then runs batch 3 to the end.
  * Afterwards every row is stored once, nothing is lost, every batch is recorded once, and a replayed
- * batch kept the batch timestamp of its offsets file.
+ * batch kept the batch timestamp of its offsets file. Also: an executor task failing while the batch
+ * transaction is open, and PostgreSQL cutting every connection of the job mid-batch (a retry, no crash).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,6 +163,15 @@ test(
   },
 );
 
+/** Files `events_<stem>_<f>.csv` in `input`, each with the five rows of `ids(f)`. */
+async function writeIdFiles(input: string, stem: string, files: number[]): Promise<void> {
+  await fsp.mkdir(input, { recursive: true });
+  for (const f of files) {
+    const lines = ids(f).map((id) => row({ event_id: id }));
+    await fsp.writeFile(path.join(input, `events_${stem}_${f}.csv`), `${HEADER}\n${lines.join('\n')}\n`);
+  }
+}
+
 test(
   'a batch whose executor task fails after other partitions were inserted commits none of them; the next run stores every row once',
   { skip: missing, timeout: 600_000 },
@@ -170,17 +180,9 @@ test(
     const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-taskfail-'));
     try {
       const input = path.join(work, 'input');
-      await fsp.mkdir(input, { recursive: true });
       // Two files, two partitions: the first is staged and inserted into the open batch transaction
       // while the task of the second waits, then fails (local mode does not retry a task).
-      for (const f of [11, 12]) {
-        await fsp.writeFile(
-          path.join(input, `events_task_${f}.csv`),
-          `${HEADER}\n${ids(f)
-            .map((id) => row({ event_id: id }))
-            .join('\n')}\n`,
-        );
-      }
+      await writeIdFiles(input, 'task', [11, 12]);
       const opts = { input, checkpoint: path.join(work, 'checkpoint'), progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
       const r1 = await runSpark({ ...opts, env: { ECOMSTREAM_EXECUTOR_FAILPOINT: 'fail:events_task_12.csv:6' } });
       assert.equal(r1.code, 1, describeRun('run 1', r1));
@@ -199,3 +201,56 @@ test(
     }
   },
 );
+
+// Which connections PostgreSQL cuts mid-batch, and the retry that follows in the job's log: an
+// executor's staging COPY (its task reports the database unavailable to the driver), or every
+// connection, the driver's batch transaction included (the driver's own query fails first).
+const OUTAGES = [
+  { what: "an executor's staging COPY", which: "query LIKE 'COPY %'", retry: /could not be staged/ },
+  { what: 'every connection of the job', which: 'true', retry: /batch 0: database unavailable/ },
+];
+
+for (const outage of OUTAGES) {
+  test(
+    `PostgreSQL cuts ${outage.what} in the middle of a batch: the batch is retried, the job does not crash, every row is stored once`,
+    { skip: missing, timeout: 600_000 },
+    async () => {
+      const db = await startTestDb();
+      const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-outage-'));
+      try {
+        const input = path.join(work, 'input');
+        await writeIdFiles(input, 'outage', [21, 22]);
+        // The task reading file 22 pauses inside its staging COPY (its connection open, the driver's
+        // batch transaction open too) until the marker says "go".
+        const marker = path.join(work, 'paused');
+        const opts = { input, checkpoint: path.join(work, 'checkpoint'), progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
+        const running = runSpark({ ...opts, env: { ECOMSTREAM_EXECUTOR_FAILPOINT: `pause:events_outage_22.csv:${marker}` } });
+        const deadline = Date.now() + 240_000;
+        while (!fs.existsSync(marker) || fs.readFileSync(marker, 'utf8') === '') {
+          assert.ok(Date.now() < deadline, 'the task never reached file 22');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        // In the select list, so it runs only for the rows the WHERE kept (not for this test's own backend).
+        const cut = (
+          await query<{ cut: boolean }>(
+            db.url,
+            `SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND ${outage.which}`,
+          )
+        ).filter((c) => c.cut);
+        assert.ok(cut.length >= 1, 'a connection was cut');
+        await fsp.writeFile(marker, 'go');
+
+        const r = await running;
+        assert.equal(r.code, 0, describeRun('run', r));
+        assert.match(r.stderr, outage.retry, 'the batch was retried');
+        assert.equal((await query(db.url, 'SELECT DISTINCT event_id FROM user_events')).length, 10);
+        assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 10, 'every row once');
+        assert.equal((await query(db.url, 'SELECT 1 FROM rejected_events')).length, 0, 'no spurious duplicate rejects');
+        assert.equal((await query(db.url, 'SELECT 1 FROM stream_batches')).length, 1);
+      } finally {
+        await db.close();
+        if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+      }
+    },
+  );
+}

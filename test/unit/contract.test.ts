@@ -69,6 +69,11 @@ test('a contract file whose semantics differ from what the engine implements is 
     () => loadContractFile(file),
     (e: unknown) => e instanceof ContractError && e.option === 'splitFailures' && e.file === file,
   );
+  fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), retryableSqlstates: { classes: ['08', '23'], codes: [] } }));
+  assert.throws(
+    () => loadContractFile(file),
+    (e: unknown) => e instanceof ContractError && e.option === 'retryableSqlstates' && e.file === file,
+  );
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), version: 1 }));
   assert.throws(
     () => loadContractFile(file),
