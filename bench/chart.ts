@@ -65,3 +65,24 @@ export function barChart(rows: [string, number][], title: string): Promise<strin
     },
   });
 }
+
+interface EngineFigures {
+  rowsPerSecond: number;
+  rowsPerSecondProcessing: number;
+}
+
+/** `npm run bench:engines` as bars: each engine's rows per second over the whole run and the batch alone. */
+export function enginesChart(r: { rows: number; typescript: EngineFigures; spark: EngineFigures; sparkCluster: EngineFigures }): Promise<string> {
+  const engines: [string, EngineFigures][] = [
+    ['TypeScript engine', r.typescript],
+    ['Spark local[2]', r.spark],
+    ['Spark cluster, 2 workers x 1 core', r.sparkCluster],
+  ];
+  return barChart(
+    [
+      ...engines.map(([name, f]): [string, number] => [`${name}, whole run`, f.rowsPerSecond]),
+      ...engines.map(([name, f]): [string, number] => [`${name}, batch alone`, f.rowsPerSecondProcessing]),
+    ],
+    `Rows per second, ${r.rows.toLocaleString('en-US')} rows in one run on 2 cores`,
+  );
+}

@@ -15,7 +15,7 @@
  * parse + validate + COPY into staging on the executors, write, commit = the final transaction).
  * Target (issue 12): TypeScript/Spark local[2] rows per second at most 1.8, in the same run.
  *
- * Writes bench/results/engines.json. Env: BENCH_ROWS (1,000,000), BENCH_FILES (100), BENCH_FILES_PER_BATCH
+ * Writes bench/results/engines.json and engines.svg (a bar chart of the rows per second). Env: BENCH_ROWS (1,000,000), BENCH_FILES (100), BENCH_FILES_PER_BATCH
  * (default: the engines' default, 1000), BENCH_SPARK_DRIVER_MEMORY (2g).
  * Needs scripts/install-spark.sh and a built dist/ (npx tsc -p .).
  */
@@ -28,6 +28,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { createMigratedDatabase, PACKAGE_ROOT } from '../src/db/migrate.js';
+import { enginesChart } from './chart.js';
 import { clusterEnv, SPARK_SUBMIT, startCluster, submitArgs, type SparkCluster } from '../test/spark/cluster.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -352,7 +353,8 @@ async function main(): Promise<void> {
     };
     await fsp.mkdir(OUT, { recursive: true });
     await fsp.writeFile(path.join(OUT, 'engines.json'), `${JSON.stringify(results, null, 2)}\n`);
-    say(`wrote ${path.relative(PACKAGE_ROOT, path.join(OUT, 'engines.json'))}`);
+    await fsp.writeFile(path.join(OUT, 'engines.svg'), await enginesChart(results));
+    say(`wrote ${path.relative(PACKAGE_ROOT, OUT)}/engines.json, engines.svg`);
   } finally {
     await server.stop();
     if (!process.env.KEEP_BENCH_OUTPUT) await fsp.rm(work, { recursive: true, force: true });

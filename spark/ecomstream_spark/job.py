@@ -74,8 +74,6 @@ SPARK_DIR = os.path.dirname(PACKAGE_DIR)
 CDS_ARCHIVE = os.path.join(SPARK_DIR, ".venv", "spark-driver.jsa")
 #: Java options for the local-mode driver JVM, in place of the defaults of `driver_java_options`.
 JAVA_OPTIONS_ENV = "ECOMSTREAM_SPARK_JAVA_OPTIONS"
-RETRY_INITIAL_S = 0.25
-RETRY_MAX_S = 5.0
 #: The {error} of a planned, non-empty file without a row: Spark's scan skipped it and says no more.
 SPARK_SKIPPED_FILE = "Spark's file source skipped it (spark.sql.files.ignoreCorruptFiles)"
 
@@ -379,7 +377,7 @@ class StreamingJob(object):
         failpoint(s.failpoint, "after-offsets", batch_id)
         stream_id = self.stream_id()
         replay = batch_id == self._replay_batch
-        delay = RETRY_INITIAL_S
+        delay = s.retry_initial_ms / 1000.0
         attempt = 0
         while True:
             attempt += 1
@@ -398,7 +396,7 @@ class StreamingJob(object):
                     % (batch_id, str(e).splitlines()[0][:300], attempt, int(delay * 1000))
                 )
                 time.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                delay = min(delay * 2, s.retry_max_ms / 1000.0)
 
     def _report_already_committed(self, df: Any, stream_id: str, batch_id: int, replay: bool, t0: float) -> None:
         names = [name for name, _, _ in sorted(self.planned_files(batch_id), key=lambda f: (f[2], f[0]))]

@@ -123,7 +123,8 @@ class Rules(object):
         """The checks as one Python function `validate(fields, now)` -> `Validated`: each check's test in
         contract order (the first failing check wins), then the values for PostgreSQL and the row's
         quality. Generated because a row then costs one call instead of one per check: the executors'
-        parsing was the Spark job's largest CPU cost (docs/performance.md)."""
+        parsing was the Spark job's largest CPU cost (docs/performance.md). No text of the contract enters
+        the source, only column indexes and lengths (ints); sets, patterns and bounds go in by name."""
         if not self.steps or contract.checks[0]["check"] != "column_count":
             raise ValueError("%s: the first check must be column_count (the others read the row's fields)" % self.source)
         n = self.ncol

@@ -31,6 +31,9 @@ DEFAULTS: Dict[str, Any] = {
     "contract": None,
     "master": None,
     "app_name": "ecomstream-spark",
+    # The batches' backoff while PostgreSQL is unavailable: the TypeScript engine's (src/config.ts engine).
+    "retry_initial_ms": 250,
+    "retry_max_ms": 5000,
 }
 
 
