@@ -30,12 +30,17 @@ def main(argv=None):
         print(json.dumps(settings.as_dict(), indent=2, sort_keys=True))
         return 0
     from ecomstream_spark.job import StreamingJob, build_session
+    from ecomstream_spark.sink import SinkError
 
-    spark = build_session(settings)
     try:
-        return StreamingJob(spark, settings, contract).run()
-    finally:
-        spark.stop()
+        spark = build_session(settings)
+        try:
+            return StreamingJob(spark, settings, contract).run()
+        finally:
+            spark.stop()
+    except SinkError as e:  # its message names the database, file or batch: one line, not a traceback
+        sys.stderr.write("ecomstream-spark: %s\n" % e)
+        return 1
 
 
 if __name__ == "__main__":

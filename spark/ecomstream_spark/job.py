@@ -37,14 +37,14 @@ import threading
 import time
 import uuid
 import zipfile
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 from urllib.parse import unquote
 
 from .contract import Contract
 from .failpoint import executor_failpoint, failpoint
 from .progress import append as append_progress, format_line, make_record
 from .rows import Rules, render, scan_file
-from .settings import Settings
+from .settings import Settings, redact_url
 from .sink import (
     PgConnection,
     DatabaseUnavailable,
@@ -57,6 +57,7 @@ from .sink import (
     drop_stale_stage_tables,
     drop_stage,
     is_connection_error,
+    java_message,
     PartitionInserter,
     abort_batch,
     finish_batch,
@@ -68,6 +69,7 @@ from .sink import (
 )
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+T = TypeVar("T")
 SPARK_DIR = os.path.dirname(PACKAGE_DIR)
 #: The local-mode driver JVM's class data sharing archive, written by scripts/install-spark.sh
 #: (ecomstream_spark/warmup.py); without it the driver starts as Spark's default.
@@ -377,26 +379,49 @@ class StreamingJob(object):
         failpoint(s.failpoint, "after-offsets", batch_id)
         stream_id = self.stream_id()
         replay = batch_id == self._replay_batch
+
+        def attempt() -> None:
+            if batch_recorded(self.connection(), stream_id, batch_id):
+                self._report_already_committed(df, stream_id, batch_id, replay, t0)
+            else:
+                self._run(df, batch_id, stream_id, replay, t0)
+
+        self._retrying("batch %d" % batch_id, ", the batch stays uncommitted", attempt)
+
+    def _retrying(self, what: str, consequence: str, step: Callable[[], T], deadline: Optional[float] = None) -> T:
+        """Runs `step` until it succeeds; after a failure that is_connection_error calls transient (the
+        database down, restarting or unreachable), logs it and tries again with the batches' backoff —
+        until `deadline` (time.time()) when given, or a stop is requested. Anything else is raised."""
+        s = self.settings
         delay = s.retry_initial_ms / 1000.0
         attempt = 0
         while True:
             attempt += 1
             try:
-                if batch_recorded(self.connection(), stream_id, batch_id):
-                    self._report_already_committed(df, stream_id, batch_id, replay, t0)
-                    return
-                self._run(df, batch_id, stream_id, replay, t0)
-                return
+                return step()
             except Exception as e:  # classified below, re-raised unless transient
-                if not is_connection_error(e, self.target) or self._stop_requested:
+                if not is_connection_error(e, self.target) or self._stop_requested or (deadline is not None and time.time() + delay > deadline):
                     raise
                 self.reset_connection()
-                warn(
-                    "batch %d: database unavailable (%s); retry %d in %d ms, the batch stays uncommitted"
-                    % (batch_id, str(e).splitlines()[0][:300], attempt, int(delay * 1000))
-                )
+                warn("%s: database unavailable (%s); retry %d in %d ms%s" % (what, str(e).splitlines()[0][:300], attempt, int(delay * 1000), consequence))
                 time.sleep(delay)
                 delay = min(delay * 2, s.retry_max_ms / 1000.0)
+
+    def _connect_at_startup(self) -> PgConnection:
+        """The first connection, retried for --startup-timeout while PostgreSQL is not up yet or restarting
+        (the TypeScript engine's start-up rule); otherwise a SinkError naming the database."""
+        s = self.settings
+
+        def connect() -> PgConnection:
+            conn = self.connection()
+            conn.query("SELECT 1")
+            return conn
+
+        try:
+            return self._retrying("start-up", "", connect, deadline=time.time() + s.startup_retry_seconds)
+        except Exception as e:  # a wrong password or database is not retried: said at once
+            waited = " within --startup-timeout %d s" % s.startup_retry_seconds if is_connection_error(e, self.target) else ""
+            raise SinkError("cannot connect to PostgreSQL at %s%s: %s" % (redact_url(s.jdbc_url), waited, java_message(e))) from e
 
     def _report_already_committed(self, df: Any, stream_id: str, batch_id: int, replay: bool, t0: float) -> None:
         names = [name for name, _, _ in sorted(self.planned_files(batch_id), key=lambda f: (f[2], f[0]))]
@@ -588,7 +613,7 @@ class StreamingJob(object):
             os.makedirs(s.input[5:] if s.input.startswith("file:") else s.input, exist_ok=True)
         self._replay_batch = self.find_replay_batch()
 
-        conn = self.connection()
+        conn = self._connect_at_startup()
         # The stream id is the Spark query id, stable across restarts of one checkpoint; known once started.
         binary_schema = binary_file_schema()
         source = (

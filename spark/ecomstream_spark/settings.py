@@ -34,6 +34,8 @@ DEFAULTS: Dict[str, Any] = {
     # The batches' backoff while PostgreSQL is unavailable: the TypeScript engine's (src/config.ts engine).
     "retry_initial_ms": 250,
     "retry_max_ms": 5000,
+    # How long start-up retries a PostgreSQL that does not answer yet (--startup-timeout).
+    "startup_retry_seconds": 60,
 }
 
 
@@ -96,6 +98,11 @@ def _positive_int(flag: str, minimum: int = 0):
     return parse
 
 
+def redact_url(url: Optional[str]) -> str:
+    """A JDBC URL for messages: a password in its query shown as ***."""
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url or "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="streaming_job.py",
@@ -114,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--shuffle-partitions", type=_positive_int("--shuffle-partitions", 1), help="spark.sql.shuffle.partitions (default %d)" % DEFAULTS["shuffle_partitions"]
+    )
+    p.add_argument(
+        "--startup-timeout",
+        type=_positive_int("--startup-timeout", 0),
+        dest="startup_retry_seconds",
+        metavar="SECONDS",
+        help="seconds to retry a PostgreSQL that does not answer at start (default %d)" % DEFAULTS["startup_retry_seconds"],
     )
     p.add_argument("--database-url", help="postgresql:// or jdbc:postgresql: URL (default: $DATABASE_URL)")
     p.add_argument("--contract", help="event contract JSON (default: event_contract.json next to the package)")
@@ -138,7 +152,17 @@ def load_settings(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]
         if env.get(var):
             v[key] = env[var]
     # Flag layer.
-    for key in ("input", "checkpoint", "progress_file", "trigger", "max_files_per_trigger", "shuffle_partitions", "contract", "master"):
+    for key in (
+        "input",
+        "checkpoint",
+        "progress_file",
+        "trigger",
+        "max_files_per_trigger",
+        "shuffle_partitions",
+        "contract",
+        "master",
+        "startup_retry_seconds",
+    ):
         value = getattr(args, key)
         if value is not None:
             v[key] = value

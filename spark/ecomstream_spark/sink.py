@@ -112,7 +112,7 @@ def quote_ident(name: str) -> str:
     return '"%s"' % name.replace('"', '""')
 
 
-def _java_message(err: Exception) -> str:
+def java_message(err: Exception) -> str:
     """The server's message (and SQLState) of a Py4JJavaError, else str(err)."""
     java = getattr(err, "java_exception", None)
     if java is not None:
@@ -431,7 +431,7 @@ def finish_batch(
         return {"inserted": inserted, "stored_duplicates": 0, "batch_duplicates": 0, "quality_score": quality_score}
     except Exception as e:
         abort_batch(conn)
-        raise SinkError("batch %d of stream %s: the database transaction failed: %s" % (batch_id, stream_id, _java_message(e))) from e
+        raise SinkError("batch %d of stream %s: the database transaction failed: %s" % (batch_id, stream_id, java_message(e))) from e
     finally:
         try:
             conn.set_autocommit(True)
@@ -580,7 +580,7 @@ def commit_batch(
         return {"inserted": inserted, "stored_duplicates": stored_duplicates, "batch_duplicates": batch_duplicates, "quality_score": quality_score}
     except Exception as e:
         conn.rollback()
-        raise SinkError("batch %d of stream %s: the database transaction failed: %s" % (batch_id, stream_id, _java_message(e))) from e
+        raise SinkError("batch %d of stream %s: the database transaction failed: %s" % (batch_id, stream_id, java_message(e))) from e
     finally:
         try:
             conn.set_autocommit(True)

@@ -6,15 +6,19 @@
  *   run 3: replays batch 2 (the sink finds it recorded and skips it), then runs batch 3 to the end.
  * Afterwards every row is stored once, nothing is lost, every batch is recorded once, and a replayed
  * batch kept the batch timestamp of its offsets file. Also: an executor task failing while the batch
- * transaction is open, and PostgreSQL cutting every connection of the job mid-batch (a retry, no crash).
+ * transaction is open, PostgreSQL cutting every connection of the job mid-batch (a retry, no crash), and
+ * PostgreSQL not up yet when the job starts (start-up retries for --startup-timeout, then one line).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestDb } from '../support/pg.js';
+import { freePort, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { createMigratedDatabase } from '../../src/db/migrate.js';
 import { HEADER, row } from '../support/files.js';
 import { describeRun, query, readProgress, runSpark, sparkMissing } from './support.js';
 import { inspectCheckpoint } from '../../src/checkpoint/inspect.js';
@@ -254,3 +258,71 @@ for (const outage of OUTAGES) {
     },
   );
 }
+
+test('PostgreSQL not up when the job starts: start-up retries until it answers, then the batch commits', { skip: missing, timeout: 600_000 }, async () => {
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-late-db-'));
+  await fsp.chmod(work, 0o755); // the embedded server runs as another user when started by root
+  let server: EmbeddedServer | undefined;
+  try {
+    const input = path.join(work, 'input');
+    await writeIdFiles(input, 'late', [31]);
+    const port = await freePort(20000 + Math.floor(Math.random() * 2000));
+    // Until the job has knocked: a listener on the port that drops every connection (the JDBC
+    // driver's "connection attempt failed"), then nothing (refused), then the server.
+    let knocks = 0;
+    const listener = net.createServer((socket) => {
+      knocks++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(port, '127.0.0.1', resolve));
+    const opts = {
+      input,
+      checkpoint: path.join(work, 'checkpoint'),
+      progressFile: path.join(work, 'progress.jsonl'),
+      databaseUrl: `postgresql://u:p@127.0.0.1:${port}/late`,
+    };
+    const running = runSpark(opts);
+    const deadline = Date.now() + 240_000;
+    while (knocks === 0) {
+      assert.ok(Date.now() < deadline, 'the job never tried to connect');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    server = await startEmbedded({ dataDir: path.join(work, 'pg'), port, user: 'u', password: 'p', database: 'postgres' });
+    assert.equal(server.port, port);
+    const url = await createMigratedDatabase(server.url, 'late');
+
+    const r = await running;
+    assert.equal(r.code, 0, describeRun('run', r));
+    assert.match(r.stderr, /start-up: database unavailable .*; retry 1 in 250 ms/, 'start-up retried, with the batches’ backoff');
+    assert.equal((await query(url, 'SELECT 1 FROM user_events')).length, 5, 'the batch committed once the database answered');
+  } finally {
+    await server?.stop();
+    if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+  }
+});
+
+test('PostgreSQL never answers: after --startup-timeout the job says so in one line and exits 1', { skip: missing, timeout: 600_000 }, async () => {
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-no-db-'));
+  try {
+    const input = path.join(work, 'input');
+    await writeIdFiles(input, 'nodb', [41]);
+    const port = await freePort(22000 + Math.floor(Math.random() * 2000));
+    const r = await runSpark({
+      input,
+      checkpoint: path.join(work, 'checkpoint'),
+      progressFile: path.join(work, 'progress.jsonl'),
+      databaseUrl: `postgresql://u:p@127.0.0.1:${port}/none`,
+      args: ['--startup-timeout', '2'],
+    });
+    assert.equal(r.code, 1, describeRun('run', r));
+    assert.match(r.stderr, /start-up: database unavailable/, 'it retried first');
+    assert.match(
+      r.stderr,
+      new RegExp(`ecomstream-spark: cannot connect to PostgreSQL at jdbc:postgresql://127\\.0\\.0\\.1:${port}/none within --startup-timeout 2 s`),
+    );
+    assert.doesNotMatch(r.stderr, /Traceback/, 'one line, not a stack trace');
+  } finally {
+    if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+  }
+});

@@ -169,6 +169,8 @@ export interface SparkRunOptions {
   trigger?: string;
   /** Another feed's contract file (`--contract`); the event contract when omitted. */
   contract?: string;
+  /** More flags of the job. */
+  args?: string[];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -188,6 +190,7 @@ export function runSpark(o: SparkRunOptions): Promise<RunResult> {
     '--shuffle-partitions',
     '2',
     ...(o.contract ? ['--contract', o.contract] : []),
+    ...(o.args ?? []),
   ];
   return run(PYTHON, args, {
     ...process.env,
