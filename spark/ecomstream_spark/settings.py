@@ -52,6 +52,8 @@ class Settings(object):
     def as_dict(self) -> Dict[str, Any]:
         d = dict(self.__dict__)
         d["jdbc_password"] = "***" if d.get("jdbc_password") else d.get("jdbc_password")
+        if d.get("jdbc_url"):
+            d["jdbc_url"] = redact_url(d["jdbc_url"])
         return d
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ecomstream_spark import rows
 from ecomstream_spark.contract import Contract, ContractError, load_contract
-from ecomstream_spark.settings import SettingsError, jdbc_from_database_url, load_settings, parse_trigger
+from ecomstream_spark.settings import SettingsError, jdbc_from_database_url, load_settings, parse_trigger, redact_url
 
 CONTRACT = load_contract()
 RULES = rows.Rules(CONTRACT)
@@ -339,3 +339,10 @@ def test_settings_errors_name_the_setting():
         parse_trigger("on-arrival")
     with pytest.raises(SettingsError, match="postgresql://"):
         jdbc_from_database_url("mysql://x/y")
+
+
+def test_a_password_in_a_jdbc_url_is_never_shown():
+    url = "jdbc:postgresql://db/x?user=u&password=s3cret&sslmode=require"
+    assert redact_url(url) == "jdbc:postgresql://db/x?user=u&password=***&sslmode=require"
+    shown = load_settings(["--database-url", url], env={}).as_dict()
+    assert "s3cret" not in repr(shown)
