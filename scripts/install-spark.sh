@@ -5,23 +5,45 @@
 #   - the local-mode driver JVM's class data sharing archive in spark/.venv/spark-driver.jsa.
 # Java 11 or 17 must already be installed (Spark 3.5 runs on both). Both folders are gitignored.
 #
-# Environment: PYTHON (default python3, must be >= 3.8), SPARK_VENV (default spark/.venv).
+# The environment runs the Python of the Compose deployment's Spark image (test/compose/images.json: 3.8),
+# so the job's tests run on the interpreter it ships with: python3.X from PATH or pyenv's newest 3.X.
+# Environment: PYTHON (an interpreter to use instead), SPARK_VENV (default spark/.venv).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-python3}"
+# The Spark image's Python, major.minor, from the table of image facts.
+IMAGE_PYTHON="$(python3 -c 'import json, sys; print(next(v["python"] for k, v in json.load(open(sys.argv[1]))["images"].items() if k.startswith("apache/spark:")))' "$ROOT/test/compose/images.json")"
+
+say() { printf 'install-spark: %s\n' "$*"; }
+
+# python3.X on PATH, else pyenv's newest 3.X.Y; nothing when neither is installed.
+image_python() {
+  # (pyenv's shims answer `command -v` for versions that are not selected, so the name must also run)
+  if "python$IMAGE_PYTHON" -c '' 2>/dev/null; then command -v "python$IMAGE_PYTHON"; return; fi
+  local root; root="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"
+  find "$root/versions" -maxdepth 1 -name "$IMAGE_PYTHON.*" 2>/dev/null | sort -V | tail -1 | sed 's|$|/bin/python3|'
+}
+
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON="$(image_python)"
+  if [ -z "$PYTHON" ] || [ ! -x "$PYTHON" ]; then
+    say "Python $IMAGE_PYTHON (the Spark image's) is not installed; set PYTHON=... to use another"
+    exit 1
+  fi
+fi
 VENV="${SPARK_VENV:-$ROOT/spark/.venv}"
 JARS="$ROOT/spark/jars"
 # Keep in step with docker-compose.yml (spark-submit --packages); test/unit/compose.test.ts checks it.
 PG_JDBC_VERSION="42.7.7"
 PG_JDBC_JAR="$JARS/postgresql-$PG_JDBC_VERSION.jar"
 
-say() { printf 'install-spark: %s\n' "$*"; }
-
 command -v java >/dev/null || { say "java is not installed (Spark 3.5 needs Java 11 or 17)"; exit 1; }
 
-if [ ! -x "$VENV/bin/python" ]; then
-  say "creating $VENV"
+want_python="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+have_python="$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+if [ "$have_python" != "$want_python" ]; then
+  say "creating $VENV with Python $want_python ($PYTHON)"
+  rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
 fi
 
