@@ -73,6 +73,12 @@ export interface EngineConfig {
   rereadModified: boolean;
   /** Start a new stream although the database holds batches of this folder's files. Default false. */
   newStream: boolean;
+  /**
+   * Memory for the in-batch duplicate check's key set, also while it grows. Default 48 MiB: 1,048,576
+   * UUID keys. Past it, repeats of the keys it could not hold are found by PostgreSQL (src/sink/postgres.ts),
+   * so peak memory does not grow with the rows of a batch.
+   */
+  keySetBytes: number;
 }
 
 export interface DatabaseConfig {
@@ -161,6 +167,7 @@ export function defaults(root: string = process.cwd()): Config {
       fileSettleMillis: 1000,
       rereadModified: false,
       newStream: false,
+      keySetBytes: 48 * 2 ** 20,
     },
     db: {
       url: undefined,

@@ -11,6 +11,11 @@ export interface BatchCommitted {
   files: readonly FileEntry[];
   /** Rows (and file notices) this batch wrote to rejected_events, by reason code. */
   rejectsByReason: ReadonlyMap<string, number>;
+  /**
+   * The in-batch key set of the read that committed: the most bytes it held, and the keys it let through
+   * unchecked once its budget was spent (their repeats were found in SQL).
+   */
+  keySet: { peakBytes: number; uncheckedKeys: number };
 }
 
 export interface EngineObserver {

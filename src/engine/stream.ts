@@ -285,7 +285,12 @@ export class StreamEngine {
     };
     await this.progress.append(record);
     this.opts.observer?.backlog?.(backlog);
-    this.opts.observer?.batchCommitted?.({ record, files: entry.files.filter((f) => f.read !== false), rejectsByReason: result.rejectsByReason });
+    this.opts.observer?.batchCommitted?.({
+      record,
+      files: entry.files.filter((f) => f.read !== false),
+      rejectsByReason: result.rejectsByReason,
+      keySet: { peakBytes: result.stats.keySetPeakBytes, uncheckedKeys: result.stats.uncheckedKeys },
+    });
     this.opts.onProgress?.(record);
   }
 
@@ -305,6 +310,7 @@ export class StreamEngine {
         onReject,
         contract,
         rules: { batchTimestampMs: entry.batchTimestampMs },
+        keySetBytes: engine.keySetBytes,
       });
     const hooks = { duringCopy: () => failpoint('during-copy', entry.batchId), afterCommit: () => failpoint('after-db-commit', entry.batchId) };
     const what = `batch ${entry.batchId}`;
