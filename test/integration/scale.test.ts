@@ -86,13 +86,13 @@ describe('3. the in-batch duplicate check within a fixed memory budget', () => {
     await publish(inDir, 'events_2.csv', csv(...first.slice(200), ...repeats));
   }
 
-  async function compare(setup: (url: string) => Promise<void>, over: DeepPartial<EngineConfig> = {}): Promise<Run> {
+  async function compare(setup?: (url: string) => Promise<void>, over: DeepPartial<EngineConfig> = {}): Promise<Run> {
     const dir = await tempDir();
     await input(dir);
     const unbounded = await db.freshDatabase();
     const bounded = await db.freshDatabase();
-    await setup(unbounded);
-    await setup(bounded);
+    await setup?.(unbounded);
+    await setup?.(bounded);
     await runEngine(unbounded, dir, { maxFilesPerTrigger: 1, keySetBytes: Infinity, ...over });
     const small = await runEngine(bounded, dir, { maxFilesPerTrigger: 1, keySetBytes: 2048, ...over });
     assert.deepEqual(await outcome(bounded), await outcome(unbounded));
@@ -107,7 +107,7 @@ describe('3. the in-batch duplicate check within a fixed memory budget', () => {
   }
 
   test('a key set of 2 KiB gives every row the outcome an unbounded one gives, and never holds more', async () => {
-    const { batches } = await compare(async () => undefined);
+    const { batches } = await compare();
     // events_1.csv (200 new keys) and events_2.csv (100 new keys and their repeats), then both reprocessed.
     assert.deepEqual(
       batches.map((b) => [b.keySet.uncheckedKeys > 0, b.record.usedFallback]),
