@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     const seen = new Map<string, SeenFile>();
     for (let b = 0, n = 0; b < 100; b++) {
       const fs1000 = Array.from({ length: 1000 }, () => ({ name: `events_${String(n++).padStart(6, '0')}.csv`, size: 1000, mtimeMs: n }));
-      await cp.addSourceEntry(b, fs1000, seen, 10);
+      await cp.addSourceEntry(b, fs1000, seen);
       for (const f of fs1000) seen.set(f.name, { size: f.size, mtimeMs: f.mtimeMs });
       await cp.offsets.add(b, { batchId: b, batchTimestampMs: Date.now(), files: [] });
       await cp.commits.add(b, { batchId: b, committedAtMs: Date.now() });

@@ -5,6 +5,16 @@
  */
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import type { ProgressRecord } from './progress.js';
+import type { SourceCost } from './source.js';
+
+/**
+ * What planning and bookkeeping cost since the engine started, counted in operations, not seconds: the
+ * input folder's listings, entries listed, stat calls, files queued into the planning order, and bytes
+ * written to the seen-files log. A batch should add what it plans, whatever waits or was processed.
+ */
+export interface WorkCounters extends SourceCost {
+  seenLogBytes: number;
+}
 
 export interface BatchCommitted {
   record: ProgressRecord;
@@ -16,6 +26,8 @@ export interface BatchCommitted {
    * unchecked once its budget was spent (their repeats were found in SQL).
    */
   keySet: { peakBytes: number; uncheckedKeys: number };
+  /** Cumulative, as of this batch's commit. */
+  work: WorkCounters;
 }
 
 export interface EngineObserver {

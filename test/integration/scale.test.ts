@@ -130,3 +130,24 @@ describe('3. the in-batch duplicate check within a fixed memory budget', () => {
     });
   });
 });
+
+describe('7. a backlog costs each batch the same, however long it is', () => {
+  /** Planning and bookkeeping work per batch over a backlog of `files` 10-row files, one per batch. */
+  async function perBatch(files: number): Promise<Record<string, number>> {
+    const url = await db.freshDatabase();
+    const dir = await tempDir();
+    for (let i = 0; i < files; i++)
+      await publish(path.join(dir, 'in'), `events_${String(i).padStart(4, '0')}.csv`, csv(...Array.from({ length: 10 }, () => row())));
+    const { batches } = await runEngine(url, dir, { maxFilesPerTrigger: 1 });
+    assert.equal(batches.length, files);
+    const work = batches[batches.length - 1]!.work;
+    return Object.fromEntries(Object.entries(work).map(([k, v]) => [k, v / files]));
+  }
+
+  test('4x the backlog: at most 1.3x the listings, entries listed, stat calls, files queued and seen-log bytes per batch', async () => {
+    const small = await perBatch(40);
+    const large = await perBatch(160);
+    for (const [what, n] of Object.entries(large)) assert.ok(n <= 1.3 * small[what]! + 1e-9, `${what} per batch: ${small[what]} at 40 files, ${n} at 160`);
+    assert.ok(large.seenLogBytes! > 0 && large.statCalls! > 0, 'the counters count');
+  });
+});
