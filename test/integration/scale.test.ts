@@ -6,6 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig, type DeepPartial, type EngineConfig } from '../../src/config.js';
 import type { FileEntry } from '../../src/checkpoint/checkpoint.js';
@@ -149,5 +151,56 @@ describe('7. a backlog costs each batch the same, however long it is', () => {
     const large = await perBatch(160);
     for (const [what, n] of Object.entries(large)) assert.ok(n <= 1.3 * small[what]! + 1e-9, `${what} per batch: ${small[what]} at 40 files, ${n} at 160`);
     assert.ok(large.seenLogBytes! > 0 && large.statCalls! > 0, 'the counters count');
+  });
+});
+
+describe('6. a symlink to a file outside the input folder', () => {
+  test('is read, by absolute or relative path, through a chain of links, on another file system, and when it appears while the engine runs', async () => {
+    const url = await db.freshDatabase();
+    const dir = await tempDir();
+    const input = path.join(dir, 'in');
+    const other = path.join(dir, 'other');
+    const elsewhere = await tempDir(); // a folder outside `dir`; /dev/shm when there, another file system
+    const shm = fs.existsSync('/dev/shm') ? await fsp.mkdtemp('/dev/shm/ecomstream-test-') : elsewhere;
+    await fsp.mkdir(input);
+    await publish(other, 'outside.csv', csv(...Array.from({ length: 3 }, () => row())));
+    await publish(other, 'relative.data', csv(...Array.from({ length: 4 }, () => row())));
+    await publish(other, 'chained.csv', csv(...Array.from({ length: 5 }, () => row())));
+    await fsp.symlink(path.join(other, 'chained.csv'), path.join(elsewhere, 'hop.csv'));
+    await publish(shm, 'shm.csv', csv(...Array.from({ length: 6 }, () => row())));
+    await fsp.symlink(path.join(other, 'outside.csv'), path.join(input, 'link_outside.csv'));
+    await fsp.symlink('../other/relative.data', path.join(input, 'link_relative.csv'));
+    await fsp.symlink(path.join(elsewhere, 'hop.csv'), path.join(input, 'link_chain.csv'));
+    await fsp.symlink(path.join(shm, 'shm.csv'), path.join(input, 'link_shm.csv'));
+    try {
+      const s = await runEngine(url, dir, {});
+      assert.equal(
+        s.batches.reduce((n, b) => n + b.record.insertedRows, 0),
+        3 + 4 + 5 + 6,
+      );
+      // An on-arrival engine that has listed the folder already learns of the link from the watcher.
+      await publish(other, 'late.csv', csv(...Array.from({ length: 7 }, () => row())));
+      const stop = new AbortController();
+      const config = loadConfig({
+        engine: { inputDir: input, checkpointDir: path.join(dir, `ck-${url.slice(url.lastIndexOf('/') + 1)}`), progressFile: path.join(dir, 'p.jsonl') },
+      });
+      let inserted = 0;
+      const run = new StreamEngine({
+        engine: { ...config.engine, trigger: { kind: 'on-arrival' }, fileSettleMillis: 0, pollMillis: 60_000 },
+        databaseUrl: url,
+        log: silentLogger,
+        signal: stop.signal,
+        observer: { batchCommitted: (b) => void (inserted += b.record.insertedRows) },
+      }).run();
+      await new Promise((r) => setTimeout(r, 300));
+      await fsp.symlink(path.join(other, 'late.csv'), path.join(input, 'link_late.csv'));
+      for (let i = 0; i < 200 && inserted < 7; i++) await new Promise((r) => setTimeout(r, 50));
+      stop.abort();
+      await run;
+      assert.equal(inserted, 7);
+      assert.equal(Number((await q<{ n: string }>(url, 'SELECT COUNT(*) n FROM rejected_events'))[0]!.n), 0, 'no notice, no reject');
+    } finally {
+      if (shm !== elsewhere) await fsp.rm(shm, { recursive: true, force: true });
+    }
   });
 });
