@@ -16,7 +16,7 @@ import { EventIdSet } from './event-id-set.js';
 import { filePath } from './source.js';
 import { EcomstreamError } from '../errors.js';
 import { EVENTS, renderDetail, type CompiledContract, type RowRules } from './validate.js';
-import type { RejectRecord, RowMode, ScanStats } from '../sink/postgres.js';
+import { emptyScanStats, type RejectRecord, type RowMode, type ScanStats } from '../sink/postgres.js';
 
 export type { RejectRecord, ScanStats } from '../sink/postgres.js';
 
@@ -93,17 +93,7 @@ export function classifyHeader(line: string, expected = EVENTS.header): HeaderVe
 }
 
 export async function scanBatch(opts: ScanOptions): Promise<ScanStats> {
-  const stats: ScanStats = {
-    inputRows: 0,
-    validRows: 0,
-    rejectedRows: 0,
-    duplicateRows: 0,
-    notices: 0,
-    qualitySum: 0,
-    bytes: 0,
-    uncheckedKeys: 0,
-    keySetPeakBytes: 0,
-  };
+  const stats = emptyScanStats();
   const ids = new EventIdSet(opts.keySetBytes);
   for (const file of opts.files) await scanFile(file, ids, stats, opts);
   stats.uncheckedKeys = ids.unchecked;

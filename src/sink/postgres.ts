@@ -75,6 +75,10 @@ export interface ScanStats {
   keySetPeakBytes: number;
 }
 
+export function emptyScanStats(): ScanStats {
+  return { inputRows: 0, validRows: 0, rejectedRows: 0, duplicateRows: 0, notices: 0, qualitySum: 0, bytes: 0, uncheckedKeys: 0, keySetPeakBytes: 0 };
+}
+
 /**
  * `direct`: COPY lines of the contract's columns. `staging`: the same plus the row's quality score, source
  * file, line number and raw line, for the fallback that must report which rows were duplicates.
@@ -422,20 +426,9 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
     const exists = await client.query('SELECT 1 FROM stream_batches WHERE stream_id = $1 AND batch_id = $2', [batch.streamId, batch.batchId]);
     if (exists.rowCount) {
       await client.query('ROLLBACK');
-      const empty: ScanStats = {
-        inputRows: 0,
-        validRows: 0,
-        rejectedRows: 0,
-        duplicateRows: 0,
-        notices: 0,
-        qualitySum: 0,
-        bytes: 0,
-        uncheckedKeys: 0,
-        keySetPeakBytes: 0,
-      };
       return {
         alreadyCommitted: true,
-        stats: empty,
+        stats: emptyScanStats(),
         insertedRows: 0,
         duplicateRows: 0,
         rejectedRows: 0,
