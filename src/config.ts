@@ -54,9 +54,13 @@ export interface EngineConfig {
   pollMillis: number;
   /** Warn when this many published files wait after planning a batch. Default 20. */
   backlogWarnFiles: number;
-  /** A `N.compact` entry of the seen-files log every this many batches (Spark: 10). Default 10. */
+  /**
+   * Every this many batches, offsets/ and commits/ older than `minBatchesToRetain` are purged (Spark's
+   * compact interval: 10). The seen-files log is not compacted on a schedule (src/checkpoint/seen-log.ts).
+   * Default 10.
+   */
   compactInterval: number;
-  /** Offsets/commits files kept for inspection after compaction (Spark: 100). Default 100. */
+  /** Offsets/commits files kept for inspection (Spark: 100). Default 100. */
   minBatchesToRetain: number;
   /** Retry backoff for lost database connections: first delay, cap (ms). Default 250 ms, 5000 ms. */
   retryInitialMillis: number;
