@@ -22,18 +22,23 @@ test('batch log: versioned, never overwritten, listed in order', async () => {
   await assert.rejects(log.get(5), /unsupported log version/);
 });
 
-test('a second engine on the same checkpoint is refused; a dead holder is taken over', async () => {
+test('a second engine on the same checkpoint is refused while the first holds it; the lock file stays, and its content decides nothing', async () => {
   const dir = await tempDir();
   const a = new Checkpoint(dir);
   await a.open();
   await a.createStream();
-  fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`); // a live process that is not us
-  const b = new Checkpoint(dir);
-  await assert.rejects(b.open(), { name: 'CheckpointError', code: 'LOCKED' });
-  fs.writeFileSync(path.join(dir, 'lock'), '999999999\n'); // no such process
+  // Another open file of the same lock: refused, whatever the file says (a pid of ours, a dead pid).
+  await assert.rejects(new Checkpoint(dir).open(), { name: 'CheckpointError', code: 'LOCKED', message: new RegExp(`pid ${process.pid} on host`) });
+  fs.writeFileSync(path.join(dir, 'lock'), '999999999\n');
+  await assert.rejects(new Checkpoint(dir).open(), { name: 'CheckpointError', code: 'LOCKED' });
+  await a.close();
+  assert.ok(fs.existsSync(path.join(dir, 'lock')), 'close() leaves the lock file: deleting it would let a second engine lock a new inode');
+  // Free now: a lock file naming a live process that is not us (our parent) does not block.
+  fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`);
   const c = new Checkpoint(dir);
   await c.open();
   assert.equal(c.streamId, a.streamId, 'stream id persists');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'lock'), 'utf8')).pid, process.pid, 'the holder writes itself into the file, for information');
   await c.close();
 });
 
