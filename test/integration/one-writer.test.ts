@@ -116,7 +116,8 @@ describe('two engines on one checkpoint', () => {
     const first = startEngine(setup(dir, ['--trigger', 'on-arrival']), { DATABASE_URL: url }, unshare);
     try {
       await until('the first engine committed both files', async () => (await count(url, 'SELECT count(*) n FROM user_events')) === 100);
-      assert.equal((await engineState(path.join(dir, 'ck'), null)).state, 'idle', 'the dashboard sees a holder in another PID namespace');
+      // The dashboard sees a holder in another PID namespace (idle once commits/N follows the database commit).
+      await until('the dashboard to see the engine idle', async () => (await engineState(path.join(dir, 'ck'), null)).state === 'idle');
       const report = await inspectCheckpoint(path.join(dir, 'ck'));
       assert.equal(report.lock.state, 'held');
       assert.equal(report.lock.state === 'held' && report.lock.pid, 1);
