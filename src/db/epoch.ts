@@ -15,11 +15,13 @@
  *   (`abortOlder`): a frozen zombie cannot hold the stream, or its uncommitted rows, for ever.
  *
  * The statements are written once, here, and travel to the Spark job in the contract JSON (`fencing`,
- * src/contract/schema.ts), whose driver runs these same texts (spark/ecomstream_spark/sink.py).
+ * src/contract/schema.ts), whose driver runs these same texts with JDBC's `?` for `$n`
+ * (spark/ecomstream_spark/sink.py): each `$n` appears once, in order.
  */
 import type pg from 'pg';
 import { EcomstreamError } from '../errors.js';
 
+/** The statements of fencing, with `$n` parameters; `FENCING` adds what the Spark job needs beside them. */
 export const FENCING_SQL = {
   /** $1 stream, $2 engine, $3 host, $4 pid, $5 process start (ISO), $6 input folder → the new epoch. */
   claim: `INSERT INTO stream_epochs AS e (stream_id, epoch, engine, host, pid, started_at, source)
@@ -27,10 +29,10 @@ VALUES ($1, 1, $2, $3, $4, $5::timestamptz, $6)
 ON CONFLICT (stream_id) DO UPDATE SET epoch = e.epoch + 1, engine = EXCLUDED.engine, host = EXCLUDED.host, pid = EXCLUDED.pid,
   started_at = EXCLUDED.started_at, source = EXCLUDED.source
 RETURNING epoch::text`,
-  /** $1 stream, $2 the batch transaction's name (`batchName`) → the newest epoch and its holder. */
+  /** $1 the batch transaction's name (`batchName`), $2 stream → the newest epoch and its holder. */
   check: `SELECT epoch::text, engine, host, pid, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS started_at,
-  set_config('application_name', $2, true) AS name
-FROM stream_epochs WHERE stream_id = $1 FOR SHARE`,
+  set_config('application_name', $1, true) AS name
+FROM stream_epochs WHERE stream_id = $2 FOR SHARE`,
   /** $1 the batch transaction's name: ends the open transactions of older epochs of the stream. */
   abortOlder: `SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity
 WHERE datname = current_database() AND usename = current_user AND application_name = $1 AND pid <> pg_backend_pid()`,
@@ -38,14 +40,22 @@ WHERE datname = current_database() AND usename = current_user AND application_na
   claimLockTimeout: `SET LOCAL lock_timeout = '2s'`,
 } as const;
 
+/** Fencing as the contract JSON carries it to the Spark job (`fencing`, src/contract/schema.ts). */
+export const FENCING = {
+  sql: FENCING_SQL,
+  /** A batch transaction's application_name: this, then the stream id. */
+  batchNamePrefix: 'ecomstream-batch ',
+  /** Claims tried, each after ending the transactions that blocked the one before. */
+  claimAttempts: 3,
+  /** SQLSTATE lock_not_available: the claim's lock_timeout passed. */
+  lockNotAvailable: '55P03',
+} as const;
+export type Fencing = typeof FENCING;
+
 /** The name a batch transaction of `streamId` carries in pg_stat_activity while it is open. */
 export function batchName(streamId: string): string {
-  return `ecomstream-batch ${streamId}`;
+  return `${FENCING.batchNamePrefix}${streamId}`;
 }
-
-/** SQLSTATE lock_not_available: the claim's lock_timeout passed. */
-const LOCK_NOT_AVAILABLE = '55P03';
-const CLAIM_ATTEMPTS = 3;
 
 export interface EpochHolder {
   engine: 'typescript' | 'spark';
@@ -72,7 +82,7 @@ export async function claimEpoch(client: pg.ClientBase, streamId: string, holder
       return Number(rows[0]!.epoch);
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE || attempt === CLAIM_ATTEMPTS) throw err;
+      if ((err as { code?: unknown }).code !== FENCING.lockNotAvailable || attempt === FENCING.claimAttempts) throw err;
       await client.query(FENCING_SQL.abortOlder, [batchName(streamId)]);
     }
   }
@@ -84,8 +94,8 @@ export async function claimEpoch(client: pg.ClientBase, streamId: string, holder
  */
 export async function checkEpoch(client: pg.ClientBase, streamId: string, epoch: number, batchId: number): Promise<void> {
   const { rows } = await client.query<{ epoch: string; engine: string; host: string; pid: number; started_at: string }>(FENCING_SQL.check, [
-    streamId,
     batchName(streamId),
+    streamId,
   ]);
   const row = rows[0];
   if (row && Number(row.epoch) === epoch) return;
