@@ -18,12 +18,7 @@ function formatBytes(n: number): string {
 }
 
 export function formatReport(r: CheckpointReport): string {
-  const lock =
-    r.lock.state === 'held'
-      ? `held (${describeHolder(r.lock)})`
-      : r.lock.state === 'none'
-        ? 'free'
-        : 'not kept (Spark checkpoint)';
+  const lock = r.lock.state === 'held' ? `held (${describeHolder(r.lock)})` : r.lock.state === 'none' ? 'free' : 'not kept (Spark checkpoint)';
   const replay = r.pendingReplay ? `batch ${r.pendingReplay.batchId} (${r.pendingReplay.files.join(', ') || 'files unknown'})` : 'none';
   return [
     `checkpoint ${r.dir} (${r.engine} engine)`,
