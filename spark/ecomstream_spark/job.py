@@ -653,15 +653,16 @@ class StreamingJob(object):
 
         query = writer.start()
         self._stream_id = str(query.id)
-        # Before the first batch may use the database (it waits for the stream id): staging tables of a
-        # killed attempt go first, on this thread, so no batch's own tables are ever dropped under it;
-        # then this run's epoch, which fences every earlier run of this checkpoint (sink.Fence).
+        # Before the first batch may use the database (it waits for the stream id): this run's epoch,
+        # which fences every earlier run of this checkpoint and ends a frozen one's batch transaction
+        # (sink.Fence); then the staging tables of killed attempts, on this thread, so no batch's own
+        # tables are ever dropped under it.
         try:
-            for name in drop_stale_stage_tables(conn, self._stream_id):
-                warn("dropped staging table %s left by an earlier attempt" % name)
             fence = Fence(self.contract, self._stream_id)
             fence.claim(conn, socket.gethostname(), os.getpid(), self._started_at, s.input)
             self._fence = fence
+            for name in drop_stale_stage_tables(conn, self._stream_id):
+                warn("dropped staging table %s left by an earlier attempt" % name)
         finally:
             self._stream_id_ready.set()
         log(

@@ -101,6 +101,15 @@ export class Checkpoint {
       throw new CheckpointError(describeWriteFailure(this.dir, cause), { cause, file: this.dir, code: (cause as NodeJS.ErrnoException).code });
     }
     await this.lock.acquire();
+    try {
+      await this.readStream();
+    } catch (err) {
+      this.lock.release(); // a checkpoint that cannot be opened is not held
+      throw err;
+    }
+  }
+
+  private async readStream(): Promise<void> {
     await Promise.all([this.offsets.init(), this.commits.init(), this.sources.init()]);
     const metaFile = this.metadataFile;
     let meta: Metadata | undefined;
