@@ -21,7 +21,7 @@ import type { EngineConfig } from '../config.js';
 import { formatTrigger } from '../config.js';
 import { Checkpoint, fileKey, type FileEntry, type OffsetEntry, type SeenFile } from '../checkpoint/checkpoint.js';
 import { describePgError, withClient } from '../db/errors.js';
-import { retryWhileUnavailable } from '../db/retry.js';
+import { DatabaseUnavailableError, retryWhileUnavailable } from '../db/retry.js';
 import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
@@ -100,9 +100,11 @@ export class StreamEngine {
           initialMillis: engine.retryInitialMillis,
           maxMillis: engine.retryMaxMillis,
           deadlineMillis: engine.startupRetrySeconds * 1000,
+          deadlineOption: '--startup-timeout',
           signal,
         },
         () => withClient(pool, (c) => c.query('SELECT 1')),
+        (error) => observer.dbRetry?.({ batchId: undefined, error }),
       );
       if (this.checkpoint.isNew) {
         await this.guardNewStream(pool);
@@ -115,6 +117,7 @@ export class StreamEngine {
           `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
           `${this.seen.size} files already seen, next batch ${nextBatchId})`,
       );
+      observer.running?.();
 
       if (this.opts.reprocess) {
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: this.opts.reprocess, reprocess: true };
@@ -125,7 +128,7 @@ export class StreamEngine {
       }
 
       // available-now and once: exactly the files present at start (waiting for those still settling).
-      const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
+      const bounded = this.bounded;
       let snapshot: Set<string> | undefined;
       let listing: Listing | undefined;
       let moreReady = false;
@@ -289,9 +292,16 @@ export class StreamEngine {
     this.opts.onProgress?.(record);
   }
 
+  /** A run that ends by itself (available-now, once, reprocess), as opposed to a stream that runs on. */
+  private get bounded(): boolean {
+    const kind = this.opts.engine.trigger.kind;
+    return this.opts.reprocess !== undefined || kind === 'available-now' || kind === 'once';
+  }
+
   /**
-   * Connection failures keep the batch uncommitted and retry with backoff; a file that changed while
-   * it was read is read again once settled; anything else fails the run.
+   * Retryable failures (src/db/errors.ts) keep the batch uncommitted and retry with backoff — for as
+   * long as a stream runs, for `batchRetrySeconds` in a bounded run, which then fails with one line; a
+   * file that changed while it was read is read again once settled; anything else fails the run.
    */
   private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
     const { engine, log } = this.opts;
@@ -311,7 +321,14 @@ export class StreamEngine {
     for (;;) {
       try {
         return await retryWhileUnavailable(
-          { log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis },
+          {
+            log,
+            what: `${what} (stays uncommitted)`,
+            initialMillis: engine.retryInitialMillis,
+            maxMillis: engine.retryMaxMillis,
+            deadlineMillis: this.bounded ? engine.batchRetrySeconds * 1000 : undefined,
+            deadlineOption: '--retry-timeout',
+          },
           () =>
             writeBatch(pool, {
               streamId: this.checkpoint.streamId,
@@ -323,7 +340,7 @@ export class StreamEngine {
               contract: contract.spec,
               hooks,
             }),
-          (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
+          (error) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, error }),
         );
       } catch (err) {
         if (err instanceof FileChangedError) {
@@ -332,6 +349,7 @@ export class StreamEngine {
           Object.assign(f, await this.settle(f));
           continue;
         }
+        if (err instanceof DatabaseUnavailableError) throw err; // already one line naming the batch and the cause
         throw new SinkError(`${what} (${files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err, batch: entry.batchId });
       }
     }
