@@ -4,10 +4,8 @@
  * filesystem (53100 disk_full). Readiness follows the batch path, not the probe's own connection; a
  * full disk is named, retried while a stream runs, and bounded by --retry-timeout in a bounded run.
  */
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { defaults, loadConfig, type DeepPartial, type EngineConfig } from '../../src/config.js';
 import { freePort } from '../../src/db/embedded.js';
@@ -18,6 +16,7 @@ import { cli } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { recordingLog } from '../support/log.js';
 import { runStream, type RunningStream } from '../support/stream.js';
+import { tinyDisk, userEventsOn } from '../support/tiny-disk.js';
 import { query, startTestDb, type TestDb } from '../support/pg.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
 
@@ -130,50 +129,12 @@ describe('5a. readiness follows the batch path', () => {
   });
 });
 
-interface TinyFs {
-  dir: string;
-  /** Gives the filesystem room again. */
-  grow(): void;
-}
-
-/**
- * A 1 MiB tmpfs that the test server's user owns, unmounted after the test (lazily: the server may
- * still hold its files); or why there is none (mounting needs root and CAP_SYS_ADMIN; the server must
- * run on this machine).
- */
-function tinyFilesystem(t: TestContext): TinyFs | string {
-  if (!db.server) return 'TEST_DATABASE_URL: the server is elsewhere, its tablespace cannot be put on a filesystem here';
-  if (process.getuid?.() !== 0) return 'mounting a tiny tmpfs for a tablespace needs root';
-  const dir = fs.mkdtempSync('/tmp/ecomstream-tiny-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (err) {
-    fs.rmdirSync(dir);
-    return `cannot mount a tmpfs here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
-  }
-  t.after(() => {
-    execFileSync('umount', ['-l', dir]);
-    fs.rmdirSync(dir);
-  });
-  const owner = fs.statSync(db.server.dataDir);
-  fs.chownSync(dir, owner.uid, owner.gid);
-  return { dir, grow: () => execFileSync('mount', ['-o', 'remount,size=256m', dir]) };
-}
-
-/** A fresh database whose user_events lives on `tiny` (the server, removed after this file, keeps the tablespace). */
-async function databaseOnTinyDisk(tiny: TinyFs): Promise<string> {
-  const url = await db.freshDatabase();
-  const space = `tiny_${process.pid}_${Date.now()}`;
-  await query(url, `CREATE TABLESPACE ${space} LOCATION '${tiny.dir}'`);
-  await query(url, `ALTER TABLE user_events SET TABLESPACE ${space}`);
-  return url;
-}
-
 describe('5b. PostgreSQL out of disk space', () => {
   test('a stream that runs on names the cause, says database_full, retries, and commits once there is room', async (t) => {
-    const tiny = tinyFilesystem(t);
+    const tiny = tinyDisk(t, db.server);
     if (typeof tiny === 'string') return t.skip(tiny);
-    const url = await databaseOnTinyDisk(tiny);
+    const url = await db.freshDatabase();
+    await userEventsOn(tiny, url);
     const dir = await tempDir();
     const log = recordingLog();
     const stream = await runningStream(url, dir, log);
@@ -199,9 +160,10 @@ describe('5b. PostgreSQL out of disk space', () => {
   });
 
   test('available-now and reprocess retry for --retry-timeout, then exit 1 with one line; with room, the run commits once', async (t) => {
-    const tiny = tinyFilesystem(t);
+    const tiny = tinyDisk(t, db.server);
     if (typeof tiny === 'string') return t.skip(tiny);
-    const url = await databaseOnTinyDisk(tiny);
+    const url = await db.freshDatabase();
+    await userEventsOn(tiny, url);
     const dir = await tempDir();
     const input = path.join(dir, 'in');
     await publish(input, 'events_0.csv', csv(...rows(20_000)));
