@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the PySpark job needs to run in local mode, idempotently (a second run changes nothing):
-#   - a Python virtual environment in spark/.venv with PySpark 3.5, psycopg 3, pytest and ruff (spark/requirements.txt),
+#   - a Python virtual environment in spark/.venv with PySpark 3.5, psycopg 3, pytest, ruff and vermin (spark/requirements.txt),
 #   - the PostgreSQL JDBC driver from Maven Central in spark/jars/,
 #   - the local-mode driver JVM's class data sharing archive in spark/.venv/spark-driver.jsa.
 # Java 11 or 17 must already be installed (Spark 3.5 runs on both). Both folders are gitignored.
@@ -54,7 +54,10 @@ want_ruff="$(sed -n 's/^ruff==//p' "$ROOT/spark/requirements.txt")"
 have_ruff="$("$VENV/bin/ruff" --version 2>/dev/null | sed 's/^ruff //' || true)"
 want_psycopg="$(sed -n 's/^psycopg\[binary\]==//p' "$ROOT/spark/requirements-executor.txt")"
 have_psycopg="$("$VENV/bin/python" -c 'import psycopg; print(psycopg.__version__)' 2>/dev/null || true)"
-if [ "$have_pyspark" != "$want_pyspark" ] || [ -z "$have_pytest" ] || [ "$have_ruff" != "$want_ruff" ] || [ "$have_psycopg" != "$want_psycopg" ]; then
+want_vermin="$(sed -n 's/^vermin==//p' "$ROOT/spark/requirements.txt")"
+have_vermin="$("$VENV/bin/vermin" --version 2>/dev/null || true)"
+if [ "$have_pyspark" != "$want_pyspark" ] || [ -z "$have_pytest" ] || [ "$have_ruff" != "$want_ruff" ] || [ "$have_psycopg" != "$want_psycopg" ] ||
+  [ "$have_vermin" != "$want_vermin" ]; then
   say "installing spark/requirements.txt (pyspark $want_pyspark) from PyPI"
   "$VENV/bin/python" -m pip install --quiet -r "$ROOT/spark/requirements.txt"
 else

@@ -51,7 +51,10 @@ export interface ServiceFacts {
   replicas: number;
   /** `network_mode:`, e.g. `service:spark-master` for a container sharing another's network. */
   networkMode: string | undefined;
-  /** `command:` as a list of arguments, `${VAR:-default}` resolved. */
+  /**
+   * What the container runs, as a list of arguments with `${VAR:-default}` resolved: `entrypoint:`, when
+   * the service sets one, followed by `command:` (Docker appends the command to the entrypoint).
+   */
   command: string[];
 }
 
@@ -113,6 +116,11 @@ function stringMap(v: unknown): Record<string, string> {
   return out;
 }
 
+/** `command:` or `entrypoint:` as Compose reads it: a list, or a string split on white space. */
+function argList(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : [];
+}
+
 /** Parse the text of a Compose file into the facts the diagram needs. `file` names it in errors. */
 export function parseCompose(text: string, file = 'docker-compose.yml'): ComposeFacts {
   let doc: unknown;
@@ -143,9 +151,7 @@ export function parseCompose(text: string, file = 'docker-compose.yml'): Compose
       networks,
       replicas,
       networkMode: typeof raw.network_mode === 'string' ? raw.network_mode : undefined,
-      command: (Array.isArray(raw.command) ? raw.command.map(String) : typeof raw.command === 'string' ? raw.command.split(/\s+/).filter(Boolean) : []).map(
-        interpolateDefaults,
-      ),
+      command: [...argList(raw.entrypoint), ...argList(raw.command)].map(interpolateDefaults),
     });
   }
 

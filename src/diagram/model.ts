@@ -165,10 +165,11 @@ const SERVICE_KEYS = {
 
 /**
  * Helper containers shown inside the box they serve rather than as boxes of their own: the streaming
- * job's driver runs in the master's network (its UI is the master's :4040), and the one-shot init
- * container only prepares the data folders.
+ * job's driver runs in the master's network (its UI is the master's :4040), the one-shot init
+ * container only prepares the data folders, the one-shot settings check runs before the job, and the
+ * optional extra workers are what the worker box's "Horizontally scalable" line stands for.
  */
-const HELPER_KEYS = { submit: 'spark-submit', init: 'data-init' } as const;
+const HELPER_KEYS = { submit: 'spark-submit', init: 'data-init', settings: 'spark-job-settings', moreWorkers: 'spark-worker-more' } as const;
 
 /** What each well-known container port is, for the port lines. */
 const PORT_ROLES: Record<number, string> = {

@@ -1,6 +1,6 @@
 /**
- * docker-compose.yml, checked statically (no Docker engine runs where this project is built and tested):
- * the spec's services (sections 1-6) with their container names, images, ports, environment, resources
+ * docker-compose.yml, checked statically against the spec in every `npm test` (test/compose/ runs it for
+ * real, on a Docker Engine, in `npm run test:compose`): the spec's services (sections 1-6) with their container names, images, ports, environment, resources
  * and volume mounts, the network, health checks and start order, and that every local file the file
  * refers to exists. Variables are resolved the way Compose does, from .env.example.
  */
@@ -63,6 +63,9 @@ interface Service {
   user?: string;
   deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } };
   restart?: string;
+  entrypoint?: string[];
+  profiles?: string[];
+  hostname?: string;
 }
 
 const rawText = read('docker-compose.yml');
@@ -166,7 +169,7 @@ test('every local file the compose file refers to exists', () => {
     }
   }
   // Paths inside the Spark containers that map to ./spark.
-  const cmd = svc['spark-submit']!.command as string[];
+  const cmd = [...(svc['spark-submit']!.entrypoint ?? []), ...(svc['spark-submit']!.command as string[])];
   for (const arg of cmd) {
     if (arg.startsWith('/opt/spark-apps/')) {
       const local = path.join(ROOT, 'spark', arg.slice('/opt/spark-apps/'.length));
@@ -197,11 +200,38 @@ test('health checks, and the job submitted only once master, worker and database
   for (const name of ['spark-master', 'spark-worker', 'postgres']) assert.equal(deps[name]?.condition, 'service_healthy', `spark-submit waits for ${name}`);
   assert.equal(svc['spark-submit']!.network_mode, 'service:spark-master', 'the driver UI (4040) is the master container port');
   assert.equal(svc.pgadmin!.depends_on!.postgres!.condition, 'service_healthy');
-  for (const name of ['generator', 'spark-submit']) assert.equal(svc[name]!.depends_on!['data-init']!.condition, 'service_completed_successfully');
+  for (const name of ['generator', 'spark-job-settings']) assert.equal(svc[name]!.depends_on!['data-init']!.condition, 'service_completed_successfully');
+  // A wrong flag or setting stops in the one-shot check, before the job that restarts on failure.
+  assert.equal(deps['spark-job-settings']?.condition, 'service_completed_successfully');
+  assert.equal(svc['spark-job-settings']!.restart, 'no');
+  assert.equal(svc['spark-submit']!.restart, 'on-failure');
+});
+
+test('the settings check and the job run the job with the same flags', () => {
+  const check = svc['spark-job-settings']!;
+  const job = svc['spark-submit']!;
+  assert.deepEqual(check.command, job.command);
+  assert.deepEqual(check.environment, job.environment);
+  assert.deepEqual(check.entrypoint, ['/opt/entrypoint.sh', 'python3', '/opt/spark-apps/streaming_job.py', '--print-settings']);
+  assert.equal(job.entrypoint?.at(-1), '/opt/spark-apps/streaming_job.py');
+});
+
+test('more workers: a service Compose can scale (no container name, host name or host port), off by default', () => {
+  const more = svc['spark-worker-more']!;
+  const worker = svc['spark-worker']!;
+  assert.deepEqual(more.profiles, ['more-workers']);
+  assert.equal(more.container_name, undefined);
+  assert.equal(more.hostname, undefined);
+  assert.equal(more.ports, undefined);
+  for (const k of ['image', 'build', 'environment', 'volumes', 'deploy', 'healthcheck', 'networks'] as const) assert.deepEqual(more[k], worker[k], k);
+  assert.deepEqual(
+    more.command,
+    (worker.command as string[]).filter((a, i, all) => a !== '--host' && all[i - 1] !== '--host'),
+  );
 });
 
 test('the job is submitted with the JDBC driver of scripts/install-spark.sh and the deployment facts of src/config.ts', () => {
-  const cmd = svc['spark-submit']!.command as string[];
+  const cmd = [...(svc['spark-submit']!.entrypoint ?? []), ...(svc['spark-submit']!.command as string[])];
   const after = (flag: string): string | undefined => cmd[cmd.indexOf(flag) + 1];
   const installVersion = /^PG_JDBC_VERSION="([^"]+)"/m.exec(read('scripts/install-spark.sh'))?.[1];
   assert.ok(installVersion);
