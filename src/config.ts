@@ -132,6 +132,11 @@ export interface OpsConfig {
   logFormat: LogFormat;
   /** The registry is rendered at most this often; scrapes in between get the last rendering. Default 1000 ms. */
   metricsMinIntervalMillis: number;
+  /**
+   * `/metrics` answers per second at most; more scrapes wait their turn, in order, so a flood of them
+   * costs little CPU and never delays `/livez` or `/readyz`. Default 50 (Prometheus scrapes every 15 s).
+   */
+  maxScrapesPerSecond: number;
 }
 
 /** Facts of the Docker Compose deployment (spec sections 1-6), shared with the diagram generator. */
@@ -197,7 +202,7 @@ export function defaults(root: string = process.cwd()): Config {
       readonlyPassword: 'dashboard_reader',
     },
     dashboard: { host: '127.0.0.1', port: 3000 },
-    ops: { metricsHost: '127.0.0.1', metricsPort: 9464, stallAfterSeconds: 60, logFormat: 'text', metricsMinIntervalMillis: 1000 },
+    ops: { metricsHost: '127.0.0.1', metricsPort: 9464, stallAfterSeconds: 60, logFormat: 'text', metricsMinIntervalMillis: 1000, maxScrapesPerSecond: 50 },
     http: { maxConnections: 2048, headersTimeoutMillis: 5000, requestTimeoutMillis: 10_000 },
     deployment: {
       sparkTriggerSeconds: 10,

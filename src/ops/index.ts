@@ -49,6 +49,7 @@ export async function startOps(opts: {
         port: ops.metricsPort,
         limits: opts.http ?? defaults().http,
         minIntervalMillis: ops.metricsMinIntervalMillis,
+        maxScrapesPerSecond: ops.maxScrapesPerSecond,
         metrics,
         health,
         log,

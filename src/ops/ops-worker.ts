@@ -2,7 +2,8 @@
  * The operations endpoint's HTTP server, in its own thread (started by src/ops/server.ts, which says
  * why). `/livez` and `/readyz` are answered from the last health state the engine posted; `/metrics`
  * from the last rendering while it is younger than the minimum interval, else from a new one the
- * engine is asked for — one request at a time, however many scrapers wait for it.
+ * engine is asked for — one request at a time, however many scrapers wait for it — and no more than
+ * `maxScrapesPerSecond` answers a second: the rest wait their turn, costing nothing while they wait.
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -41,6 +42,17 @@ function settle(outcome: { metrics: MetricsText } | { error: Error }): void {
   }
 }
 
+/** When the next `/metrics` answer may go: one slot per 1/maxScrapesPerSecond s, handed out in order. */
+let nextSlotMs = 0;
+
+function waitForSlot(): Promise<void> {
+  const now = Date.now();
+  const at = Math.max(now, nextSlotMs);
+  nextSlotMs = at + 1000 / data.maxScrapesPerSecond;
+  // Unreferenced: a scrape still waiting does not hold the worker open once the server has closed.
+  return at === now ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, at - now).unref());
+}
+
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
@@ -64,14 +76,16 @@ const server = createLimitedServer(data.limits, (req, res) => {
   }
   if (route === '/readyz') return readyz(res);
   if (route === '/metrics') {
-    metrics().then(
-      (m) => send(res, 200, m.contentType, m.text),
-      (err: unknown) => {
-        const message = (err as Error).message;
-        post({ type: 'log', level: 'error', message: `/metrics failed: ${message}` });
-        send(res, 500, 'text/plain; charset=utf-8', `${message}\n`);
-      },
-    );
+    waitForSlot()
+      .then(metrics)
+      .then(
+        (m) => send(res, 200, m.contentType, m.text),
+        (err: unknown) => {
+          const message = (err as Error).message;
+          post({ type: 'log', level: 'error', message: `/metrics failed: ${message}` });
+          send(res, 500, 'text/plain; charset=utf-8', `${message}\n`);
+        },
+      );
     return;
   }
   send(res, 404, JSON_TYPE, '{"error":"not_found","paths":["/metrics","/livez","/readyz"]}\n');

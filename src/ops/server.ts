@@ -8,6 +8,8 @@
  * engine's side does two things only: it posts the health state whenever it changes (the worker
  * answers `/livez` and `/readyz` from it), and it renders the registry when the worker asks, which the
  * worker does at most once per `metricsMinIntervalMillis` (and EngineMetrics.render enforces the same).
+ * The worker also answers at most `maxScrapesPerSecond` scrapes a second, so a flood of them cannot
+ * take the CPU the batches need, nor delay `/readyz` behind them in the worker's own loop.
  */
 import type { AddressInfo } from 'node:net';
 import type { HttpLimitsConfig } from '../config.js';
@@ -30,6 +32,7 @@ export interface OpsWorkerData {
   port: number;
   limits: HttpLimitsConfig;
   minIntervalMillis: number;
+  maxScrapesPerSecond: number;
 }
 
 /** Engine -> worker. */
@@ -51,12 +54,19 @@ export async function startOpsServer(opts: {
   port: number;
   limits: HttpLimitsConfig;
   minIntervalMillis: number;
+  maxScrapesPerSecond: number;
   metrics: EngineMetrics;
   health: HealthMonitor;
   log: Logger;
 }): Promise<OpsServer> {
   const { metrics, health, log } = opts;
-  const data: OpsWorkerData = { host: opts.host, port: opts.port, limits: opts.limits, minIntervalMillis: opts.minIntervalMillis };
+  const data: OpsWorkerData = {
+    host: opts.host,
+    port: opts.port,
+    limits: opts.limits,
+    minIntervalMillis: opts.minIntervalMillis,
+    maxScrapesPerSecond: opts.maxScrapesPerSecond,
+  };
   const running = await startWorker<FromOpsWorker, AddressInfo>(import.meta.url, 'ops-worker', data, {
     started: (m) => {
       if (m.type === 'listening') return m.address;

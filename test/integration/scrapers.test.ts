@@ -4,8 +4,9 @@
  * against real PostgreSQL); a separate load process points 200 scrape loops and 800 slow-header
  * connections at the metrics port, and more at the dashboard, while the generator publishes a file
  * every 200 ms. The assertions are about the engine, not about this machine's speed (two cores shared
- * with other work): the registry is rendered at most about once a second, batches keep committing,
- * every /readyz is answered. The latencies are measured and reported.
+ * with other work): the registry is rendered at most about once a second, scrapes are answered at the
+ * capped rate, batches keep committing, every /readyz is answered. The latencies are measured and
+ * reported; only their medians are held to the issue's bounds.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
+import { defaults } from '../../src/config.js';
 import { freePort } from '../../src/db/embedded.js';
 import type { ProgressRecord } from '../../src/engine/progress.js';
 import { BIN } from '../support/cli.js';
@@ -122,10 +124,8 @@ describe('4. scrapers and slow clients on the metrics and dashboard ports', () =
       const readyMs = probes.map((p) => p.ms).sort((a, b) => a - b);
       const renders = rendersAfter - rendersBefore;
       const seconds = (t1 - t0) / 1000;
-      t.diagnostic(
-        `load: ${report.requests} requests answered (${JSON.stringify(report.statuses)}), ${report.errors} failed, ` +
-          `${report.slowOpened} slow connections opened, ${report.slowClosedByServer} closed by the server`,
-      );
+      for (const l of report.loops) t.diagnostic(`load: ${l.url}: answers ${JSON.stringify(l.statuses)}, ${l.errors} failed`);
+      t.diagnostic(`load: ${report.slowOpened} slow connections opened, ${report.slowClosedByServer} closed by the server`);
       t.diagnostic(`registry rendered ${renders} times in ${seconds.toFixed(1)} s`);
       t.diagnostic(
         `${during.length} batches committed under load; publish->commit p50 ${quantile(latencies, 0.5)} ms, p99 ${quantile(latencies, 0.99)} ms, ` +
@@ -135,7 +135,16 @@ describe('4. scrapers and slow clients on the metrics and dashboard ports', () =
         `/readyz: ${probes.length} probes, p50 ${quantile(readyMs, 0.5).toFixed(1)} ms, p99 ${quantile(readyMs, 0.99).toFixed(1)} ms, max ${readyMs.at(-1)!.toFixed(1)} ms`,
       );
 
-      assert.ok(report.requests > 1000 && report.slowOpened >= 1000, 'the load was real');
+      const [scrapes, ...dashboardLoops] = report.loops;
+      const scraped = scrapes!.statuses['200'] ?? 0;
+      assert.ok(report.slowOpened >= 1000, 'the slow connections were open');
+      assert.ok(
+        report.loops.every((l) => l.errors === 0 && Object.keys(l.statuses).join() === '200'),
+        `every request answered 200: ${JSON.stringify(report.loops)}`,
+      );
+      assert.ok(dashboardLoops.every((l) => (l.statuses['200'] ?? 0) > 0));
+      const maxScrapes = (defaults().ops.maxScrapesPerSecond * (Date.now() - t0)) / 1000 + 1;
+      assert.ok(scraped > 10 * LOAD_SECONDS && scraped <= maxScrapes, `scrapes answered at the capped rate: ${scraped} (at most ${maxScrapes.toFixed(0)})`);
       assert.ok(renders <= seconds + 2, `at most about one render a second: ${renders} in ${seconds.toFixed(1)} s`);
       assert.ok(during.length >= seconds, `batches kept committing: ${during.length} in ${seconds.toFixed(1)} s`);
       assert.ok(maxGap < 5000, `no commit gap of 5 s or more under load (longest ${maxGap} ms)`);

@@ -17,25 +17,27 @@ export interface LoadPlan {
   slow: { url: string; connections: number }[];
 }
 
-export interface LoadReport {
-  requests: number;
+export interface LoopReport {
+  url: string;
   /** Responses by status code. */
   statuses: Record<string, number>;
   /** Requests that failed without a response (refused, reset). */
   errors: number;
+}
+
+export interface LoadReport {
+  /** One per `loops` entry of the plan, in its order. */
+  loops: LoopReport[];
   slowOpened: number;
   /** Slow connections the server closed (a header timeout, or the connection cap). */
   slowClosedByServer: number;
 }
 
-const report: LoadReport = { requests: 0, statuses: {}, errors: 0, slowOpened: 0, slowClosedByServer: 0 };
-
-function get(agent: http.Agent, url: string): Promise<void> {
+function get(agent: http.Agent, report: LoopReport): Promise<void> {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent }, (res) => {
+    const req = http.get(report.url, { agent }, (res) => {
       res.resume();
       res.on('end', () => {
-        report.requests++;
         report.statuses[res.statusCode ?? 0] = (report.statuses[res.statusCode ?? 0] ?? 0) + 1;
         resolve();
       });
@@ -48,11 +50,11 @@ function get(agent: http.Agent, url: string): Promise<void> {
   });
 }
 
-async function loop(agent: http.Agent, url: string, until: number): Promise<void> {
-  while (Date.now() < until) await get(agent, url);
+async function loop(agent: http.Agent, report: LoopReport, until: number): Promise<void> {
+  while (Date.now() < until) await get(agent, report);
 }
 
-function slowConnection(url: URL, until: number): void {
+function slowConnection(url: URL, until: number, report: LoadReport): void {
   if (Date.now() >= until) return;
   const socket = net.connect(Number(url.port), url.hostname);
   let timer: NodeJS.Timeout | undefined;
@@ -66,7 +68,7 @@ function slowConnection(url: URL, until: number): void {
     clearInterval(timer);
     if (Date.now() < until) {
       report.slowClosedByServer++;
-      setTimeout(() => slowConnection(url, until), 100);
+      setTimeout(() => slowConnection(url, until, report), 100);
     }
   });
   setTimeout(() => socket.destroy(), Math.max(0, until - Date.now())).unref();
@@ -74,12 +76,13 @@ function slowConnection(url: URL, until: number): void {
 
 async function main(plan: LoadPlan): Promise<void> {
   const until = Date.now() + plan.seconds * 1000;
-  for (const s of plan.slow) for (let i = 0; i < s.connections; i++) slowConnection(new URL(s.url), until);
+  const report: LoadReport = { loops: plan.loops.map((l) => ({ url: l.url, statuses: {}, errors: 0 })), slowOpened: 0, slowClosedByServer: 0 };
+  for (const s of plan.slow) for (let i = 0; i < s.connections; i++) slowConnection(new URL(s.url), until, report);
   const loops: Promise<void>[] = [];
-  for (const l of plan.loops) {
+  plan.loops.forEach((l, i) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: l.clients });
-    for (let i = 0; i < l.clients; i++) loops.push(loop(agent, l.url, until));
-  }
+    for (let c = 0; c < l.clients; c++) loops.push(loop(agent, report.loops[i]!, until));
+  });
   await Promise.all(loops);
   await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())));
   process.stdout.write(`${JSON.stringify(report)}\n`);
