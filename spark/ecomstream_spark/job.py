@@ -404,7 +404,15 @@ class StreamingJob(object):
             else:
                 self._run(df, batch_id, stream_id, replay, t0)
 
-        self._retrying("batch %d" % batch_id, ", the batch stays uncommitted", attempt)
+        # A bounded run (available-now, once) gives up after --retry-timeout; a stream retries while it runs.
+        deadline = time.time() + s.batch_retry_seconds if s.trigger_kind in ("available-now", "once") else None
+        try:
+            self._retrying("batch %d" % batch_id, ", the batch stays uncommitted", attempt, deadline=deadline)
+        except Exception as e:
+            if deadline is None or not is_connection_error(e, self.target):
+                raise
+            why = java_message(e).splitlines()[0]
+            raise SinkError("batch %d (stays uncommitted): gave up after --retry-timeout %d s of retries: %s" % (batch_id, s.batch_retry_seconds, why)) from e
 
     def _retrying(self, what: str, consequence: str, step: Callable[[], T], deadline: Optional[float] = None) -> T:
         """Runs `step` until it succeeds; after a failure that is_connection_error calls transient (the
@@ -421,7 +429,8 @@ class StreamingJob(object):
                 if not is_connection_error(e, self.target) or self._stop_requested or (deadline is not None and time.time() + delay > deadline):
                     raise
                 self.reset_connection()
-                warn("%s: database unavailable (%s); retry %d in %d ms%s" % (what, str(e).splitlines()[0][:300], attempt, int(delay * 1000), consequence))
+                why = java_message(e).splitlines()[0][:300]
+                warn("%s: database unavailable (%s); retry %d in %d ms%s" % (what, why, attempt, int(delay * 1000), consequence))
                 time.sleep(delay)
                 delay = min(delay * 2, s.retry_max_ms / 1000.0)
 
@@ -689,7 +698,10 @@ class StreamingJob(object):
                 if not query.status["isTriggerActive"] or time.time() - stopping_since > 600:
                     query.stop()
                     break
-            query.awaitTermination(0.5)
+            try:
+                query.awaitTermination(0.5)
+            except Exception:  # the query failed: said below in one line, from the batch's own error
+                break
         error = query.exception()
         self.reset_connection()
         if error is not None:

@@ -24,7 +24,7 @@ import { Checkpoint, fileKey, type FileEntry, type OffsetEntry, type SeenFile } 
 import { processStartedAt } from '../checkpoint/lock.js';
 import { claimEpoch, FencedError, type EpochHolder } from '../db/epoch.js';
 import { describePgError, withClient } from '../db/errors.js';
-import { retryWhileUnavailable } from '../db/retry.js';
+import { DatabaseUnavailableError, retryWhileUnavailable } from '../db/retry.js';
 import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
@@ -104,9 +104,11 @@ export class StreamEngine {
         initialMillis: engine.retryInitialMillis,
         maxMillis: engine.retryMaxMillis,
         deadlineMillis: engine.startupRetrySeconds * 1000,
+        deadlineOption: '--startup-timeout',
         signal,
       };
-      await retryWhileUnavailable(startup, () => withClient(pool, (c) => c.query('SELECT 1')));
+      const onRetry = (error: unknown): void => observer.dbRetry?.({ batchId: undefined, error });
+      await retryWhileUnavailable(startup, () => withClient(pool, (c) => c.query('SELECT 1')), onRetry);
       if (this.checkpoint.isNew) {
         await this.guardNewStream(pool);
         await this.checkpoint.createStream();
@@ -118,7 +120,7 @@ export class StreamEngine {
         startedAt: processStartedAt(),
         source: path.resolve(engine.inputDir),
       };
-      this.epoch = await retryWhileUnavailable(startup, () => withClient(pool, (c) => claimEpoch(c, this.checkpoint.streamId, holder)));
+      this.epoch = await retryWhileUnavailable(startup, () => withClient(pool, (c) => claimEpoch(c, this.checkpoint.streamId, holder)), onRetry);
       this.seen = await this.checkpoint.loadSeenFiles();
       let nextBatchId = await this.recover(pool, summary);
       log.info(
@@ -126,6 +128,7 @@ export class StreamEngine {
           `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
           `${this.seen.size} files already seen, next batch ${nextBatchId})`,
       );
+      observer.running?.();
 
       if (this.opts.reprocess) {
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: this.opts.reprocess, reprocess: true };
@@ -136,7 +139,7 @@ export class StreamEngine {
       }
 
       // available-now and once: exactly the files present at start (waiting for those still settling).
-      const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
+      const bounded = this.bounded;
       let snapshot: Set<string> | undefined;
       let listing: Listing | undefined;
       let moreReady = false;
@@ -310,9 +313,16 @@ export class StreamEngine {
     this.opts.onProgress?.(record);
   }
 
+  /** A run that ends by itself (available-now, once, reprocess), as opposed to a stream that runs on. */
+  private get bounded(): boolean {
+    const kind = this.opts.engine.trigger.kind;
+    return this.opts.reprocess !== undefined || kind === 'available-now' || kind === 'once';
+  }
+
   /**
-   * Connection failures keep the batch uncommitted and retry with backoff; a file that changed while
-   * it was read is read again once settled; anything else fails the run.
+   * Retryable failures (src/db/errors.ts) keep the batch uncommitted and retry with backoff — for as
+   * long as a stream runs, for `batchRetrySeconds` in a bounded run, which then fails with one line; a
+   * file that changed while it was read is read again once settled; anything else fails the run.
    */
   private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
     const { engine, log } = this.opts;
@@ -332,7 +342,14 @@ export class StreamEngine {
     for (;;) {
       try {
         return await retryWhileUnavailable(
-          { log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis },
+          {
+            log,
+            what: `${what} (stays uncommitted)`,
+            initialMillis: engine.retryInitialMillis,
+            maxMillis: engine.retryMaxMillis,
+            deadlineMillis: this.bounded ? engine.batchRetrySeconds * 1000 : undefined,
+            deadlineOption: '--retry-timeout',
+          },
           () =>
             writeBatch(pool, {
               streamId: this.checkpoint.streamId,
@@ -345,7 +362,7 @@ export class StreamEngine {
               contract: contract.spec,
               hooks,
             }),
-          (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
+          (error) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, error }),
         );
       } catch (err) {
         if (err instanceof FileChangedError) {
@@ -355,6 +372,7 @@ export class StreamEngine {
           continue;
         }
         if (err instanceof FencedError) throw err; // one line that names the newer holder, as it is
+        if (err instanceof DatabaseUnavailableError) throw err; // already one line naming the batch and the cause
         throw new SinkError(`${what} (${files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err, batch: entry.batchId });
       }
     }
