@@ -219,7 +219,9 @@ async function main(): Promise<void> {
         if (e.child.exitCode !== null) throw new Error(`soak: the engine exited during the crash phase:\n${e.output()}`);
         const r = await rowsOf<{ n: string }>(
           url,
-          "SELECT COUNT(*) n FROM pg_stat_activity WHERE query LIKE 'COPY \"user_events\"%' AND state = 'active'",
+          // Into user_events (the fast path) or batch_staging: with 10 % repeated ids the fast path meets a
+          // stored id within its first rows, and the batch streams through the staging table.
+          "SELECT COUNT(*) n FROM pg_stat_activity WHERE (query LIKE 'COPY \"user_events\"%' OR query LIKE 'COPY batch_staging%') AND state = 'active'",
         ).catch(() => [{ n: '0' }]);
         return Number(r[0]!.n) > 0;
       },

@@ -54,9 +54,13 @@ export interface EngineConfig {
   pollMillis: number;
   /** Warn when this many published files wait after planning a batch. Default 20. */
   backlogWarnFiles: number;
-  /** A `N.compact` entry of the seen-files log every this many batches (Spark: 10). Default 10. */
+  /**
+   * Every this many batches, offsets/ and commits/ older than `minBatchesToRetain` are purged (Spark's
+   * compact interval: 10). The seen-files log is not compacted on a schedule (src/checkpoint/seen-log.ts).
+   * Default 10.
+   */
   compactInterval: number;
-  /** Offsets/commits files kept for inspection after compaction (Spark: 100). Default 100. */
+  /** Offsets/commits files kept for inspection (Spark: 100). Default 100. */
   minBatchesToRetain: number;
   /** Retry backoff for lost database connections: first delay, cap (ms). Default 250 ms, 5000 ms. */
   retryInitialMillis: number;
@@ -79,6 +83,12 @@ export interface EngineConfig {
   rereadModified: boolean;
   /** Start a new stream although the database holds batches of this folder's files. Default false. */
   newStream: boolean;
+  /**
+   * Memory for the in-batch duplicate check's key set, also while it grows. Default 48 MiB: 1,048,576
+   * UUID keys. Past it, repeats of the keys it could not hold are found by PostgreSQL (src/sink/postgres.ts),
+   * so peak memory does not grow with the rows of a batch.
+   */
+  keySetBytes: number;
 }
 
 export interface DatabaseConfig {
@@ -190,6 +200,7 @@ export function defaults(root: string = process.cwd()): Config {
       fileSettleMillis: 1000,
       rereadModified: false,
       newStream: false,
+      keySetBytes: 48 * 2 ** 20,
     },
     db: {
       url: undefined,

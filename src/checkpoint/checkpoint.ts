@@ -4,9 +4,8 @@
  *   metadata          { id }: the stream id, written once; the sink's idempotence key with the batch id
  *   offsets/N         written BEFORE batch N runs: its files and batch timestamp (the write-ahead log)
  *   commits/N         written AFTER batch N committed in PostgreSQL
- *   sources/0/N       the files batch N added to the seen-files set; every `compactInterval` batches
- *                     `N.compact` holds the whole set, so a restart reads one compact file and a few
- *                     deltas instead of one file per batch ever run
+ *   sources/0/G.log   the seen-files set: every file ever planned, with the size and mtime it was read
+ *                     at; one line appended per batch (src/checkpoint/seen-log.ts)
  *   lock              flock'd by the engine using this checkpoint for its whole life, so a second engine
  *                     refuses to start (src/checkpoint/lock.ts); holds that engine's pid, host and start
  *                     time, for information only
@@ -17,6 +16,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointLock, lockHolder, type LockHolder } from './lock.js';
 import { BatchLog, CheckpointError, describeWriteFailure, writeExclusive } from './log.js';
+import { SeenFilesLog } from './seen-log.js';
 
 /** The lock file's name in a checkpoint folder. */
 export const LOCK_FILE = 'lock';
@@ -71,14 +71,14 @@ interface Metadata {
 export class Checkpoint {
   readonly offsets: BatchLog<OffsetEntry>;
   readonly commits: BatchLog<CommitEntry>;
-  readonly sources: BatchLog<FileEntry[]>;
+  readonly sources: SeenFilesLog;
   private readonly lock: CheckpointLock;
   streamId = '';
 
   constructor(readonly dir: string) {
     this.offsets = new BatchLog(path.join(dir, 'offsets'));
     this.commits = new BatchLog(path.join(dir, 'commits'));
-    this.sources = new BatchLog(path.join(dir, 'sources', '0'));
+    this.sources = new SeenFilesLog(path.join(dir, 'sources', '0'));
     this.lock = new CheckpointLock(path.join(dir, LOCK_FILE));
   }
 
@@ -110,7 +110,7 @@ export class Checkpoint {
   }
 
   private async readStream(): Promise<void> {
-    await Promise.all([this.offsets.init(), this.commits.init(), this.sources.init()]);
+    await Promise.all([this.offsets.init(), this.commits.init(), fsp.mkdir(this.sources.dir, { recursive: true })]);
     const metaFile = this.metadataFile;
     let meta: Metadata | undefined;
     try {
@@ -165,44 +165,18 @@ export class Checkpoint {
     return Promise.resolve();
   }
 
-  /** The seen-files set: latest compact entry plus the deltas after it. */
+  /** The seen-files set, as the log holds it. */
   async loadSeenFiles(): Promise<Map<string, SeenFile>> {
-    const { ids, compact } = await this.sources.list();
-    const seen = new Map<string, SeenFile>();
-    const add = (f: FileEntry): void => void seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
-    const base = compact.length ? compact[compact.length - 1]! : -1;
-    if (base >= 0) for (const f of (await this.sources.get(base, true)) ?? []) add(f);
-    for (const id of ids) {
-      if (id <= base) continue;
-      for (const f of (await this.sources.get(id)) ?? []) add(f);
-    }
-    return seen;
+    return this.sources.load();
   }
 
-  /** Record batch N's files in the sources log; every `interval` batches as a compact entry. */
-  async addSourceEntry(batchId: number, files: FileEntry[], seen: ReadonlyMap<string, SeenFile>, interval: number): Promise<void> {
-    const compact = interval > 0 && (batchId + 1) % interval === 0;
-    if (this.sources.exists(batchId, compact)) return; // replay of a batch whose entry was already written
-    const entries = files.map(({ name, rawName, size, mtimeMs }) => (rawName === undefined ? { name, size, mtimeMs } : { name, rawName, size, mtimeMs }));
-    if (compact) {
-      const keys = new Set(files.map(fileKey));
-      const all: FileEntry[] = [];
-      for (const [key, f] of seen) if (!keys.has(key)) all.push(seenEntry(key, f));
-      all.push(...entries);
-      await this.sources.add(batchId, all, true);
-    } else {
-      await this.sources.add(batchId, entries);
-    }
+  /** Record batch N's files in the seen-files log, before commits/N; `seen` is the set they join. */
+  async addSourceEntry(batchId: number, files: FileEntry[], seen: ReadonlyMap<string, SeenFile>): Promise<void> {
+    await this.sources.append(batchId, files, seen);
   }
 
-  /**
-   * Bound the folder sizes so restart cost stays flat: drop sources entries older than the newest compact
-   * entry, and offsets/commits older than `retain` batches.
-   */
+  /** Bound the folder sizes so restart cost stays flat: drop offsets/commits older than `retain` batches. */
   async purge(latestBatchId: number, retain: number): Promise<void> {
-    const { compact } = await this.sources.list();
-    const newestCompact = compact.length ? compact[compact.length - 1]! : undefined;
-    if (newestCompact !== undefined) await this.sources.purgeBefore(newestCompact);
     const keepFrom = latestBatchId - retain + 1;
     if (keepFrom > 0) {
       await this.offsets.purgeBefore(keepFrom);
@@ -225,12 +199,6 @@ async function makeDir(dir: string): Promise<void> {
     for (const d of missing) await fsp.mkdir(d);
     throw err;
   }
-}
-
-/** A seen-set entry back as a sources-log entry (the inverse of `fileKey`). */
-function seenEntry(key: string, f: SeenFile): FileEntry {
-  const raw = key.startsWith('\0b64:') ? key.slice(6) : undefined;
-  return raw === undefined ? { name: key, ...f } : { name: displayName(Buffer.from(raw, 'base64')), rawName: raw, ...f };
 }
 
 /** A file name's bytes as text: UTF-8, with each byte that is not valid UTF-8 shown as `\xNN`. */

@@ -11,6 +11,7 @@ import { Checkpoint, LOCK_FILE, type OffsetEntry } from './checkpoint.js';
 import { lockHolder } from './lock.js';
 import { errorCode } from '../errors.js';
 import { CheckpointError } from './log.js';
+import { SeenFilesLog } from './seen-log.js';
 
 export interface LogSummary {
   /** Entries present (plain and compact). */
@@ -103,7 +104,9 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
   ]);
   const meta = await readMetadata(dir);
   const spark = await isSparkCheckpoint(dir, offsets.newest);
-  const lastCompact = sources.compact[sources.compact.length - 1];
+  // This engine's seen-files log is one appended file per generation (src/checkpoint/seen-log.ts).
+  const seenLog = spark ? undefined : await new SeenFilesLog(path.join(dir, 'sources', '0')).summary();
+  const lastCompact = seenLog ? { id: seenLog.generation.batchId, mtimeMs: seenLog.generation.mtimeMs } : sources.compact[sources.compact.length - 1];
   const base = {
     dir,
     engine: spark ? ('spark' as const) : ('typescript' as const),
@@ -111,7 +114,7 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
     createdAt: typeof meta?.createdAtMs === 'number' ? new Date(meta.createdAtMs).toISOString() : null,
     lastPlannedBatch: offsets.newest,
     lastCommittedBatch: commits.newest,
-    logs: { offsets: strip(offsets), commits: strip(commits), sources: strip(sources) },
+    logs: { offsets: strip(offsets), commits: strip(commits), sources: strip(seenLog ?? sources) },
     lastCompaction: lastCompact ? { batchId: lastCompact.id, at: new Date(lastCompact.mtimeMs).toISOString() } : null,
   };
   const pendingId = offsets.newest !== null && (commits.newest === null || commits.newest < offsets.newest) ? offsets.newest : null;
@@ -144,7 +147,7 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
   };
 }
 
-function strip(s: LogSummary & { compact: unknown }): LogSummary {
+function strip(s: LogSummary): LogSummary {
   return { entries: s.entries, bytes: s.bytes, oldest: s.oldest, newest: s.newest };
 }
 

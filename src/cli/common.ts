@@ -1,4 +1,5 @@
-/** Helpers shared by the subcommand files: option parsers that name their flag, and the console logger. */
+/** Helpers shared by the subcommand files: option parsers that name their flag, the console logger, peak memory. */
+import fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 
 export function intOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
@@ -33,3 +34,18 @@ export function choiceOption<T extends string>(flag: string, choices: readonly T
 }
 
 export { consoleLogger } from './log.js';
+
+/**
+ * This process's own peak resident memory: `VmHWM` of /proc/self/status on Linux. Not
+ * `process.resourceUsage().maxRSS`: Linux carries the launching process's peak into it across fork and
+ * exec, so an engine started from a 300 MB process would report at least 300 MB. Elsewhere, maxRSS.
+ */
+export function peakRssBytes(): number {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (kb) return Number(kb[1]) * 1024;
+  } catch {
+    // no /proc: not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}

@@ -8,7 +8,7 @@ import { loadContractFile } from '../contract/schema.js';
 import { formatProgress, progressFields } from '../engine/progress.js';
 import { startOps } from '../ops/index.js';
 import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
-import { choiceOption, consoleLogger, intOption, numberOption } from './common.js';
+import { choiceOption, consoleLogger, intOption, numberOption, peakRssBytes } from './common.js';
 import { InvalidArgumentError } from 'commander';
 import { gracefulStop } from './signals.js';
 
@@ -114,7 +114,7 @@ export function register(program: Command): void {
             onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
           });
           const s = await engine.run();
-          const peakMb = Math.round(process.resourceUsage().maxRSS / 1024);
+          const peakMb = Math.round(peakRssBytes() / 2 ** 20);
           log.info(
             `stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`,
           );

@@ -5,12 +5,29 @@
  */
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import type { ProgressRecord } from './progress.js';
+import type { SourceCost } from './source.js';
+
+/**
+ * What planning and bookkeeping cost since the engine started, counted in operations, not seconds: the
+ * input folder's listings, entries listed, stat calls, files queued into the planning order, and bytes
+ * written to the seen-files log. A batch should add what it plans, whatever waits or was processed.
+ */
+export interface WorkCounters extends SourceCost {
+  seenLogBytes: number;
+}
 
 export interface BatchCommitted {
   record: ProgressRecord;
   files: readonly FileEntry[];
   /** Rows (and file notices) this batch wrote to rejected_events, by reason code. */
   rejectsByReason: ReadonlyMap<string, number>;
+  /**
+   * The in-batch key set of the read that committed: the most bytes it held, and the keys it let through
+   * unchecked once its budget was spent (their repeats were found in SQL).
+   */
+  keySet: { peakBytes: number; uncheckedKeys: number };
+  /** Cumulative, as of this batch's commit. */
+  work: WorkCounters;
 }
 
 export interface EngineObserver {

@@ -32,10 +32,10 @@ import { sleep } from '../sleep.js';
 import { failpoint } from './failpoint.js';
 import { FileChangedError, scanBatch } from './read-batch.js';
 import { EVENTS, type CompiledContract } from './validate.js';
-import { FileSource, filePath, type Listing } from './source.js';
+import { FileSource, filePath } from './source.js';
 import { Trigger } from './trigger.js';
 import { ProgressLog, type ProgressRecord } from './progress.js';
-import type { EngineObserver } from './observer.js';
+import type { EngineObserver, WorkCounters } from './observer.js';
 
 export interface StreamOptions {
   engine: Readonly<EngineConfig>;
@@ -66,6 +66,7 @@ export class StreamEngine {
   private readonly checkpoint: Checkpoint;
   private readonly progress: ProgressLog;
   private seen = new Map<string, SeenFile>();
+  private source: FileSource | undefined;
   private lastBacklogWarning = 0;
   /** This engine's epoch for the stream (src/db/epoch.ts), claimed at start. */
   private epoch = 0;
@@ -81,12 +82,16 @@ export class StreamEngine {
     const observer = this.opts.observer ?? {};
     observer.started?.({ streamId: this.checkpoint.streamId, checkpointDir: this.checkpoint.dir });
     const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
-    const source = new FileSource({
+    // available-now and once: exactly the files present at start (waiting for those still settling).
+    const bounded = this.bounded;
+    const source = (this.source = new FileSource({
       inputDir: engine.inputDir,
       settleMs: engine.fileSettleMillis,
       rereadModified: engine.rereadModified,
       contract: (this.opts.contract ?? EVENTS).spec,
-    });
+      listOnce: bounded,
+      relistMillis: engine.pollMillis,
+    }));
     const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis, (name) => source.touch(name));
     const summary: RunSummary = {
       streamId: this.checkpoint.streamId,
@@ -138,39 +143,32 @@ export class StreamEngine {
         return summary;
       }
 
-      // available-now and once: exactly the files present at start (waiting for those still settling).
-      const bounded = this.bounded;
-      let snapshot: Set<string> | undefined;
-      let listing: Listing | undefined;
       let moreReady = false;
       while (!signal?.aborted) {
         // on-arrival with files still waiting after the last batch: go on at once, not at the next event.
-        if (!(moreReady && engine.trigger.kind === 'on-arrival')) await trigger.wait(signal, listing?.nextSettleMs);
+        if (!(moreReady && engine.trigger.kind === 'on-arrival')) await trigger.wait(signal, source.nextSettleMs);
         if (signal?.aborted) break;
-        listing = await source.list(this.seen);
-        snapshot ??= bounded ? new Set([...listing.ready.map(fileKey), ...listing.settlingKeys]) : undefined;
-        const inScope = (key: string): boolean => snapshot === undefined || snapshot.has(key);
-        const files = listing.ready.filter((f) => inScope(fileKey(f)));
-        const settling = listing.settlingKeys.filter(inScope).length;
-        observer.backlog?.(files.length + settling);
-        if (bounded && settling > 0 && (engine.trigger.kind === 'once' || files.length === 0)) {
-          await sleep(listing.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
+        await source.refresh(this.seen, trigger.watching);
+        const ready = source.readyCount;
+        const settling = source.settlingCount;
+        observer.backlog?.(ready + settling);
+        if (bounded && settling > 0 && (engine.trigger.kind === 'once' || ready === 0)) {
+          await sleep(source.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
           continue;
         }
         moreReady = false;
-        if (files.length === 0) {
+        if (ready === 0) {
           if (bounded) break;
           continue;
         }
-        const limit = engine.trigger.kind === 'once' || engine.maxFilesPerTrigger === 0 ? files.length : engine.maxFilesPerTrigger;
-        const take = files.slice(0, limit);
-        moreReady = take.length < files.length;
-        const backlog = files.length - take.length + settling;
+        const limit = engine.trigger.kind === 'once' || engine.maxFilesPerTrigger === 0 ? ready : engine.maxFilesPerTrigger;
+        const take = source.take(limit);
+        moreReady = source.readyCount > 0;
+        const backlog = source.readyCount + settling;
         this.warnBacklog(backlog);
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: take };
         await this.checkpoint.offsets.add(entry.batchId, entry);
         failpoint('after-offsets', entry.batchId);
-        source.planned(take);
         for (const f of take) this.seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
         await this.runPlanned(pool, entry, summary, backlog);
         nextBatchId++;
@@ -261,7 +259,7 @@ export class StreamEngine {
     const tCommitDb = performance.now();
     // The seen-files entry records each file as it was read, so only a later change counts as modified.
     for (const f of files) this.seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
-    await this.checkpoint.addSourceEntry(entry.batchId, files, this.seen, engine.compactInterval);
+    await this.checkpoint.addSourceEntry(entry.batchId, files, this.seen);
     await this.checkpoint.commits.add(entry.batchId, { batchId: entry.batchId, committedAtMs: Date.now() });
     const committedAt = Date.now();
     await this.cleanSource(entry.files);
@@ -309,8 +307,19 @@ export class StreamEngine {
     };
     await this.progress.append(record);
     this.opts.observer?.backlog?.(backlog);
-    this.opts.observer?.batchCommitted?.({ record, files: entry.files.filter((f) => f.read !== false), rejectsByReason: result.rejectsByReason });
+    this.opts.observer?.batchCommitted?.({
+      record,
+      files: entry.files.filter((f) => f.read !== false),
+      rejectsByReason: result.rejectsByReason,
+      keySet: { peakBytes: result.stats.keySetPeakBytes, uncheckedKeys: result.stats.uncheckedKeys },
+      work: this.work(),
+    });
     this.opts.onProgress?.(record);
+  }
+
+  private work(): WorkCounters {
+    const none = { listings: 0, entriesListed: 0, statCalls: 0, entriesQueued: 0 };
+    return { ...(this.source?.cost ?? none), seenLogBytes: this.checkpoint.sources.bytesWritten };
   }
 
   /** A run that ends by itself (available-now, once, reprocess), as opposed to a stream that runs on. */
@@ -336,6 +345,7 @@ export class StreamEngine {
         onReject,
         contract,
         rules: { batchTimestampMs: entry.batchTimestampMs },
+        keySetBytes: engine.keySetBytes,
       });
     const hooks = { duringCopy: () => failpoint('during-copy', entry.batchId), afterCommit: () => failpoint('after-db-commit', entry.batchId) };
     const what = `batch ${entry.batchId}`;

@@ -29,7 +29,11 @@ export class Trigger {
           this.pending = true;
           this.wake?.();
         });
-        this.watcher.on('error', () => this.watcher?.close()); // fall back to polling alone
+        this.watcher.on('error', () => {
+          // Fall back to polling alone, and to listing the folder at every trigger (src/engine/source.ts).
+          this.watcher?.close();
+          this.watcher = undefined;
+        });
       } catch {
         this.watcher = undefined;
       }
@@ -68,6 +72,11 @@ export class Trigger {
       signal?.addEventListener('abort', done, { once: true });
     });
     this.pending = false;
+  }
+
+  /** True while a folder watcher reports the names that change. */
+  get watching(): boolean {
+    return this.watcher !== undefined;
   }
 
   close(): void {

@@ -7,10 +7,12 @@
  *   batch already in stream_batches?  -> ROLLBACK, report "already committed" (a replay after a crash
  *                                         between the database commit and commits/N)
  *   SAVEPOINT; COPY valid rows straight into the contract's table  (the fast path)
- *     unique violation (a row stored by an earlier batch)?
- *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table;
- *        INSERT ... ON CONFLICT (conflict key) DO NOTHING, and the rows that conflicted become
- *        the contract's duplicate rejects
+ *     unique violation (a row stored by an earlier batch, or a repeat the reader's bounded key set
+ *     could not see)?
+ *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table; when the reader let keys through
+ *        unchecked, rows repeating an earlier row's key (ranked by line order) become in-batch
+ *        duplicate rejects; INSERT ... ON CONFLICT (conflict key) DO NOTHING, and the rows that
+ *        conflicted become the contract's duplicate rejects
  *     the server refused a row for a data reason (SQLSTATE class 22/23: a value it will not take, a
  *     constraint an operator added), on either path?
  *     -> ROLLBACK TO SAVEPOINT; isolation: the rows go in chunks, each under its own savepoint through
@@ -67,11 +69,22 @@ export interface ScanStats {
   notices: number;
   qualitySum: number;
   bytes: number;
+  /**
+   * Valid rows whose key the reader could not check against the batch's earlier rows: its key set had
+   * spent its memory budget (src/engine/event-id-set.ts). The sink then finds their repeats in SQL.
+   */
+  uncheckedKeys: number;
+  /** The most memory the reader's key set held (bytes). */
+  keySetPeakBytes: number;
+}
+
+export function emptyScanStats(): ScanStats {
+  return { inputRows: 0, validRows: 0, rejectedRows: 0, duplicateRows: 0, notices: 0, qualitySum: 0, bytes: 0, uncheckedKeys: 0, keySetPeakBytes: 0 };
 }
 
 /**
- * `direct`: COPY lines of the contract's columns. `staging`: the same plus source file, line number and
- * raw line, for the ON CONFLICT fallback that must report which rows were duplicates.
+ * `direct`: COPY lines of the contract's columns. `staging`: the same plus the row's quality score, source
+ * file, line number and raw line, for the fallback that must report which rows were duplicates.
  */
 export type RowMode = 'direct' | 'staging';
 
@@ -100,9 +113,13 @@ interface Target {
   table: string;
   columns: string;
   key: string;
+  /** The key's position among the columns (a field of a COPY line). */
+  keyIndex: number;
   duplicateReason: string;
   /** The stored-duplicate detail template around its {value}. */
   storedDetail: [string, string];
+  /** The in-batch duplicate detail template around its {value}. */
+  inBatchDetail: [string, string];
   /** The contract's engine.refusedByDatabase: a row PostgreSQL refused. */
   refused: ContractSpec['engine']['refusedByDatabase'];
 }
@@ -110,13 +127,18 @@ interface Target {
 export function sinkTarget(spec: ContractSpec): Target {
   const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
   const dup = spec.reader.duplicate;
-  const [before, after] = dup.detailStored.replace('{column}', spec.conflictKey).split('{value}') as [string, string | undefined];
+  const aroundValue = (template: string): [string, string] => {
+    const [before, after] = template.replace('{column}', spec.conflictKey).split('{value}') as [string, string | undefined];
+    return [before, after ?? ''];
+  };
   return {
     table: q(spec.table),
     columns: spec.columns.map((c) => q(c.name)).join(', '),
     key: q(spec.conflictKey),
+    keyIndex: spec.columns.findIndex((c) => c.name === spec.conflictKey),
     duplicateReason: dup.reason,
-    storedDetail: [before, after ?? ''],
+    storedDetail: aroundValue(dup.detailStored),
+    inBatchDetail: aroundValue(dup.detailInBatch),
     refused: spec.engine.refusedByDatabase,
   };
 }
@@ -220,11 +242,47 @@ async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: 
   return result;
 }
 
-const stagingColumns = (t: Target): string => `${t.columns}, source_file, line_number, raw_line`;
+const stagingColumns = (t: Target): string => `${t.columns}, row_quality, source_file, line_number, raw_line`;
 const createStaging = (t: Target): string =>
-  `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE ${t.table} INCLUDING DEFAULTS, source_file TEXT, line_number INTEGER, raw_line TEXT) ON COMMIT DROP`;
+  `CREATE TEMP TABLE IF NOT EXISTS batch_staging (LIKE ${t.table} INCLUDING DEFAULTS, row_quality DOUBLE PRECISION, source_file TEXT, line_number INTEGER, raw_line TEXT) ON COMMIT DROP`;
+/** The keys of the rows the isolation path staged so far, as text: what "earlier in this batch" means across its chunks. */
+const CREATE_BATCH_KEYS = 'CREATE TEMP TABLE IF NOT EXISTS batch_keys (key TEXT PRIMARY KEY) ON COMMIT DROP';
 /** Rows per isolation chunk: small enough that halving to the culprit takes few round trips. */
 const ISOLATION_CHUNK_ROWS = 512;
+
+/** Valid rows that turned out to repeat an earlier row of the batch: moved from valid to duplicate. */
+interface LaterOccurrences {
+  rows: number;
+  /** Their quality scores' sum, which the batch's quality score must not count. */
+  quality: number;
+}
+
+/**
+ * The exact in-batch check behind the reader's bounded key set: staged rows whose key occurs earlier in
+ * batch_staging (ctid order is line order: COPY filled a fresh table) — or, with `acrossChunks`, in
+ * batch_keys — become the contract's in-batch duplicate rejects and leave the staging table. The first
+ * occurrence stays, so it wins as it does in the reader. Only keys that occur twice are ranked.
+ */
+async function rejectLaterOccurrences(client: pg.PoolClient, batch: BatchToWrite, t: Target, acrossChunks: boolean): Promise<LaterOccurrences> {
+  const k = t.key;
+  const res = await client.query<{ n: string; q: number | null }>(
+    `WITH later AS (
+       DELETE FROM batch_staging s
+       WHERE s.ctid IN (
+           SELECT ctid FROM (
+             SELECT ctid, row_number() OVER (PARTITION BY ${k} ORDER BY ctid) AS rn FROM batch_staging
+             WHERE ${k} IN (SELECT ${k} FROM batch_staging GROUP BY ${k} HAVING count(*) > 1)) r
+           WHERE rn > 1)
+         ${acrossChunks ? `OR EXISTS (SELECT 1 FROM batch_keys b WHERE b.key = s.${k}::text)` : ''}
+       RETURNING s.${k} AS key, s.row_quality, s.source_file, s.line_number, s.raw_line),
+     rejected AS (
+       INSERT INTO rejected_events (${REJECT_COLUMNS})
+       SELECT $1, $2, source_file, line_number, raw_line, $3, $4 || key || $5 FROM later)
+     SELECT count(*) AS n, sum(row_quality) AS q FROM later`,
+    [batch.streamId, batch.batchId, t.duplicateReason, ...t.inBatchDetail],
+  );
+  return { rows: Number(res.rows[0]!.n), quality: res.rows[0]!.q ?? 0 };
+}
 
 /**
  * Moves staged rows into the contract's table; those whose conflict key is already stored become the
@@ -263,35 +321,50 @@ interface PathOutcome {
   storedDuplicates: number;
   /** Rows the server refused, moved from valid to rejected. */
   refused: number;
+  later: LaterOccurrences;
 }
 
 /** The staging path: every valid row through batch_staging and ON CONFLICT. */
 async function stagingPath(client: pg.PoolClient, batch: BatchToWrite, t: Target, rejects: RejectBuffer): Promise<PathOutcome> {
   await client.query(createStaging(t));
   const stats = await copyInto(client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, (write) => batch.scan('staging', write, (r) => rejects.add(r)));
-  return { stats, storedDuplicates: await mergeStaging(client, batch, t), refused: 0 };
+  const later = stats.uncheckedKeys > 0 ? await rejectLaterOccurrences(client, batch, t, false) : { rows: 0, quality: 0 };
+  return { stats, storedDuplicates: await mergeStaging(client, batch, t), refused: 0, later };
 }
 
-/** The staged COPY line's last three fields: source file, line number, raw line. */
-function stagedOrigin(line: string): { file: string; line: number; raw: string | null } {
+/** The staged COPY line's key and last four fields: row quality, source file, line number, raw line. */
+function stagedOrigin(line: string, t: Target): { key: string; quality: number; file: string; line: number; raw: string | null } {
   const c3 = line.lastIndexOf('\t');
   const c2 = line.lastIndexOf('\t', c3 - 1);
   const c1 = line.lastIndexOf('\t', c2 - 1);
-  return { file: copyUnescape(line.slice(c1 + 1, c2)) ?? '', line: Number(line.slice(c2 + 1, c3)), raw: copyUnescape(line.slice(c3 + 1)) };
+  const c0 = line.lastIndexOf('\t', c1 - 1);
+  return {
+    key: copyUnescape(line.split('\t', t.keyIndex + 1)[t.keyIndex]!) ?? '',
+    quality: Number(line.slice(c0 + 1, c1)),
+    file: copyUnescape(line.slice(c1 + 1, c2)) ?? '',
+    line: Number(line.slice(c2 + 1, c3)),
+    raw: copyUnescape(line.slice(c3 + 1)),
+  };
 }
 
 /** The isolation path: chunks under savepoints, halved on a data error down to the rows at fault. */
 async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Target, rejects: RejectBuffer): Promise<PathOutcome> {
   await client.query(createStaging(t));
+  await client.query(CREATE_BATCH_KEYS);
   let storedDuplicates = 0;
   let refused = 0;
+  const later: LaterOccurrences = { rows: 0, quality: 0 };
   const tryRows = async (rows: string[]): Promise<void> => {
     await client.query('SAVEPOINT isolate');
     try {
       await copyInto(client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, async (write) => write(rows.join('')));
+      const chunkLater = await rejectLaterOccurrences(client, batch, t, true);
+      await client.query(`INSERT INTO batch_keys SELECT ${t.key}::text FROM batch_staging ON CONFLICT DO NOTHING`);
       storedDuplicates += await mergeStaging(client, batch, t);
       await client.query('TRUNCATE batch_staging');
       await client.query('RELEASE SAVEPOINT isolate');
+      later.rows += chunkLater.rows;
+      later.quality += chunkLater.quality;
     } catch (err) {
       if (!isDataError(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT isolate');
@@ -302,15 +375,25 @@ async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Targ
         await tryRows(rows.slice(half));
         return;
       }
-      const origin = stagedOrigin(rows[0]!.slice(0, -1));
+      const origin = stagedOrigin(rows[0]!.slice(0, -1), t);
+      // The reader lets a key through that it had no room for; a refused row may repeat an earlier one.
+      const seen = await client.query('INSERT INTO batch_keys VALUES ($1) ON CONFLICT DO NOTHING', [origin.key]);
+      if (seen.rowCount === 0) {
+        later.rows++;
+        later.quality += origin.quality;
+        await client.query(`INSERT INTO rejected_events (${REJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+          batch.streamId,
+          batch.batchId,
+          origin.file.slice(0, SOURCE_FILE_CHARS),
+          origin.line,
+          origin.raw,
+          t.duplicateReason,
+          `${t.inBatchDetail[0]}${origin.key}${t.inBatchDetail[1]}`,
+        ]);
+        return;
+      }
       refused++;
-      rejects.add({
-        file: origin.file,
-        line: origin.line,
-        raw: origin.raw,
-        reason: t.refused.reason,
-        detail: renderDetail(t.refused.detail, { error: describePgError(err) }),
-      });
+      rejects.add({ ...origin, reason: t.refused.reason, detail: renderDetail(t.refused.detail, { error: describePgError(err) }) });
     }
   };
   let pending: string[] = [];
@@ -332,7 +415,7 @@ async function isolationPath(client: pg.PoolClient, batch: BatchToWrite, t: Targ
     (r) => rejects.add(r),
   );
   if (pending.length) await tryRows(pending);
-  return { stats, storedDuplicates, refused };
+  return { stats, storedDuplicates, refused, later };
 }
 
 export async function writeBatch(pool: pg.Pool, batch: BatchToWrite, engine = 'typescript'): Promise<BatchResult> {
@@ -349,10 +432,9 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
     const exists = await client.query('SELECT 1 FROM stream_batches WHERE stream_id = $1 AND batch_id = $2', [batch.streamId, batch.batchId]);
     if (exists.rowCount) {
       await client.query('ROLLBACK');
-      const empty: ScanStats = { inputRows: 0, validRows: 0, rejectedRows: 0, duplicateRows: 0, notices: 0, qualitySum: 0, bytes: 0 };
       return {
         alreadyCommitted: true,
-        stats: empty,
+        stats: emptyScanStats(),
         insertedRows: 0,
         duplicateRows: 0,
         rejectedRows: 0,
@@ -391,7 +473,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
           (r) => rejects.add(r),
         ),
       );
-      outcome = { stats, storedDuplicates: 0, refused: 0 };
+      outcome = { stats, storedDuplicates: 0, refused: 0, later: { rows: 0, quality: 0 } };
     } catch (err) {
       if (!isDataError(err)) throw err;
       await restart();
@@ -408,7 +490,14 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
         outcome = await isolationPath(client, batch, t, rejects);
       }
     }
-    const { stats, storedDuplicates, refused } = outcome;
+    const { storedDuplicates, refused, later } = outcome;
+    // Repeats found in SQL are duplicates, as they would have been had the reader held every key.
+    const stats = {
+      ...outcome.stats,
+      validRows: outcome.stats.validRows - later.rows,
+      duplicateRows: outcome.stats.duplicateRows + later.rows,
+      qualitySum: outcome.stats.qualitySum - later.quality,
+    };
     const validRows = stats.validRows - refused;
     const insertedRows = validRows - storedDuplicates;
     const rejectedRows = stats.rejectedRows + refused;
@@ -454,11 +543,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       usedFallback,
       durationsMs: { read: Math.round(tRead - t0), write: Math.round(tWrite - tRead), commit: Math.round(tCommit - tWrite) },
       alreadyPresentRows,
-      // The ON CONFLICT path writes its duplicate_event_id rejects in SQL, past the buffer.
-      rejectsByReason:
-        storedDuplicates && !batch.reprocess
-          ? new Map(rejects.byReason).set(t.duplicateReason, (rejects.byReason.get(t.duplicateReason) ?? 0) + storedDuplicates)
-          : rejects.byReason,
+      rejectsByReason: withSqlDuplicates(rejects.byReason, t.duplicateReason, later.rows + (batch.reprocess ? 0 : storedDuplicates)),
     };
   } catch (err) {
     // A broken connection cannot roll back; withClient then discards the client.
@@ -467,6 +552,11 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
   } finally {
     await rejects.dispose();
   }
+}
+
+/** The staging and isolation paths write their duplicate rejects in SQL, past the buffer: counted here. */
+function withSqlDuplicates(byReason: ReadonlyMap<string, number>, reason: string, rows: number): ReadonlyMap<string, number> {
+  return rows ? new Map(byReason).set(reason, (byReason.get(reason) ?? 0) + rows) : byReason;
 }
 
 /** A pool that survives the server going away: idle-client errors are reported, not thrown. */

@@ -347,18 +347,17 @@ describe('7. planning cost', () => {
     for (let i = 0; i < 2000; i++) await publish(dir, `events_${String(i).padStart(4, '0')}.csv`, 'x');
     const source = new FileSource({ inputDir: dir, settleMs: 1000, rereadModified: false });
     const seen = new Map<string, { size: number; mtimeMs: number }>();
-    let listing = await source.list(seen);
-    assert.equal(listing.ready.length, 2000);
+    await source.refresh(seen);
+    assert.equal(source.readyCount, 2000);
     const perBatch: number[] = [];
     for (let b = 0; b < 20; b++) {
-      const take = listing.ready.slice(0, 1);
-      source.planned(take);
+      const take = source.take(1);
       for (const f of take) seen.set(f.name, { size: f.size, mtimeMs: f.mtimeMs });
-      const before = source.statCalls;
-      listing = await source.list(seen);
-      perBatch.push(source.statCalls - before);
+      const before = source.cost.statCalls;
+      await source.refresh(seen);
+      perBatch.push(source.cost.statCalls - before);
     }
-    assert.equal(listing.ready.length, 1980);
+    assert.equal(source.readyCount, 1980);
     // Only the processed files in the overwrite sweep (1 to 20 of them) are stat'ed, never the backlog.
     assert.ok(Math.max(...perBatch) <= 20, `stat calls per batch: ${perBatch.join(',')}`);
   });

@@ -61,14 +61,15 @@ export async function runTypescript(batches: readonly Batch[], contractFile?: st
       onValid(chunk) {
         for (const l of chunk.split('\n')) {
           if (!l) continue;
+          // The staging line: the contract's columns, then the row's quality, file, line number, raw line.
           const cols = l.split('\t');
           verdicts.push({
             batch: b,
-            file: copyUnescape(cols[ncol]!)!,
-            line: Number(cols[ncol + 1]),
+            file: copyUnescape(cols[ncol + 1]!)!,
+            line: Number(cols[ncol + 2]),
             reason: null,
             detail: null,
-            raw: copyUnescape(cols[ncol + 2]!),
+            raw: copyUnescape(cols[ncol + 3]!),
             values: cols.slice(0, ncol).map(copyUnescape),
           });
         }

@@ -55,7 +55,7 @@ test('seen files survive compaction and purge; restart after 100,000 files reads
   let n = 0;
   for (let b = 0; b < 100; b++) {
     const files = Array.from({ length: 1000 }, () => ({ name: `events_${n++}.csv`, size: 10, mtimeMs: n }));
-    await cp.addSourceEntry(b, files, seen, 10);
+    await cp.addSourceEntry(b, files, seen);
     for (const f of files) seen.set(f.name, { size: f.size, mtimeMs: f.mtimeMs });
     if ((b + 1) % 10 === 0) await cp.purge(b, 100);
   }
