@@ -64,6 +64,12 @@ export interface EngineConfig {
   /** How long start-up keeps retrying a PostgreSQL that does not answer yet. Default 60 s. */
   startupRetrySeconds: number;
   /**
+   * How long a bounded run (`available-now`, `once`, `reprocess`) retries a batch the database cannot
+   * take (unreachable, out of connections, out of disk) before it exits 1. A stream that runs on
+   * (`on-arrival`, an interval, `up`) retries for as long as it runs. Default 300 s.
+   */
+  batchRetrySeconds: number;
+  /**
    * A file is planned only when its size and mtime have not changed for this long, so a file still being
    * written is not read half-way. Default 1000 ms; 0 for producers that publish atomically (`up` uses 0
    * for its own generator, which links complete files into place).
@@ -100,6 +106,20 @@ export interface DashboardConfig {
 
 export type LogFormat = 'text' | 'json';
 
+/**
+ * What one client can hold of an HTTP server (the metrics port and the dashboard port): a Slowloris
+ * client that never finishes its headers is closed, and past the cap new connections are refused at
+ * once rather than queued.
+ */
+export interface HttpLimitsConfig {
+  /** Open connections per server at most. Default 2048: a thousand idle or slow ones cost little. */
+  maxConnections: number;
+  /** A request's headers must have arrived within this long. Default 5000 ms. */
+  headersTimeoutMillis: number;
+  /** A whole request must have arrived within this long. Default 10000 ms. */
+  requestTimeoutMillis: number;
+}
+
 /** Running it as a service: metrics, health endpoints, stall alarm, log format. */
 export interface OpsConfig {
   /** Where `/metrics`, `/livez` and `/readyz` listen. Default 127.0.0.1: not exposed unless asked. */
@@ -110,6 +130,13 @@ export interface OpsConfig {
   stallAfterSeconds: number;
   /** Console log lines: `text` (readable) or `json` (one object per line). Default `text`. Env `ECOMSTREAM_LOG_FORMAT`. */
   logFormat: LogFormat;
+  /** The registry is rendered at most this often; scrapes in between get the last rendering. Default 1000 ms. */
+  metricsMinIntervalMillis: number;
+  /**
+   * `/metrics` answers per second at most; more scrapes wait their turn, in order, so a flood of them
+   * costs little CPU and never delays `/livez` or `/readyz`. Default 50 (Prometheus scrapes every 15 s).
+   */
+  maxScrapesPerSecond: number;
 }
 
 /** Facts of the Docker Compose deployment (spec sections 1-6), shared with the diagram generator. */
@@ -125,6 +152,7 @@ export interface Config {
   db: DatabaseConfig;
   dashboard: DashboardConfig;
   ops: OpsConfig;
+  http: HttpLimitsConfig;
   deployment: DeploymentConfig;
 }
 
@@ -158,6 +186,7 @@ export function defaults(root: string = process.cwd()): Config {
       retryInitialMillis: 250,
       retryMaxMillis: 5000,
       startupRetrySeconds: 60,
+      batchRetrySeconds: 300,
       fileSettleMillis: 1000,
       rereadModified: false,
       newStream: false,
@@ -173,7 +202,8 @@ export function defaults(root: string = process.cwd()): Config {
       readonlyPassword: 'dashboard_reader',
     },
     dashboard: { host: '127.0.0.1', port: 3000 },
-    ops: { metricsHost: '127.0.0.1', metricsPort: 9464, stallAfterSeconds: 60, logFormat: 'text' },
+    ops: { metricsHost: '127.0.0.1', metricsPort: 9464, stallAfterSeconds: 60, logFormat: 'text', metricsMinIntervalMillis: 1000, maxScrapesPerSecond: 50 },
+    http: { maxConnections: 2048, headersTimeoutMillis: 5000, requestTimeoutMillis: 10_000 },
     deployment: {
       sparkTriggerSeconds: 10,
       sparkMaxFilesPerTrigger: 1000,

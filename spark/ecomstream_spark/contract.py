@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 DEFAULT_CONTRACT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "event_contract.json")
-SUPPORTED_VERSION = 4
+SUPPORTED_VERSION = 5
 
 
 class ContractError(Exception):
@@ -58,6 +58,8 @@ class Contract:
             #: SQLSTATE classes and codes worth a retry of the batch (src/db/sqlstates.ts).
             self.retryable_sqlstate_classes: List[str] = list(retryable["classes"])
             self.retryable_sqlstates: List[str] = list(retryable["codes"])
+            #: The epoch's statements and names (src/db/epoch.ts), run by sink.Fence.
+            self.fencing: Dict[str, Any] = dict(raw["fencing"])
         except KeyError as e:
             raise ContractError(f"{source}: missing key {e}") from e
         for check in self.checks:

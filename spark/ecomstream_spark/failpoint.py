@@ -1,6 +1,8 @@
 """Crash points for the exactly-once tests, as src/engine/failpoint.ts:
 `ECOMSTREAM_FAILPOINT=<point>:<batchId>` kills the driver with SIGKILL at that point of that batch —
 a power cut, not an exception, so no `finally`, no Spark shutdown hook and no commit log runs.
+`<point>:<batchId>:stop` stops the driver's Python process there with SIGSTOP instead, as a frozen
+container (the fencing test resumes it with SIGCONT).
 
 Points: after-offsets (Spark wrote offsets/N; nothing read yet), during-copy (every partition staged and
 inserted in the open batch transaction, not committed), after-db-commit (PostgreSQL committed batch N; Spark has not
@@ -37,6 +39,10 @@ def failpoint(spec: Optional[str], point: str, batch_id: int) -> None:
         sys.stderr.write("ecomstream-spark: failpoint %s reached in batch %d: killing the driver\n" % (point, batch_id))
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+    elif spec == "%s:%d:stop" % (point, batch_id):
+        sys.stderr.write("ecomstream-spark: failpoint %s reached in batch %d: stopping the driver (pid %d)\n" % (point, batch_id, os.getpid()))
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def executor_failpoint(file_name: str) -> None:

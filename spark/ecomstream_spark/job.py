@@ -31,6 +31,7 @@ import json
 import os
 import posixpath
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -48,6 +49,8 @@ from .settings import Settings, redact_url
 from .sink import (
     PgConnection,
     DatabaseUnavailable,
+    Fence,
+    Fenced,
     SinkError,
     StageTables,
     Target,
@@ -263,6 +266,9 @@ class StreamingJob(object):
         self._stream_id: Optional[str] = None
         self._stream_id_ready = threading.Event()
         self._conn: Optional[PgConnection] = None
+        #: This job's epoch of its stream (sink.Fence), claimed once the query has its id.
+        self._fence: Optional[Fence] = None
+        self._started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
         self._replay_batch: Optional[int] = None
         self._stop_requested = False
         self.failures: List[BaseException] = []
@@ -286,6 +292,12 @@ class StreamingJob(object):
             raise SinkError("the streaming query did not report its id")
         assert self._stream_id is not None
         return self._stream_id
+
+    def fence(self) -> Fence:
+        """The epoch claimed at start (after `stream_id()` returned)."""
+        if self._fence is None:
+            raise SinkError("the job claimed no epoch for its stream at start")
+        return self._fence
 
     # -- checkpoint -------------------------------------------------------------------------------
 
@@ -366,9 +378,15 @@ class StreamingJob(object):
     # -- the batch --------------------------------------------------------------------------------
 
     def process_batch(self, df: Any, batch_id: int) -> None:
-        """foreachBatch: raises on any failure, so a batch that did not commit is never marked done."""
+        """foreachBatch: raises on any failure, so a batch that did not commit is never marked done. A
+        fenced job (a newer engine claimed the stream) says so in one line and exits at once, like a kill:
+        nothing of Spark's runs after it that could write commits/N."""
         try:
             self._process_batch(df, batch_id)
+        except Fenced as e:
+            sys.stderr.write("ecomstream-spark: %s\n" % e)
+            sys.stderr.flush()
+            os._exit(1)
         except BaseException as e:
             self.failures.append(e)
             raise
@@ -381,12 +399,20 @@ class StreamingJob(object):
         replay = batch_id == self._replay_batch
 
         def attempt() -> None:
-            if batch_recorded(self.connection(), stream_id, batch_id):
+            if batch_recorded(self.connection(), self.fence(), stream_id, batch_id):
                 self._report_already_committed(df, stream_id, batch_id, replay, t0)
             else:
                 self._run(df, batch_id, stream_id, replay, t0)
 
-        self._retrying("batch %d" % batch_id, ", the batch stays uncommitted", attempt)
+        # A bounded run (available-now, once) gives up after --retry-timeout; a stream retries while it runs.
+        deadline = time.time() + s.batch_retry_seconds if s.trigger_kind in ("available-now", "once") else None
+        try:
+            self._retrying("batch %d" % batch_id, ", the batch stays uncommitted", attempt, deadline=deadline)
+        except Exception as e:
+            if deadline is None or not is_connection_error(e, self.target):
+                raise
+            why = java_message(e).splitlines()[0]
+            raise SinkError("batch %d (stays uncommitted): gave up after --retry-timeout %d s of retries: %s" % (batch_id, s.batch_retry_seconds, why)) from e
 
     def _retrying(self, what: str, consequence: str, step: Callable[[], T], deadline: Optional[float] = None) -> T:
         """Runs `step` until it succeeds; after a failure that is_connection_error calls transient (the
@@ -403,7 +429,8 @@ class StreamingJob(object):
                 if not is_connection_error(e, self.target) or self._stop_requested or (deadline is not None and time.time() + delay > deadline):
                     raise
                 self.reset_connection()
-                warn("%s: database unavailable (%s); retry %d in %d ms%s" % (what, str(e).splitlines()[0][:300], attempt, int(delay * 1000), consequence))
+                why = java_message(e).splitlines()[0][:300]
+                warn("%s: database unavailable (%s); retry %d in %d ms%s" % (what, why, attempt, int(delay * 1000), consequence))
                 time.sleep(delay)
                 delay = min(delay * 2, s.retry_max_ms / 1000.0)
 
@@ -495,7 +522,7 @@ class StreamingJob(object):
             # Read, validate and stage in one pass on the executors: each task parses its partition's
             # files and COPYs the records into the staging tables; only its counts come back. Meanwhile
             # the batch transaction inserts each partition staged (sink.PartitionInserter).
-            if not open_batch(conn, stream_id, batch_id):
+            if not open_batch(conn, self.fence(), stream_id, batch_id):
                 result = None
             else:
                 # Any failure rolls the batch transaction back before it propagates: switching the
@@ -548,7 +575,7 @@ class StreamingJob(object):
                         # A key twice in the batch or stored before: the whole batch again, from staging.
                         abort_batch(conn)
                         gather_partitions(conn, stage)
-                        result = commit_batch(conn, stage, self.target, stream_id, batch_id, record)
+                        result = commit_batch(conn, self.fence(), stage, self.target, stream_id, batch_id, record)
                     else:
                         quality_score = round(counts[3] / counts[2], 3) if counts[2] else None
                         result = finish_batch(conn, stage, stream_id, batch_id, record, inserter.inserted, quality_score)
@@ -635,9 +662,14 @@ class StreamingJob(object):
 
         query = writer.start()
         self._stream_id = str(query.id)
-        # Before the first batch may use the database (it waits for the stream id): staging tables of a
-        # killed attempt go first, on this thread, so no batch's own tables are ever dropped under it.
+        # Before the first batch may use the database (it waits for the stream id): this run's epoch,
+        # which fences every earlier run of this checkpoint and ends a frozen one's batch transaction
+        # (sink.Fence); then the staging tables of killed attempts, on this thread, so no batch's own
+        # tables are ever dropped under it.
         try:
+            fence = Fence(self.contract, self._stream_id)
+            fence.claim(conn, socket.gethostname(), os.getpid(), self._started_at, s.input)
+            self._fence = fence
             for name in drop_stale_stage_tables(conn, self._stream_id):
                 warn("dropped staging table %s left by an earlier attempt" % name)
         finally:
@@ -666,7 +698,10 @@ class StreamingJob(object):
                 if not query.status["isTriggerActive"] or time.time() - stopping_since > 600:
                     query.stop()
                     break
-            query.awaitTermination(0.5)
+            try:
+                query.awaitTermination(0.5)
+            except Exception:  # the query failed: said below in one line, from the batch's own error
+                break
         error = query.exception()
         self.reset_connection()
         if error is not None:

@@ -36,6 +36,8 @@ DEFAULTS: Dict[str, Any] = {
     "retry_max_ms": 5000,
     # How long start-up retries a PostgreSQL that does not answer yet (--startup-timeout).
     "startup_retry_seconds": 60,
+    # How long a bounded run (available-now, once) retries a batch the database cannot take (--retry-timeout).
+    "batch_retry_seconds": 300,
 }
 
 
@@ -124,13 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shuffle-partitions", type=_positive_int("--shuffle-partitions", 1), help="spark.sql.shuffle.partitions (default %d)" % DEFAULTS["shuffle_partitions"]
     )
-    p.add_argument(
-        "--startup-timeout",
-        type=_positive_int("--startup-timeout", 0),
-        dest="startup_retry_seconds",
-        metavar="SECONDS",
-        help="seconds to retry a PostgreSQL that does not answer at start (default %d)" % DEFAULTS["startup_retry_seconds"],
-    )
+    for flag, dest, what in (
+        ("--startup-timeout", "startup_retry_seconds", "seconds to retry a PostgreSQL that does not answer at start"),
+        ("--retry-timeout", "batch_retry_seconds", "available-now and once: seconds to retry a batch the database cannot take before exiting 1"),
+    ):
+        p.add_argument(flag, type=_positive_int(flag, 0), dest=dest, metavar="SECONDS", help="%s (default %d)" % (what, DEFAULTS[dest]))
     p.add_argument("--database-url", help="postgresql:// or jdbc:postgresql: URL (default: $DATABASE_URL)")
     p.add_argument("--contract", help="event contract JSON (default: event_contract.json next to the package)")
     p.add_argument("--master", help="Spark master when not set by spark-submit (e.g. local[2])")
@@ -164,6 +164,7 @@ def load_settings(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]
         "contract",
         "master",
         "startup_retry_seconds",
+        "batch_retry_seconds",
     ):
         value = getattr(args, key)
         if value is not None:

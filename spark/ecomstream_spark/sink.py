@@ -12,6 +12,8 @@ py4j) while the executors work, and inserts each partition as soon as `_dn` show
 insert overlaps the parsing (`open_batch`, `insert_partition`, `finish_batch`):
 
     BEGIN
+    this job's epoch still the newest?  the stream's stream_epochs row FOR SHARE, held to COMMIT (`Fence`);
+                                           else Fenced: ROLLBACK, and the job stops without committing
     advisory lock on (stream, batch)    two attempts of one batch serialise here
     batch already in stream_batches?    -> ROLLBACK: a replay after a crash between this COMMIT and
                                            Spark's commits/N; nothing is written twice
@@ -87,6 +89,11 @@ class Target(object):
 
 class SinkError(Exception):
     """A database step of a batch failed; the message names the batch, the cause keeps the server's text."""
+
+
+class Fenced(SinkError):
+    """A newer engine claimed this job's stream (its epoch, see `Fence`): the job must stop, committing
+    nothing and writing no commits/N."""
 
 
 class DatabaseUnavailable(SinkError):
@@ -207,6 +214,66 @@ class PgConnection(object):
                 st.setString(i, str(p))
 
 
+def jdbc_statement(sql: str) -> str:
+    """A statement written for node-postgres (`$1`, `$2` … each once, in order) with JDBC's `?` instead."""
+    numbers = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise SinkError("the contract's fencing statement uses its parameters out of order: %s" % sql)
+    return re.sub(r"\$\d+", "?", sql)
+
+
+class Fence(object):
+    """One writer per stream: this job's epoch of its stream, claimed once at start, and checked first in
+    every batch transaction. The statements, the transaction's name and the claim's attempts are the
+    contract's `fencing` (src/db/epoch.ts, the one definition, whose claimEpoch and checkEpoch these two
+    methods mirror): the same SQL texts run here, with `?` for `$n`."""
+
+    def __init__(self, contract: Any, stream_id: str) -> None:
+        f = contract.fencing
+        sql = {k: jdbc_statement(v) for k, v in f["sql"].items()}
+        self.claim_sql, self.check_sql = sql["claim"], sql["check"]
+        self.abort_older_sql, self.lock_timeout_sql = sql["abortOlder"], sql["claimLockTimeout"]
+        self.batch_name: str = f["batchNamePrefix"] + stream_id
+        self.claim_attempts = int(f["claimAttempts"])
+        self.lock_not_available: str = f["lockNotAvailable"]
+        self.stream_id = stream_id
+        self.epoch: Optional[int] = None
+
+    def claim(self, conn: PgConnection, host: str, pid: int, started_at: str, source: str) -> int:
+        """A new epoch for the stream, in one transaction; after the lock timeout, the open batch
+        transactions of older epochs are ended and the claim tried again."""
+        for attempt in range(1, self.claim_attempts + 1):
+            conn.set_autocommit(False)
+            try:
+                conn.execute(self.lock_timeout_sql)
+                epoch = int(conn.query(self.claim_sql, [self.stream_id, "spark", host, pid, started_at, source])[0][0])
+                conn.commit()
+                self.epoch = epoch
+                return epoch
+            except Exception as e:  # only the lock timeout is handled, by its SQLSTATE
+                conn.rollback()
+                if sql_state(e) != self.lock_not_available or attempt == self.claim_attempts:
+                    raise
+            finally:
+                conn.set_autocommit(True)
+            conn.query(self.abort_older_sql, [self.batch_name])
+        raise AssertionError("unreachable")
+
+    def check(self, conn: PgConnection, batch_id: int) -> None:
+        """First statement of a batch transaction: raises Fenced unless this job's epoch is the newest."""
+        rows = conn.query(self.check_sql, [self.batch_name, self.stream_id])
+        if rows and self.epoch is not None and int(rows[0][0]) == self.epoch:
+            return
+        newer = "its epoch row is gone from stream_epochs"
+        if rows:
+            epoch, engine, host, pid, started_at = rows[0][:5]
+            newer = "epoch %s: the %s engine pid %s on host %s, started %s" % (epoch, engine, pid, host, started_at)
+        raise Fenced(
+            "batch %d: fenced: another engine took over stream %s (%s); this engine (epoch %s) stops without committing"
+            % (batch_id, self.stream_id, newer, self.epoch)
+        )
+
+
 class StageTables(object):
     """Names of one batch attempt's staging tables."""
 
@@ -322,10 +389,12 @@ def stage_rejects_on_driver(conn: PgConnection, stage: StageTables, rejects: Seq
         conn.execute(sql, (DRIVER_PART,) + tuple(r))
 
 
-def open_batch(conn: PgConnection, stream_id: str, batch_id: int) -> bool:
-    """Opens the batch transaction; False (rolled back) when PostgreSQL already recorded the batch."""
+def open_batch(conn: PgConnection, fence: Fence, stream_id: str, batch_id: int) -> bool:
+    """Opens the batch transaction; False (rolled back) when PostgreSQL already recorded the batch.
+    Raises Fenced (rolled back) when a newer engine claimed the stream."""
     conn.set_autocommit(False)
     try:
+        fence.check(conn, batch_id)
         conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ["ecomstream-batch:%s:%d" % (stream_id, batch_id)])
         if conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]):
             abort_batch(conn)
@@ -508,13 +577,21 @@ def drop_stale_stage_tables(conn: PgConnection, stream_id: str) -> List[str]:
     return names
 
 
-def batch_recorded(conn: PgConnection, stream_id: str, batch_id: int) -> bool:
-    conn.set_autocommit(True)
-    return bool(conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]))
+def batch_recorded(conn: PgConnection, fence: Fence, stream_id: str, batch_id: int) -> bool:
+    """Whether PostgreSQL recorded the batch, asked under the fence: a fenced job must not learn "already
+    committed" and let Spark write commits/N."""
+    conn.set_autocommit(False)
+    try:
+        fence.check(conn, batch_id)
+        return bool(conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]))
+    finally:
+        conn.rollback()
+        conn.set_autocommit(True)
 
 
 def commit_batch(
     conn: PgConnection,
+    fence: Fence,
     stage: StageTables,
     target: Target,
     stream_id: str,
@@ -530,7 +607,7 @@ def commit_batch(
     (dict). Duplicates, inserted rows and the quality score are decided here, from the staging tables.
     """
     ev, rj, key = quote_ident(stage.events), quote_ident(stage.rejects), target.key
-    if not open_batch(conn, stream_id, batch_id):
+    if not open_batch(conn, fence, stream_id, batch_id):
         return None
     try:
         conn.execute("LOCK TABLE %s IN EXCLUSIVE MODE" % ", ".join(quote_ident(t) for t in [stage.events, stage.rejects, stage.done]))

@@ -61,7 +61,7 @@ def test_the_retryable_sqlstates_come_from_the_contract():
 
     target = Target(CONTRACT)
     assert CONTRACT.retryable_sqlstate_classes == ["08"] and "57P01" in CONTRACT.retryable_sqlstates
-    assert target.retryable("08006") and target.retryable("57P01") and target.retryable("53300")
+    assert target.retryable("08006") and target.retryable("57P01") and target.retryable("53300") and target.retryable("53100")
     assert not target.retryable("23505") and not target.retryable("22P02") and not target.retryable(None)
     # By class, through the cause chain: what the driver's retry loop sees.
     try:

@@ -31,3 +31,22 @@ def test_libpq_params_defaults_and_credentials_in_a_jdbc_url():
         "user": "u",
         "password": "pw",
     }
+
+
+def test_fencing_statements_of_the_contract_run_under_jdbc():
+    """The epoch statements come from the contract (src/db/epoch.ts): each `$n` once, in order, becomes `?`."""
+    from ecomstream_spark.contract import load_contract
+    from ecomstream_spark.sink import Fence, SinkError, jdbc_statement
+
+    fence = Fence(load_contract(), "s-1")
+    for sql in (fence.claim_sql, fence.check_sql, fence.abort_older_sql, fence.lock_timeout_sql):
+        assert "$" not in sql
+    assert fence.claim_sql.count("?") == 6 and fence.check_sql.count("?") == 2
+    assert fence.batch_name == "ecomstream-batch s-1"
+    assert jdbc_statement("SELECT $1, $2::int") == "SELECT ?, ?::int"
+    for bad in ("SELECT $2, $1", "SELECT $1, $1"):
+        try:
+            jdbc_statement(bad)
+        except SinkError:
+            continue
+        raise AssertionError("accepted %s" % bad)

@@ -7,15 +7,19 @@
  *   sources/0/N       the files batch N added to the seen-files set; every `compactInterval` batches
  *                     `N.compact` holds the whole set, so a restart reads one compact file and a few
  *                     deltas instead of one file per batch ever run
- *   lock              pid, start time and host of the engine using this checkpoint: a second engine
- *                     refuses to start; a dead holder's lock (even if its pid was reused) is taken over
+ *   lock              flock'd by the engine using this checkpoint for its whole life, so a second engine
+ *                     refuses to start (src/checkpoint/lock.ts); holds that engine's pid, host and start
+ *                     time, for information only
  */
 import crypto from 'node:crypto';
 import fs, { constants as fsConstants } from 'node:fs';
-import os from 'node:os';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { CheckpointLock, lockHolder, type LockHolder } from './lock.js';
 import { BatchLog, CheckpointError, describeWriteFailure, writeExclusive } from './log.js';
+
+/** The lock file's name in a checkpoint folder. */
+export const LOCK_FILE = 'lock';
 
 export interface FileEntry {
   /**
@@ -68,17 +72,14 @@ export class Checkpoint {
   readonly offsets: BatchLog<OffsetEntry>;
   readonly commits: BatchLog<CommitEntry>;
   readonly sources: BatchLog<FileEntry[]>;
-  private lockHeld = false;
+  private readonly lock: CheckpointLock;
   streamId = '';
 
   constructor(readonly dir: string) {
     this.offsets = new BatchLog(path.join(dir, 'offsets'));
     this.commits = new BatchLog(path.join(dir, 'commits'));
     this.sources = new BatchLog(path.join(dir, 'sources', '0'));
-  }
-
-  private get lockFile(): string {
-    return path.join(this.dir, 'lock');
+    this.lock = new CheckpointLock(path.join(dir, LOCK_FILE));
   }
 
   /**
@@ -99,7 +100,16 @@ export class Checkpoint {
     } catch (cause) {
       throw new CheckpointError(describeWriteFailure(this.dir, cause), { cause, file: this.dir, code: (cause as NodeJS.ErrnoException).code });
     }
-    await this.acquireLock();
+    await this.lock.acquire();
+    try {
+      await this.readStream();
+    } catch (err) {
+      this.lock.release(); // a checkpoint that cannot be opened is not held
+      throw err;
+    }
+  }
+
+  private async readStream(): Promise<void> {
     await Promise.all([this.offsets.init(), this.commits.init(), this.sources.init()]);
     const metaFile = this.metadataFile;
     let meta: Metadata | undefined;
@@ -149,46 +159,10 @@ export class Checkpoint {
     this.isNew = false;
   }
 
-  /**
-   * The lock holds the pid, the process start time and the host. A holder counts as alive only if a
-   * process with that pid AND that start time runs on this host, so a pid reused after a crash (another
-   * program got it) does not block the restart.
-   */
-  private async acquireLock(): Promise<void> {
-    const mine: LockHolder = { pid: process.pid, startTime: processStartTime(process.pid), host: os.hostname() };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await writeExclusive(this.lockFile, `${JSON.stringify(mine)}\n`);
-        this.lockHeld = true;
-        return;
-      } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new CheckpointError(describeWriteFailure(this.lockFile, cause), { cause, file: this.lockFile, code: (cause as NodeJS.ErrnoException).code });
-        }
-      }
-      const holder = parseLock(await fsp.readFile(this.lockFile, 'utf8').catch(() => ''));
-      if (holder?.host !== undefined && holder.host !== mine.host) {
-        throw new CheckpointError(
-          `the checkpoint ${this.dir} is locked by pid ${holder.pid} on host ${holder.host}; stop that engine first (or, if it is gone, remove ${this.lockFile})`,
-          { code: 'LOCKED', file: this.lockFile },
-        );
-      }
-      if (holder && holder.pid !== process.pid && lockHolderAlive(holder)) {
-        throw new CheckpointError(
-          `another engine (pid ${holder.pid}) is using the checkpoint ${this.dir}; stop it first, or give this one its own --checkpoint`,
-          { code: 'LOCKED', file: this.lockFile },
-        );
-      }
-      // The holder died without cleaning up (a crash, SIGKILL): the lock is stale.
-      await fsp.rm(this.lockFile, { force: true });
-    }
-    throw new CheckpointError(`could not take the lock ${this.lockFile}`, { code: 'LOCKED', file: this.lockFile });
-  }
-
-  async close(): Promise<void> {
-    if (!this.lockHeld) return;
-    this.lockHeld = false;
-    await fsp.rm(this.lockFile, { force: true });
+  /** Releases the lock (closing its descriptor); the lock file stays. */
+  close(): Promise<void> {
+    this.lock.release();
+    return Promise.resolve();
   }
 
   /** The seen-files set: latest compact entry plus the deltas after it. */
@@ -282,65 +256,11 @@ export function displayName(bytes: Buffer): string {
   return out;
 }
 
-export interface LockHolder {
-  pid: number;
-  /** Start time of the process in clock ticks since boot (Linux /proc); undefined elsewhere. */
-  startTime: number | undefined;
-  host: string | undefined;
-}
-
-/** Who holds the lock of the checkpoint in `dir` now, if a live engine does (for the dashboard). */
-export async function lockHolder(dir: string): Promise<LockHolder | undefined> {
-  const holder = parseLock(await fsp.readFile(path.join(dir, 'lock'), 'utf8').catch(() => ''));
-  return holder && lockHolderAlive(holder) ? holder : undefined;
-}
-
-/** The lock file's content: JSON, or a bare pid (checkpoints written before the start time was kept). */
-function parseLock(text: string): LockHolder | undefined {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return { pid: Number(t), startTime: undefined, host: undefined };
-  try {
-    const j = JSON.parse(t) as Partial<LockHolder>;
-    if (typeof j.pid === 'number' && j.pid > 0) return { pid: j.pid, startTime: typeof j.startTime === 'number' ? j.startTime : undefined, host: j.host };
-  } catch {
-    // unreadable: treated as stale
-  }
-  return undefined;
-}
-
-/** Field 22 of /proc/PID/stat: when the process started, which a reused pid does not share. */
-export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const v = Number(fields[19]);
-    return Number.isFinite(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function lockHolderAlive(holder: LockHolder): boolean {
-  if (!isAlive(holder.pid)) return false;
-  if (holder.startTime === undefined) return true;
-  const now = processStartTime(holder.pid);
-  return now === undefined || now === holder.startTime;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** What another process (the dashboard) may know of a checkpoint without opening it or taking its lock. */
 export interface CheckpointView {
   /** False when the folder has neither a lock nor a planned batch: no engine checkpoint here. */
   exists: boolean;
-  /** The engine holding the lock, if it is alive. */
+  /** The engine holding the lock now, as the kernel says (src/checkpoint/lock.ts). */
   holder: LockHolder | undefined;
   /** The newest planned (offsets/N) and committed (commits/N) batch. */
   planned: number | undefined;
@@ -349,6 +269,6 @@ export interface CheckpointView {
 
 export async function inspectCheckpoint(dir: string): Promise<CheckpointView> {
   const newest = (sub: string): Promise<number | undefined> => new BatchLog(path.join(dir, sub)).latest().catch(() => undefined);
-  const [holder, planned, committed] = await Promise.all([lockHolder(dir), newest('offsets'), newest('commits')]);
-  return { exists: planned !== undefined || fs.existsSync(path.join(dir, 'lock')), holder, planned, committed };
+  const [holder, planned, committed] = await Promise.all([lockHolder(path.join(dir, LOCK_FILE)), newest('offsets'), newest('commits')]);
+  return { exists: planned !== undefined || fs.existsSync(path.join(dir, LOCK_FILE)), holder, planned, committed };
 }

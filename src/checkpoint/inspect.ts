@@ -7,7 +7,8 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Checkpoint, lockHolder, type OffsetEntry } from './checkpoint.js';
+import { Checkpoint, LOCK_FILE, type OffsetEntry } from './checkpoint.js';
+import { lockHolder } from './lock.js';
 import { errorCode } from '../errors.js';
 import { CheckpointError } from './log.js';
 
@@ -33,7 +34,7 @@ export interface CheckpointReport {
   /** The newest compact entry of the seen-files log. */
   lastCompaction: { batchId: number; at: string } | null;
   /** `none` when free; Spark keeps no lock file (`not-kept`). */
-  lock: { state: 'held'; pid: number; host: string | undefined } | { state: 'none' } | { state: 'not-kept' };
+  lock: { state: 'held'; pid: number | undefined; host: string | undefined; startedAt: string | undefined } | { state: 'none' } | { state: 'not-kept' };
 }
 
 const COMPACT = '.compact';
@@ -134,12 +135,12 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
       batchTimestamp: entry ? new Date(entry.batchTimestampMs).toISOString() : null,
     };
   }
-  const holder = await lockHolder(dir);
+  const holder = await lockHolder(path.join(dir, LOCK_FILE));
   return {
     ...base,
     pendingReplay,
     filesSeen: (await cp.loadSeenFiles()).size,
-    lock: holder ? { state: 'held', pid: holder.pid, host: holder.host } : { state: 'none' },
+    lock: holder ? { state: 'held', pid: holder.pid, host: holder.host, startedAt: holder.startedAt } : { state: 'none' },
   };
 }
 

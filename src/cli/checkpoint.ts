@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { inspectCheckpoint, type CheckpointReport, type LogSummary } from '../checkpoint/inspect.js';
+import { describeHolder } from '../checkpoint/lock.js';
 import { verifyCheckpoint } from '../checkpoint/verify.js';
 import { EcomstreamError } from '../errors.js';
 import { consoleLogger } from './common.js';
@@ -17,12 +18,7 @@ function formatBytes(n: number): string {
 }
 
 export function formatReport(r: CheckpointReport): string {
-  const lock =
-    r.lock.state === 'held'
-      ? `held by pid ${r.lock.pid}${r.lock.host ? ` on ${r.lock.host}` : ''}`
-      : r.lock.state === 'none'
-        ? 'free'
-        : 'not kept (Spark checkpoint)';
+  const lock = r.lock.state === 'held' ? `held (${describeHolder(r.lock)})` : r.lock.state === 'none' ? 'free' : 'not kept (Spark checkpoint)';
   const replay = r.pendingReplay ? `batch ${r.pendingReplay.batchId} (${r.pendingReplay.files.join(', ') || 'files unknown'})` : 'none';
   return [
     `checkpoint ${r.dir} (${r.engine} engine)`,

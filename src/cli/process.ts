@@ -53,6 +53,12 @@ export function register(program: Command): void {
       numberOption('--startup-timeout', 0, 86_400),
       d.startupRetrySeconds,
     )
+    .option(
+      '--retry-timeout <seconds>',
+      'available-now and once: how long a batch the database cannot take is retried before the run exits 1 (a stream that runs on retries for as long as it runs)',
+      numberOption('--retry-timeout', 0, 86_400),
+      d.batchRetrySeconds,
+    )
     .option('--new-stream', 'start a new stream although the database already holds batches of these files (they are read again)', d.newStream)
     .option('--contract <file>', "the feed's contract JSON (default: the event contract; see docs/contracts.md)");
   addOpsOptions(cmd, all.ops)
@@ -71,6 +77,7 @@ export function register(program: Command): void {
           rereadModified: boolean;
           newStream: boolean;
           startupTimeout: number;
+          retryTimeout: number;
           contract?: string;
         },
       ) => {
@@ -88,13 +95,14 @@ export function register(program: Command): void {
             rereadModified: opts.rereadModified,
             newStream: opts.newStream,
             startupRetrySeconds: opts.startupTimeout,
+            batchRetrySeconds: opts.retryTimeout,
           },
           ops: opsOverrides(opts),
         });
         const log = consoleLogger;
         const db = await openDatabase(config, log, { waitForServer: true });
         const stop = gracefulStop(log, 'finishing the batch in flight');
-        const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
+        const ops = await startOps({ ops: config.ops, http: config.http, databaseUrl: db.url, log });
         try {
           const engine = new StreamEngine({
             engine: config.engine,

@@ -13,7 +13,7 @@ import { StreamEngine } from '../engine/stream.js';
 import { formatProgress, progressFields } from '../engine/progress.js';
 import { selectReprocessFiles, type ReprocessSelection } from '../engine/reprocess.js';
 import { ConfigError } from '../errors.js';
-import { consoleLogger } from './common.js';
+import { consoleLogger, numberOption } from './common.js';
 
 function isoTime(value: string): number {
   const ms = Date.parse(value);
@@ -32,8 +32,14 @@ export function register(program: Command): void {
     .option('--file <names...>', 'file names inside --input')
     .option('--since <iso-time>', 'every published file in --input modified at or after this time', isoTime)
     .option('--progress-file <file>', 'progress records (JSON lines)', d.progressFile)
+    .option(
+      '--retry-timeout <seconds>',
+      'how long the batch is retried while the database cannot take it before reprocess exits 1',
+      numberOption('--retry-timeout', 0, 86_400),
+      d.batchRetrySeconds,
+    )
     .addHelpText('after', '\nGive --file or --since. Uses DATABASE_URL when set, else the embedded server in data/postgres.')
-    .action(async (opts: { checkpoint: string; input: string; file?: string[]; since?: number; progressFile: string }) => {
+    .action(async (opts: { checkpoint: string; input: string; file?: string[]; since?: number; progressFile: string; retryTimeout: number }) => {
       if ((opts.file === undefined) === (opts.since === undefined)) {
         throw new ConfigError('reprocess needs exactly one of --file NAME… or --since ISO-TIME', {
           option: opts.file ? '--since' : '--file',
@@ -55,7 +61,14 @@ export function register(program: Command): void {
         });
       const log = consoleLogger;
       const config = loadConfig({
-        engine: { inputDir: opts.input, checkpointDir: opts.checkpoint, progressFile: opts.progressFile, trigger: { kind: 'once' }, fileSettleMillis: 0 },
+        engine: {
+          inputDir: opts.input,
+          checkpointDir: opts.checkpoint,
+          progressFile: opts.progressFile,
+          trigger: { kind: 'once' },
+          fileSettleMillis: 0,
+          batchRetrySeconds: opts.retryTimeout,
+        },
       });
       const db = await openDatabase(config, log, { waitForServer: true });
       try {

@@ -11,7 +11,7 @@ import { formatProgress, progressFields } from '../engine/progress.js';
 import { startOps } from '../ops/index.js';
 import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { runGenerator } from '../generator/run.js';
-import { startDashboard } from '../dashboard/server.js';
+import { startDashboardThread } from '../dashboard/thread.js';
 import { consoleLogger, intOption, numberOption } from './common.js';
 import { gracefulStop } from './signals.js';
 import type { Logger } from '../log.js';
@@ -25,10 +25,13 @@ interface UpOptions extends OpsFlags {
   fileSettle: number;
 }
 
-/** A dashboard that fails to start (say, its port is taken) must not stop the pipeline. */
+/**
+ * The dashboard runs in its own thread, so none of its clients can delay a batch. A dashboard that
+ * fails to start (say, its port is taken) must not stop the pipeline.
+ */
 async function maybeStartDashboard(config: Readonly<Config>, url: string, log: Logger): Promise<{ url: string; close(): Promise<void> } | undefined> {
   try {
-    return await startDashboard({ config, databaseUrl: url, log });
+    return await startDashboardThread({ config, databaseUrl: url, log });
   } catch (err) {
     log.warn(`dashboard not started: ${(err as Error).message}`);
     return undefined;
@@ -67,7 +70,7 @@ export function register(program: Command): void {
       const stop = gracefulStop(log, 'the generator stops, the batch in flight commits, then the server stops');
       let firstBatchLogged = false;
       const dashboard = opts.dashboard ? await maybeStartDashboard(config, db.url, log) : undefined;
-      const ops = await startOps({ ops: config.ops, databaseUrl: db.url, log });
+      const ops = await startOps({ ops: config.ops, http: config.http, databaseUrl: db.url, log });
       try {
         if (db.embedded) {
           const u = new URL(db.url);

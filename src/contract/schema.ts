@@ -9,14 +9,16 @@
  * JSON form that `contractJson()` writes (spark/event_contract.json is the event contract's).
  */
 import fs from 'node:fs';
+import { FENCING, type Fencing } from '../db/epoch.js';
 import { RETRYABLE_SQLSTATES, type RetryableSqlstates } from '../db/sqlstates.js';
 import { EcomstreamError } from '../errors.js';
 
 /**
  * 3: the splitter's, the unreadable file's and the engine-only reasons' details are templates too.
  * 4: `retryableSqlstates`, the database errors worth a retry (src/db/sqlstates.ts).
+ * 5: `fencing`, the statements of the epoch that keeps one writer per stream (src/db/epoch.ts).
  */
-export const CONTRACT_VERSION = 4;
+export const CONTRACT_VERSION = 5;
 
 export type SqlType = 'varchar' | 'decimal' | 'timestamp';
 
@@ -188,6 +190,8 @@ export interface ContractJson extends ContractSpec {
   readonly splitFailures: readonly SplitFailure[];
   /** The SQLSTATEs after which a database step is retried (src/db/sqlstates.ts): the Spark job's list. */
   readonly retryableSqlstates: RetryableSqlstates;
+  /** The epoch's statements and names (src/db/epoch.ts): the Spark job fences its batches with them. */
+  readonly fencing: Fencing;
 }
 
 export function contractJson(spec: ContractSpec): ContractJson {
@@ -202,6 +206,7 @@ export function contractJson(spec: ContractSpec): ContractJson {
     trimCharacters: TRIM_CHARACTERS,
     splitFailures: SPLIT_FAILURES,
     retryableSqlstates: RETRYABLE_SQLSTATES,
+    fencing: FENCING,
   };
 }
 
@@ -314,5 +319,7 @@ export function loadContractFile(file: string): ContractSpec {
     throw new ContractError(`contract ${file}: splitFailures differs from the codes this engine's splitter gives`, { file, option: 'splitFailures' });
   if (stated.retryableSqlstates !== undefined && JSON.stringify(stated.retryableSqlstates) !== JSON.stringify(RETRYABLE_SQLSTATES))
     throw new ContractError(`contract ${file}: retryableSqlstates differs from the errors this engine retries`, { file, option: 'retryableSqlstates' });
+  if (stated.fencing !== undefined && JSON.stringify(stated.fencing) !== JSON.stringify(FENCING))
+    throw new ContractError(`contract ${file}: fencing differs from the statements this engine fences with`, { file, option: 'fencing' });
   return checkContract(spec, file);
 }

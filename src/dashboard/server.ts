@@ -26,6 +26,7 @@ import { DbWatcher, explainDbError, type DbStatus } from './live.js';
 import { buildSnapshot, parseWindow, readDbRows, WINDOWS, type Snapshot, type WindowKey } from './queries.js';
 import { BacklogTracker, engineState } from './surroundings.js';
 import { EcomstreamError } from '../errors.js';
+import { createLimitedServer } from '../ops/http-limits.js';
 
 export interface DashboardOptions {
   config: Readonly<Config>;
@@ -345,7 +346,7 @@ export async function startDashboard(opts: { config: Readonly<Config>; databaseU
     res.end(req.method === 'HEAD' ? undefined : body);
   };
 
-  const server = http.createServer((req, res) => {
+  const server = createLimitedServer(config.http, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       // Never a stack trace to the browser; the log gets the message.
       log.error(`dashboard: ${req.method} ${req.url} failed: ${(err as Error).message}`);

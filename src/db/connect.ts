@@ -37,7 +37,14 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     if (opts.migrate !== false && !opts.waitForServer) await migrate(url);
     else if (opts.migrate !== false) {
       await retryWhileUnavailable(
-        { log, what: 'start-up', initialMillis: e.retryInitialMillis, maxMillis: e.retryMaxMillis, deadlineMillis: e.startupRetrySeconds * 1000 },
+        {
+          log,
+          what: 'start-up',
+          initialMillis: e.retryInitialMillis,
+          maxMillis: e.retryMaxMillis,
+          deadlineMillis: e.startupRetrySeconds * 1000,
+          deadlineOption: '--startup-timeout',
+        },
         () => migrate(url),
       );
     }

@@ -1,14 +1,15 @@
 /**
  * Which database errors are worth retrying, and which mean "this data cannot be stored".
  *
- * Retryable: only connection-level failures — the server is down, restarting or unreachable, or the
- * connection broke under us. They are recognised by SQLSTATE or Node error code, or by the sink having
- * seen its client emit a connection error (`ConnectionLostError`); never by message text.
+ * Retryable: the server is down, restarting or unreachable, the connection broke under us, or the
+ * server is in a state that ends without us (no connection slot free, out of disk space): the list of
+ * src/db/sqlstates.ts. They are recognised by SQLSTATE or Node error code, or by the sink having seen
+ * its client emit a connection error (`ConnectionLostError`); never by message text.
  * Data errors (SQLSTATE classes 22 and 23): the server refused a value or a row. Retrying the same row
  * fails the same way, so the sink isolates the rows at fault instead (see src/sink/postgres.ts).
  */
 import { EcomstreamError, type ErrorContext } from '../errors.js';
-import { RETRYABLE_SQLSTATES as RETRYABLE } from './sqlstates.js';
+import { DISK_FULL, RETRYABLE_CAUSES, RETRYABLE_SQLSTATES as RETRYABLE } from './sqlstates.js';
 
 const RETRYABLE_SQLSTATES = new Set(RETRYABLE.codes);
 const RETRYABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -29,15 +30,44 @@ function isSqlState(code: unknown): code is string {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
-export function isConnectionError(err: unknown): boolean {
+function isRetryableCode(code: unknown): code is string {
+  if (typeof code !== 'string') return false;
+  return RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code) || (isSqlState(code) && RETRYABLE.classes.some((p) => code.startsWith(p)));
+}
+
+/** The code in the cause chain that makes `err` retryable (a SQLSTATE or Node code), if any. */
+function retryableCode(err: unknown): string | undefined {
   for (const e of chain(err)) {
-    if (e instanceof ConnectionLostError) return true;
     const code = (e as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
-    if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
-    if (isSqlState(code) && RETRYABLE.classes.some((p) => code.startsWith(p))) return true;
+    if (isRetryableCode(code)) return code;
   }
-  return false;
+  return undefined;
+}
+
+/** Worth a retry: a lost or refused connection, or a server state of the shared list (src/db/sqlstates.ts). */
+export function isConnectionError(err: unknown): boolean {
+  for (const e of chain(err)) if (e instanceof ConnectionLostError) return true;
+  return retryableCode(err) !== undefined;
+}
+
+/** The server ran out of disk space (SQLSTATE 53100): reachable, but it cannot store anything. */
+export function isDiskFull(err: unknown): boolean {
+  return retryableCode(err) === DISK_FULL;
+}
+
+/**
+ * One line for a retryable failure: its cause in words (`the database server is out of disk space`),
+ * or `database unavailable`, then the server's or the socket's own message and code.
+ */
+export function describeUnavailable(err: unknown): string {
+  const code = retryableCode(err);
+  return `${unavailableCause(err) ?? 'database unavailable'} (${(err as Error).message}${code ? `; code ${code}` : ''})`;
+}
+
+/** The cause of a retryable failure in words when its code has one (src/db/sqlstates.ts), else undefined. */
+export function unavailableCause(err: unknown): string | undefined {
+  const code = retryableCode(err);
+  return code === undefined ? undefined : RETRYABLE_CAUSES[code];
 }
 
 /** The server refused a value or a row (SQLSTATE class 22 or 23). */

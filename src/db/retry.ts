@@ -1,10 +1,11 @@
 /**
- * Retrying while PostgreSQL is unreachable: the same doubling backoff for start-up and for batches.
- * Only connection errors are retried (src/db/errors.ts); anything else is thrown at once.
+ * Retrying while PostgreSQL is unreachable or cannot take a write (out of connection slots, out of
+ * disk): the same doubling backoff for start-up and for batches. Only the errors src/db/errors.ts calls
+ * retryable are retried; anything else is thrown at once.
  */
-import { EcomstreamError, errorCode } from '../errors.js';
+import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isConnectionError } from './errors.js';
+import { describeUnavailable, isConnectionError, unavailableCause } from './errors.js';
 import { sleep } from '../sleep.js';
 
 export interface RetryOptions {
@@ -15,12 +16,28 @@ export interface RetryOptions {
   maxMillis: number;
   /** Give up after this long (ms); undefined = never. */
   deadlineMillis?: number;
+  /** The flag that sets the deadline, named when giving up: `--startup-timeout`. */
+  deadlineOption?: string;
   signal?: AbortSignal;
 }
 
 export class DatabaseUnavailableError extends EcomstreamError {}
 
-export async function retryWhileUnavailable<T>(opts: RetryOptions, attempt: () => Promise<T>, onRetry?: (code: string) => void): Promise<T> {
+/**
+ * One line when the deadline has passed: the cause in words where there is one and the flag that set
+ * the deadline; the last error is its `cause` (the CLI prints it after the message).
+ */
+function gaveUp(opts: RetryOptions, deadlineMillis: number, err: unknown): DatabaseUnavailableError {
+  const seconds = Math.round(deadlineMillis / 1000);
+  const cause = unavailableCause(err);
+  const flag = opts.deadlineOption ? ` (${opts.deadlineOption})` : '';
+  return new DatabaseUnavailableError(
+    cause ? `${opts.what}: ${cause}; gave up after ${seconds} s of retries${flag}` : `${opts.what}: PostgreSQL did not answer within ${seconds} s${flag}`,
+    { cause: err, code: 'DB_UNAVAILABLE' },
+  );
+}
+
+export async function retryWhileUnavailable<T>(opts: RetryOptions, attempt: () => Promise<T>, onRetry?: (err: unknown) => void): Promise<T> {
   const started = Date.now();
   let delay = opts.initialMillis;
   for (let n = 1; ; n++) {
@@ -28,20 +45,14 @@ export async function retryWhileUnavailable<T>(opts: RetryOptions, attempt: () =
       return await attempt();
     } catch (err) {
       if (!isConnectionError(err)) throw err;
-      const reason = (err as Error).message;
       if (opts.signal?.aborted) throw err;
-      if (opts.deadlineMillis !== undefined && Date.now() - started + delay > opts.deadlineMillis) {
-        throw new DatabaseUnavailableError(
-          `${opts.what}: PostgreSQL did not answer within ${Math.round(opts.deadlineMillis / 1000)} s (last error: ${reason})`,
-          {
-            cause: err,
-            code: 'DB_UNAVAILABLE',
-          },
-        );
-      }
-      onRetry?.(errorCode(err) ?? 'unknown');
-      opts.log.warn(`${opts.what}: database unavailable (${reason}); retry ${n} in ${delay} ms`);
-      await sleep(delay, opts.signal);
+      // The last try is at the deadline, not a backoff step before it.
+      const left = opts.deadlineMillis === undefined ? Infinity : opts.deadlineMillis - (Date.now() - started);
+      if (left <= 0) throw gaveUp(opts, opts.deadlineMillis ?? 0, err);
+      const wait = Math.min(delay, left);
+      onRetry?.(err);
+      opts.log.warn(`${opts.what}: ${describeUnavailable(err)}; retry ${n} in ${wait} ms`);
+      await sleep(wait, opts.signal);
       delay = Math.min(delay * 2, opts.maxMillis);
     }
   }

@@ -14,15 +14,20 @@ export interface BatchCommitted {
 }
 
 export interface EngineObserver {
-  /** The checkpoint is open and its lock held; the engine is about to recover and plan. */
+  /** The checkpoint is open and its lock held; the engine is about to connect, recover and plan. */
   started?(info: { streamId: string; checkpointDir: string }): void;
+  /** Start-up is done: the database answered and a batch left planned was replayed; files are awaited. */
+  running?(): void;
   /** Published files not yet planned, as last listed (after planning: those left for later batches). */
   backlog?(files: number): void;
   /** Batch N is planned (or replayed) and about to be read and written. */
   batchStarted?(info: { batchId: number; files: readonly FileEntry[]; replay: boolean }): void;
   batchCommitted?(batch: BatchCommitted): void;
-  /** A write failed on a lost connection and will be retried; `code` is the SQLSTATE or Node error code. */
-  dbRetry?(info: { batchId: number; code: string }): void;
+  /**
+   * A database step failed for a reason worth a retry (src/db/errors.ts: the connection, no connection
+   * slot, no disk space) and will be retried. `batchId` undefined: the start-up connection.
+   */
+  dbRetry?(info: { batchId: number | undefined; error: unknown }): void;
   /** The engine stopped (normally or not); the checkpoint lock is released. */
   stopped?(): void;
 }
@@ -31,6 +36,7 @@ export interface EngineObserver {
 export function combineObservers(...observers: EngineObserver[]): EngineObserver {
   return {
     started: (i) => observers.forEach((o) => o.started?.(i)),
+    running: () => observers.forEach((o) => o.running?.()),
     backlog: (n) => observers.forEach((o) => o.backlog?.(n)),
     batchStarted: (i) => observers.forEach((o) => o.batchStarted?.(i)),
     batchCommitted: (b) => observers.forEach((o) => o.batchCommitted?.(b)),

@@ -16,12 +16,15 @@
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { EngineConfig } from '../config.js';
 import { formatTrigger } from '../config.js';
 import { Checkpoint, fileKey, type FileEntry, type OffsetEntry, type SeenFile } from '../checkpoint/checkpoint.js';
+import { processStartedAt } from '../checkpoint/lock.js';
+import { claimEpoch, FencedError, type EpochHolder } from '../db/epoch.js';
 import { describePgError, withClient } from '../db/errors.js';
-import { retryWhileUnavailable } from '../db/retry.js';
+import { DatabaseUnavailableError, retryWhileUnavailable } from '../db/retry.js';
 import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
@@ -64,6 +67,8 @@ export class StreamEngine {
   private readonly progress: ProgressLog;
   private seen = new Map<string, SeenFile>();
   private lastBacklogWarning = 0;
+  /** This engine's epoch for the stream (src/db/epoch.ts), claimed at start. */
+  private epoch = 0;
 
   constructor(private readonly opts: StreamOptions) {
     this.checkpoint = new Checkpoint(opts.engine.checkpointDir);
@@ -93,21 +98,29 @@ export class StreamEngine {
       rejectedRows: 0,
     };
     try {
-      await retryWhileUnavailable(
-        {
-          log,
-          what: 'start-up',
-          initialMillis: engine.retryInitialMillis,
-          maxMillis: engine.retryMaxMillis,
-          deadlineMillis: engine.startupRetrySeconds * 1000,
-          signal,
-        },
-        () => withClient(pool, (c) => c.query('SELECT 1')),
-      );
+      const startup = {
+        log,
+        what: 'start-up',
+        initialMillis: engine.retryInitialMillis,
+        maxMillis: engine.retryMaxMillis,
+        deadlineMillis: engine.startupRetrySeconds * 1000,
+        deadlineOption: '--startup-timeout',
+        signal,
+      };
+      const onRetry = (error: unknown): void => observer.dbRetry?.({ batchId: undefined, error });
+      await retryWhileUnavailable(startup, () => withClient(pool, (c) => c.query('SELECT 1')), onRetry);
       if (this.checkpoint.isNew) {
         await this.guardNewStream(pool);
         await this.checkpoint.createStream();
       }
+      const holder: EpochHolder = {
+        engine: 'typescript',
+        host: os.hostname(),
+        pid: process.pid,
+        startedAt: processStartedAt(),
+        source: path.resolve(engine.inputDir),
+      };
+      this.epoch = await retryWhileUnavailable(startup, () => withClient(pool, (c) => claimEpoch(c, this.checkpoint.streamId, holder)), onRetry);
       this.seen = await this.checkpoint.loadSeenFiles();
       let nextBatchId = await this.recover(pool, summary);
       log.info(
@@ -115,6 +128,7 @@ export class StreamEngine {
           `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
           `${this.seen.size} files already seen, next batch ${nextBatchId})`,
       );
+      observer.running?.();
 
       if (this.opts.reprocess) {
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: this.opts.reprocess, reprocess: true };
@@ -125,7 +139,7 @@ export class StreamEngine {
       }
 
       // available-now and once: exactly the files present at start (waiting for those still settling).
-      const bounded = engine.trigger.kind === 'available-now' || engine.trigger.kind === 'once';
+      const bounded = this.bounded;
       let snapshot: Set<string> | undefined;
       let listing: Listing | undefined;
       let moreReady = false;
@@ -174,33 +188,43 @@ export class StreamEngine {
   /**
    * A new checkpoint on a folder whose files the database already holds under another stream id means
    * the checkpoint was lost: starting afresh would read every file again and reject each row as a
-   * duplicate. Refuse, unless the user asked for a new stream.
+   * duplicate. Refuse, unless the user asked for a new stream. A file counts as already held when a batch
+   * recorded one of the same name, size and modification time (to the millisecond, as Spark records it):
+   * the identity the seen-files set gives a file. Names alone are not the source: two landing folders
+   * into one database (two regions, two generators) produce the same names.
    */
   private async guardNewStream(pool: ReturnType<typeof createPool>): Promise<void> {
     const { engine, log } = this.opts;
     const names = await fsp.readdir(engine.inputDir).catch(() => [] as string[]);
-    if (names.length === 0) return;
+    const files: { name: string; size: number; mtime: number }[] = [];
+    for (const name of names) {
+      const st = await fsp.stat(path.join(engine.inputDir, name)).catch(() => undefined);
+      if (st?.isFile()) files.push({ name, size: st.size, mtime: Math.floor(st.mtimeMs) });
+    }
+    if (files.length === 0) return;
     const { rows } = await withClient(pool, (c) =>
       c.query<{ stream_id: string; batches: string; files: string }>(
         `SELECT stream_id, count(DISTINCT batch_id) AS batches, count(*) AS files
-         FROM stream_batches b, jsonb_array_elements(b.files) f
-         WHERE f->>'name' = ANY($1) AND b.stream_id <> $2
+         FROM stream_batches b, jsonb_array_elements(b.files) f,
+              unnest($1::text[], $2::bigint[], $3::bigint[]) AS here(name, size, mtime)
+         WHERE f->>'name' = here.name AND (f->>'size')::bigint = here.size AND floor((f->>'mtimeMs')::float8)::bigint = here.mtime
+           AND b.stream_id <> $4
          GROUP BY stream_id ORDER BY count(*) DESC`,
-        [names, this.checkpoint.streamId],
+        [files.map((f) => f.name), files.map((f) => f.size), files.map((f) => f.mtime), this.checkpoint.streamId],
       ),
     );
     if (rows.length === 0) return;
-    const files = rows.reduce((n, r) => n + Number(r.files), 0);
+    const held = rows.reduce((n, r) => n + Number(r.files), 0);
     const streams = rows.map((r) => `${r.stream_id} (${r.batches} batches)`).join(', ');
     if (!engine.newStream) {
       throw new EcomstreamError(
-        `the checkpoint ${this.checkpoint.dir} is new, but the database already holds ${files} files of ${engine.inputDir} from stream ${streams}: ` +
+        `the checkpoint ${this.checkpoint.dir} is new, but the database already holds ${held} files of ${engine.inputDir} (same name, size and modification time) from stream ${streams}: ` +
           'the checkpoint was probably lost. Restore it, point --checkpoint at it, or pass --new-stream to read the folder again as a new stream',
         { code: 'STREAM_EXISTS', file: this.checkpoint.dir, option: '--new-stream' },
       );
     }
     log.warn(
-      `--new-stream: starting stream ${this.checkpoint.streamId}; ${files} files already stored by stream ${streams} are read again, and their rows are rejected as duplicate_event_id`,
+      `--new-stream: starting stream ${this.checkpoint.streamId}; ${held} files already stored by stream ${streams} are read again, and their rows are rejected as duplicate_event_id`,
     );
   }
 
@@ -289,9 +313,16 @@ export class StreamEngine {
     this.opts.onProgress?.(record);
   }
 
+  /** A run that ends by itself (available-now, once, reprocess), as opposed to a stream that runs on. */
+  private get bounded(): boolean {
+    const kind = this.opts.engine.trigger.kind;
+    return this.opts.reprocess !== undefined || kind === 'available-now' || kind === 'once';
+  }
+
   /**
-   * Connection failures keep the batch uncommitted and retry with backoff; a file that changed while
-   * it was read is read again once settled; anything else fails the run.
+   * Retryable failures (src/db/errors.ts) keep the batch uncommitted and retry with backoff — for as
+   * long as a stream runs, for `batchRetrySeconds` in a bounded run, which then fails with one line; a
+   * file that changed while it was read is read again once settled; anything else fails the run.
    */
   private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
     const { engine, log } = this.opts;
@@ -311,10 +342,18 @@ export class StreamEngine {
     for (;;) {
       try {
         return await retryWhileUnavailable(
-          { log, what: `${what} (stays uncommitted)`, initialMillis: engine.retryInitialMillis, maxMillis: engine.retryMaxMillis },
+          {
+            log,
+            what: `${what} (stays uncommitted)`,
+            initialMillis: engine.retryInitialMillis,
+            maxMillis: engine.retryMaxMillis,
+            deadlineMillis: this.bounded ? engine.batchRetrySeconds * 1000 : undefined,
+            deadlineOption: '--retry-timeout',
+          },
           () =>
             writeBatch(pool, {
               streamId: this.checkpoint.streamId,
+              epoch: this.epoch,
               batchId: entry.batchId,
               batchTimestampMs: entry.batchTimestampMs,
               files,
@@ -323,7 +362,7 @@ export class StreamEngine {
               contract: contract.spec,
               hooks,
             }),
-          (code) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, code }),
+          (error) => this.opts.observer?.dbRetry?.({ batchId: entry.batchId, error }),
         );
       } catch (err) {
         if (err instanceof FileChangedError) {
@@ -332,6 +371,8 @@ export class StreamEngine {
           Object.assign(f, await this.settle(f));
           continue;
         }
+        if (err instanceof FencedError) throw err; // one line that names the newer holder, as it is
+        if (err instanceof DatabaseUnavailableError) throw err; // already one line naming the batch and the cause
         throw new SinkError(`${what} (${files.map((f) => f.name).join(', ')}) failed: ${describePgError(err)}`, { cause: err, batch: entry.batchId });
       }
     }

@@ -2,7 +2,7 @@
  * Operations for a running engine in one call: metrics, health monitor and their HTTP endpoint, wired
  * to the engine through one observer. `process` and `up` use this; tests too.
  */
-import type { OpsConfig } from '../config.js';
+import { defaults, type HttpLimitsConfig, type OpsConfig } from '../config.js';
 import type { EngineObserver } from '../engine/observer.js';
 import { combineObservers } from '../engine/observer.js';
 import type { Logger } from '../log.js';
@@ -21,6 +21,8 @@ export interface Ops {
 
 export async function startOps(opts: {
   ops: Readonly<OpsConfig>;
+  /** What a client may hold of the endpoint; the config's defaults when omitted. */
+  http?: Readonly<HttpLimitsConfig>;
   databaseUrl: string;
   log: Logger;
   /** Also told of stall edges (the dashboard's banner). */
@@ -29,7 +31,7 @@ export async function startOps(opts: {
   strict?: boolean;
 }): Promise<Ops> {
   const { ops, log } = opts;
-  const metrics = createEngineMetrics();
+  const metrics = createEngineMetrics({ minIntervalMillis: ops.metricsMinIntervalMillis });
   const health = new HealthMonitor({
     databaseUrl: opts.databaseUrl,
     stallAfterSeconds: ops.stallAfterSeconds,
@@ -42,7 +44,17 @@ export async function startOps(opts: {
   let server: OpsServer | undefined;
   if (ops.metricsPort !== 0) {
     try {
-      server = await startOpsServer({ host: ops.metricsHost, port: ops.metricsPort, registry: metrics.registry, health, log });
+      server = await startOpsServer({
+        host: ops.metricsHost,
+        port: ops.metricsPort,
+        limits: opts.http ?? defaults().http,
+        minIntervalMillis: ops.metricsMinIntervalMillis,
+        maxScrapesPerSecond: ops.maxScrapesPerSecond,
+        metrics,
+        health,
+        log,
+      });
+      health.startProbing();
       log.info(`metrics: ${server.url}/metrics, health: ${server.url}/livez ${server.url}/readyz`);
     } catch (err) {
       if (opts.strict) {

@@ -6,6 +6,7 @@
 import client from 'prom-client';
 import { REASONS, type Reason } from '../contract/event.js';
 import type { EngineObserver } from '../engine/observer.js';
+import { errorCode } from '../errors.js';
 import type { ProgressRecord } from '../engine/progress.js';
 import { collectProcessMetrics } from './process-metrics.js';
 
@@ -15,14 +16,27 @@ export const BATCH_PHASES = ['plan', 'read', 'write', 'commit'] as const satisfi
 /** `already_present`: rows of a reprocessed file whose event was stored before (not duplicates). */
 export const ROW_OUTCOMES = ['inserted', 'duplicate', 'rejected', 'already_present'] as const;
 
+/** One rendering of the registry, in the Prometheus text format. */
+export interface MetricsText {
+  text: string;
+  contentType: string;
+  renderedAtMs: number;
+}
+
 export interface EngineMetrics {
   registry: client.Registry;
   observer: EngineObserver;
   /** Set by the stall monitor (src/ops/health.ts). */
   setStalled(stalled: boolean): void;
+  /**
+   * The registry as text, rendered at most once per `minIntervalMillis` (the renderings in between
+   * are this one) and never twice at once: rendering costs the batch loop milliseconds, so how often
+   * it happens must not be up to the scrapers.
+   */
+  render(): Promise<MetricsText>;
 }
 
-export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): EngineMetrics {
+export function createEngineMetrics(opts: { defaultMetrics?: boolean; minIntervalMillis: number }): EngineMetrics {
   const registry = new client.Registry();
   if (opts.defaultMetrics !== false) collectProcessMetrics(registry);
   const registers = [registry];
@@ -43,7 +57,7 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
   const replays = new client.Counter({ name: 'ecomstream_replays_total', help: 'Batches replayed from the offsets log after a restart.', registers });
   const retries = new client.Counter({
     name: 'ecomstream_db_retries_total',
-    help: 'Batch writes retried after a lost database connection, by SQLSTATE or Node error code.',
+    help: 'Batch writes retried after a lost connection or a database out of connection slots or disk space, by SQLSTATE or Node error code.',
     labelNames: ['code'],
     registers,
   });
@@ -67,6 +81,11 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
     registers,
   });
   const stalled = new client.Gauge({ name: 'ecomstream_stalled', help: '1 while files wait and no batch has committed for --stall-after seconds.', registers });
+  const renders = new client.Counter({
+    name: 'ecomstream_metrics_renders_total',
+    help: 'Renderings of this registry for /metrics: scrapes within a second of one another share one.',
+    registers,
+  });
   const info = new client.Gauge({
     name: 'ecomstream_stream_info',
     help: 'The stream id of the checkpoint this engine runs (value always 1).',
@@ -85,7 +104,10 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
   const observer: EngineObserver = {
     started: ({ streamId }) => info.set({ stream_id: streamId }, 1),
     backlog: (n) => backlog.set(n),
-    dbRetry: ({ code }) => retries.inc({ code }),
+    // Batch writes only: a start-up retry is no write (and /readyz reports both).
+    dbRetry: ({ batchId, error }) => {
+      if (batchId !== undefined) retries.inc({ code: errorCode(error) ?? 'unknown' });
+    },
     batchCommitted: ({ record, files, rejectsByReason }) => {
       batches.inc();
       if (record.replay) replays.inc();
@@ -100,5 +122,21 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean } = {}): En
       lastCommit.set(committedAt / 1000);
     },
   };
-  return { registry, observer, setStalled: (s) => stalled.set(s ? 1 : 0) };
+  let last: MetricsText | undefined;
+  let inFlight: Promise<MetricsText> | undefined;
+  const render = (): Promise<MetricsText> => {
+    if (last && Date.now() - last.renderedAtMs < opts.minIntervalMillis) return Promise.resolve(last);
+    inFlight ??= (async () => {
+      try {
+        renders.inc();
+        const renderedAtMs = Date.now();
+        last = { text: await registry.metrics(), contentType: registry.contentType, renderedAtMs };
+        return last;
+      } finally {
+        inFlight = undefined;
+      }
+    })();
+    return inFlight;
+  };
+  return { registry, observer, setStalled: (s) => stalled.set(s ? 1 : 0), render };
 }

@@ -2,6 +2,8 @@
  * The PostgreSQL sink: one transaction per micro-batch, idempotent by (stream id, batch id).
  *
  *   BEGIN
+ *   this engine's epoch still the stream's newest?      (src/db/epoch.ts; the row stays locked to COMMIT)
+ *                                      -> else FencedError: ROLLBACK, the engine stops; nothing written
  *   batch already in stream_batches?  -> ROLLBACK, report "already committed" (a replay after a crash
  *                                         between the database commit and commits/N)
  *   SAVEPOINT; COPY valid rows straight into the contract's table  (the fast path)
@@ -37,6 +39,7 @@ import type { ContractSpec } from '../contract/schema.js';
 import { copyEscape, copyUnescape } from './copy-text.js';
 import { EcomstreamError } from '../errors.js';
 import { describePgError, isDataError, withClient } from '../db/errors.js';
+import { checkEpoch } from '../db/epoch.js';
 import { renderDetail } from '../engine/validate.js';
 
 const REJECT_COLUMNS = 'stream_id, batch_id, source_file, line_number, raw_line, reason, detail';
@@ -74,6 +77,8 @@ export type RowMode = 'direct' | 'staging';
 
 export interface BatchToWrite {
   streamId: string;
+  /** The epoch this engine claimed for the stream at start (src/db/epoch.ts): the batch commits only while it is the newest. */
+  epoch: number;
   batchId: number;
   batchTimestampMs: number;
   files: readonly { name: string; size: number; mtimeMs: number }[];
@@ -340,6 +345,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
   const t0 = performance.now();
   try {
     await client.query('BEGIN');
+    await checkEpoch(client, batch.streamId, batch.epoch, batch.batchId);
     const exists = await client.query('SELECT 1 FROM stream_batches WHERE stream_id = $1 AND batch_id = $2', [batch.streamId, batch.batchId]);
     if (exists.rowCount) {
       await client.query('ROLLBACK');

@@ -16,7 +16,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { loadConfig } from '../../src/config.js';
+import { defaults, loadConfig } from '../../src/config.js';
 import { HEADER_LINE, type Reason } from '../../src/contract/event.js';
 import { startDashboard } from '../../src/dashboard/server.js';
 import { freePort, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
@@ -114,10 +114,10 @@ test('a stalled stream shows the red banner, and it goes when the stall ends', {
   }
   const url = await db.freshDatabase();
   const opsConfig = {
+    ...defaults().ops,
     metricsHost: '127.0.0.1',
     metricsPort: await freePort(29464 + Math.floor(Math.random() * 500)),
     stallAfterSeconds: 0.5,
-    logFormat: 'text' as const,
   };
   // The engine's health monitor and endpoint as `process` runs them, fed the events of a stuck stream.
   const ops = await startOps({ ops: opsConfig, databaseUrl: url, log: silentLogger, strict: true });
@@ -144,6 +144,7 @@ test('a stalled stream shows the red banner, and it goes when the stall ends', {
     await page.waitForSelector('#conn[data-state="live"]');
     assert.equal(await page.isVisible('#banner'), false);
     ops.observer.started?.({ streamId: 's', checkpointDir: config.engine.checkpointDir });
+    ops.observer.running?.();
     ops.observer.batchStarted?.({ batchId: 3, files: [], replay: false }); // a batch that never commits
     await page.waitForSelector('#conn[data-state="stalled"]', { timeout: 10_000 });
     assert.equal(await page.isVisible('#banner'), true);

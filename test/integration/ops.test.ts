@@ -8,14 +8,16 @@ import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { loadConfig, type OpsConfig } from '../../src/config.js';
+import { defaults, loadConfig, type OpsConfig } from '../../src/config.js';
 import { freePort, startEmbedded } from '../../src/db/embedded.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { REASONS } from '../../src/contract/event.js';
-import type { Logger } from '../../src/log.js';
 import { startOps } from '../../src/ops/index.js';
 import { startDashboard } from '../../src/dashboard/server.js';
 import { BIN } from '../support/cli.js';
+import { until } from '../support/until.js';
+import { recordingLog } from '../support/log.js';
+import { runStream } from '../support/stream.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
 import { csv, iso, publish, row, tempDir } from '../support/files.js';
 import { sample, scrape } from '../support/prometheus.js';
@@ -28,21 +30,8 @@ after(async () => {
   await (db as TestDb | undefined)?.close(); // undefined when before() failed
 });
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function recordingLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
-}
-
 async function opsConfig(stallAfterSeconds = 60): Promise<OpsConfig> {
-  return { metricsHost: '127.0.0.1', metricsPort: await freePort(19464 + Math.floor(Math.random() * 500)), stallAfterSeconds, logFormat: 'text' };
+  return { ...defaults().ops, metricsHost: '127.0.0.1', metricsPort: await freePort(19464 + Math.floor(Math.random() * 500)), stallAfterSeconds };
 }
 
 async function readyz(base: string): Promise<{ status: number; body: { status: string; reason?: string } }> {
@@ -154,19 +143,10 @@ describe('/readyz and /livez', () => {
         retryMaxMillis: 400,
       },
     });
-    const stop = new AbortController();
-    let committed = 0;
-    const running = new StreamEngine({
-      engine: config.engine,
-      databaseUrl: own.url,
-      log: recordingLog(),
-      signal: stop.signal,
-      observer: ops.observer,
-      onProgress: () => committed++,
-    }).run();
+    const stream = runStream({ engine: config.engine, databaseUrl: own.url, log: recordingLog(), observer: ops.observer });
     let again: Awaited<ReturnType<typeof startEmbedded>> | undefined;
     try {
-      await until('the first commit', () => committed === 1);
+      await until('the first commit', () => stream.committed() === 1);
       assert.deepEqual(await readyz(base), { status: 200, body: { status: 'ready' } });
       assert.equal((await fetch(`${base}/livez`)).status, 200);
 
@@ -185,10 +165,9 @@ describe('/readyz and /livez', () => {
       await until('/readyz 200 again', async () => (await readyz(base)).status === 200, 10_000);
       t.diagnostic(`/readyz 200 again ${Date.now() - t1} ms after PostgreSQL was back`);
       await publish(input, 'events_1.csv', csv(row()));
-      await until('a commit after the outage', () => committed === 2);
+      await until('a commit after the outage', () => stream.committed() === 2);
     } finally {
-      stop.abort();
-      await running;
+      await stream.stop();
       await ops.close();
       await again?.stop();
       await own.close();
@@ -213,16 +192,7 @@ describe('stall alarm', () => {
         pollMillis: 100,
       },
     });
-    const stop = new AbortController();
-    let committed = 0;
-    const running = new StreamEngine({
-      engine: config.engine,
-      databaseUrl: url,
-      log,
-      signal: stop.signal,
-      observer: ops.observer,
-      onProgress: () => committed++,
-    }).run();
+    const stream = runStream({ engine: config.engine, databaseUrl: url, log, observer: ops.observer });
     const locker = new pg.Client({ connectionString: url });
     await locker.connect();
     try {
@@ -233,7 +203,7 @@ describe('stall alarm', () => {
       await until('/readyz stalled', async () => (await readyz(base)).body.reason === 'stalled', 10_000);
       assert.equal((await readyz(base)).status, 503);
       assert.equal(sample(await scrape(base), 'ecomstream_stalled'), 1);
-      assert.equal(committed, 0, 'the batch is blocked');
+      assert.equal(stream.committed(), 0, 'the batch is blocked');
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(log.lines.filter((l) => l.startsWith('WARN stalled')).length, 1, 'one warning when the stall begins');
       assert.match(
@@ -242,7 +212,7 @@ describe('stall alarm', () => {
       );
 
       await locker.query('COMMIT');
-      await until('the blocked batch commits', () => committed === 1);
+      await until('the blocked batch commits', () => stream.committed() === 1);
       assert.equal((await readyz(base)).status, 200);
       assert.equal(sample(await scrape(base), 'ecomstream_stalled'), 0);
       assert.equal(log.lines.filter((l) => l.startsWith('INFO stall over')).length, 1, 'one line when it ends');
@@ -252,8 +222,7 @@ describe('stall alarm', () => {
       );
     } finally {
       await locker.end();
-      stop.abort();
-      await running;
+      await stream.stop();
       await ops.close();
     }
   });
@@ -331,6 +300,7 @@ describe('the dashboard and the stall alarm', () => {
       ((await (await fetch(`${dash.url}api/health`)).json()) as { stream: { stalled: boolean; detail: string | null } }).stream;
     try {
       ops.observer.started?.({ streamId: 's', checkpointDir: '/nonexistent' });
+      ops.observer.running?.();
       assert.equal((await stream()).stalled, false);
       ops.observer.backlog?.(2); // files wait, and nothing commits them
       await until('the dashboard sees the stall', async () => (await stream()).stalled, 10_000);

@@ -158,7 +158,7 @@ describe('the CLI', () => {
     stop.abort();
     await first;
     assert.equal(second.code, 1);
-    assert.match(second.stderr, /another engine \(pid \d+\) is using the checkpoint/);
+    assert.match(second.stderr, /is in use by another engine \(pid \d+ on host /);
     assert.equal(second.stderr.trim().split('\n').length, 1, 'one line');
   });
 

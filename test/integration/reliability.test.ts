@@ -4,14 +4,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, type DeepPartial, type EngineConfig } from '../../src/config.js';
-import { Checkpoint, processStartTime } from '../../src/checkpoint/checkpoint.js';
+import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { writeExclusive } from '../../src/checkpoint/log.js';
 import { startEmbedded } from '../../src/db/embedded.js';
 import { scanBatch, FileChangedError } from '../../src/engine/read-batch.js';
@@ -296,6 +295,22 @@ describe('5. a lost checkpoint', () => {
     assert.equal(s.duplicateRows, 20);
     assert.ok(warnings.some((w) => w.includes('--new-stream')));
   });
+  test('two landing folders with the same file names into one database: each stream starts; a name alone is not the source', async () => {
+    const url = await db.freshDatabase();
+    const [a, b] = [await tempDir(), await tempDir()];
+    // Same names, same sizes (rows of one length), other files: two regions' generators.
+    for (const dir of [a, b])
+      for (const name of ['events_20250101_000000_1.csv', 'events_20250101_000000_2.csv']) await publish(path.join(dir, 'in'), name, csv(...rows(5)));
+    await engineFor(url, a).run();
+    const s = await engineFor(url, b).run();
+    assert.equal(s.insertedRows, 10);
+    assert.equal(await n(url, 'SELECT COUNT(*) n FROM user_events'), 20);
+    assert.equal(await n(url, 'SELECT COUNT(DISTINCT stream_id) n FROM stream_batches'), 2);
+    assert.equal(await n(url, 'SELECT COUNT(*) n FROM rejected_events'), 0);
+    // The guard still knows folder a's own files when a's checkpoint is lost.
+    await fsp.rm(path.join(a, 'ck'), { recursive: true });
+    await assert.rejects(engineFor(url, a).run(), { code: 'STREAM_EXISTS', message: /holds 2 files of .* \(same name, size and modification time\)/ });
+  });
 });
 
 describe('6. files that are there but were never read', () => {
@@ -399,28 +414,7 @@ describe('8. start-up while PostgreSQL is still coming up', () => {
   });
 });
 
-describe('9. a stale lock whose pid was reused', () => {
-  test('a lock naming a live pid with another start time is taken over; a live holder still refuses', async () => {
-    const dir = await tempDir();
-    const first = new Checkpoint(dir);
-    await first.open();
-    await first.createStream();
-    await first.close();
-    // pid 1 is alive, but it is not the engine that wrote this lock: its start time differs.
-    await writeExclusive(path.join(dir, 'lock'), `${JSON.stringify({ pid: 1, startTime: (processStartTime(1) ?? 0) + 12345, host: os.hostname() })}\n`);
-    const cp = new Checkpoint(dir);
-    await cp.open();
-    await cp.close();
-    const sleeper = spawn('sleep', ['30']);
-    try {
-      await until('sleep started', () => processStartTime(sleeper.pid!) !== undefined, 5000);
-      await writeExclusive(path.join(dir, 'lock'), `${JSON.stringify({ pid: sleeper.pid, startTime: processStartTime(sleeper.pid!), host: os.hostname() })}\n`);
-      await assert.rejects(new Checkpoint(dir).open(), { name: 'CheckpointError', code: 'LOCKED' });
-    } finally {
-      sleeper.kill();
-    }
-  });
-});
+// 9 (a stale lock whose pid was reused) is gone with pid liveness checks: see test/integration/one-writer.test.ts.
 
 describe('10. messages', () => {
   test('a bad port variable is one line naming it, also for --help', async () => {

@@ -25,6 +25,7 @@ test('the job defaults are the deployment facts of src/config.ts', { skip: spark
   assert.equal(s.shuffle_partitions, deployment.shufflePartitions);
   assert.deepEqual([s.retry_initial_ms, s.retry_max_ms], [engine.retryInitialMillis, engine.retryMaxMillis], "the batches' backoff");
   assert.equal(s.startup_retry_seconds, engine.startupRetrySeconds);
+  assert.equal(s.batch_retry_seconds, engine.batchRetrySeconds);
   assert.equal(path.resolve(ROOT, String(s.progress_file)), engine.progressFile);
   assert.notEqual(path.resolve(ROOT, String(s.checkpoint)), engine.checkpointDir, 'never the TypeScript engine checkpoint');
 });

@@ -7,7 +7,8 @@
  * Afterwards every row is stored once, nothing is lost, every batch is recorded once, and a replayed
  * batch kept the batch timestamp of its offsets file. Also: an executor task failing while the batch
  * transaction is open, PostgreSQL cutting every connection of the job mid-batch (a retry, no crash), and
- * PostgreSQL not up yet when the job starts (start-up retries for --startup-timeout, then one line).
+ * PostgreSQL not up yet when the job starts (start-up retries for --startup-timeout, then one line), and
+ * PostgreSQL out of disk space in an available-now run (retried for --retry-timeout, then one line).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ import { startTestDb } from '../support/pg.js';
 import { freePort, startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
 import { createMigratedDatabase } from '../../src/db/migrate.js';
 import { HEADER, row } from '../support/files.js';
+import { tinyDisk, userEventsOn } from '../support/tiny-disk.js';
 import { describeRun, query, readProgress, runSpark, sparkMissing } from './support.js';
 import { inspectCheckpoint } from '../../src/checkpoint/inspect.js';
 import { verifyCheckpoint } from '../../src/checkpoint/verify.js';
@@ -326,3 +328,39 @@ test('PostgreSQL never answers: after --startup-timeout the job says so in one l
     if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
   }
 });
+
+test(
+  'PostgreSQL out of disk space (53100): available-now retries for --retry-timeout, says so in one line and exits 1; with room, every row once',
+  { skip: missing, timeout: 900_000 },
+  async (t) => {
+    const db = await startTestDb();
+    const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'ecomstream-spark-disk-full-'));
+    try {
+      const disk = tinyDisk(t, db.server);
+      if (typeof disk === 'string') return t.skip(disk);
+      await userEventsOn(disk, db.url);
+      const input = path.join(work, 'input');
+      await fsp.mkdir(input, { recursive: true });
+      await fsp.writeFile(path.join(input, 'events_full_1.csv'), `${HEADER}\n${Array.from({ length: 20_000 }, () => row()).join('\n')}\n`);
+      const opts = { input, checkpoint: path.join(work, 'checkpoint'), progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
+      const r = await runSpark({ ...opts, args: ['--retry-timeout', '3'] });
+      assert.equal(r.code, 1, describeRun('run on a full disk', r));
+      assert.match(r.stderr, /batch 0: database unavailable \(.*No space left on device.*\); retry 1 in 250 ms, the batch stays uncommitted/, 'retried first');
+      // Spark logs the failed query's stack itself; the job's own last line says why.
+      assert.match(
+        r.stderr.trim().split('\n').pop()!,
+        /WARN the streaming query failed: batch 0 \(stays uncommitted\): gave up after --retry-timeout 3 s of retries: .*No space left on device/,
+      );
+      assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 0);
+
+      disk.grow();
+      const again = await runSpark(opts);
+      assert.equal(again.code, 0, describeRun('run with room', again));
+      assert.equal((await query(db.url, 'SELECT DISTINCT event_id FROM user_events')).length, 20_000);
+      assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 20_000);
+    } finally {
+      await db.close();
+      if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
+    }
+  },
+);

@@ -125,10 +125,11 @@ export interface RunResult {
  * Runs a command in its own process group and, once it exited, kills what is left of that group (the
  * JVM that a killed Python driver leaves behind for a moment), so the next run never meets it.
  */
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<RunResult> {
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_000, onSpawn?: (pid: number) => void): Promise<RunResult> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -172,6 +173,8 @@ export interface SparkRunOptions {
   /** More flags of the job. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Told the pid of the job's Python driver once it is started (to signal it). */
+  onSpawn?: (pid: number) => void;
 }
 
 export function runSpark(o: SparkRunOptions): Promise<RunResult> {
@@ -192,13 +195,19 @@ export function runSpark(o: SparkRunOptions): Promise<RunResult> {
     ...(o.contract ? ['--contract', o.contract] : []),
     ...(o.args ?? []),
   ];
-  return run(PYTHON, args, {
-    ...process.env,
-    DATABASE_URL: o.databaseUrl,
-    ECOMSTREAM_SPARK_DRIVER_MEMORY: '768m',
-    ECOMSTREAM_FAILPOINT: '',
-    ...o.env,
-  });
+  return run(
+    PYTHON,
+    args,
+    {
+      ...process.env,
+      DATABASE_URL: o.databaseUrl,
+      ECOMSTREAM_SPARK_DRIVER_MEMORY: '768m',
+      ECOMSTREAM_FAILPOINT: '',
+      ...o.env,
+    },
+    300_000,
+    o.onSpawn,
+  );
 }
 
 export function runTypeScriptEngine(o: SparkRunOptions): Promise<RunResult> {

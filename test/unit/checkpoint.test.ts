@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BatchLog } from '../../src/checkpoint/log.js';
 import { Checkpoint, type SeenFile } from '../../src/checkpoint/checkpoint.js';
+import { kernelLists } from '../../src/checkpoint/lock.js';
 import { engineState } from '../../src/dashboard/surroundings.js';
 import { tempDir } from '../support/files.js';
 
@@ -22,18 +23,27 @@ test('batch log: versioned, never overwritten, listed in order', async () => {
   await assert.rejects(log.get(5), /unsupported log version/);
 });
 
-test('a second engine on the same checkpoint is refused; a dead holder is taken over', async () => {
+test('a second engine on the same checkpoint is refused while the first holds it; the lock file stays, and its content decides nothing', async () => {
   const dir = await tempDir();
   const a = new Checkpoint(dir);
   await a.open();
   await a.createStream();
-  fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`); // a live process that is not us
-  const b = new Checkpoint(dir);
-  await assert.rejects(b.open(), { name: 'CheckpointError', code: 'LOCKED' });
-  fs.writeFileSync(path.join(dir, 'lock'), '999999999\n'); // no such process
+  // Another open file of the same lock: refused, whatever the file says (a pid of ours, a dead pid).
+  await assert.rejects(new Checkpoint(dir).open(), { name: 'CheckpointError', code: 'LOCKED', message: new RegExp(`pid ${process.pid} on host`) });
+  fs.writeFileSync(path.join(dir, 'lock'), '999999999\n');
+  await assert.rejects(new Checkpoint(dir).open(), { name: 'CheckpointError', code: 'LOCKED' });
+  await a.close();
+  assert.ok(fs.existsSync(path.join(dir, 'lock')), 'close() leaves the lock file: deleting it would let a second engine lock a new inode');
+  // Free now: a lock file naming a live process that is not us (our parent) does not block.
+  fs.writeFileSync(path.join(dir, 'lock'), `${process.ppid}\n`);
   const c = new Checkpoint(dir);
   await c.open();
   assert.equal(c.streamId, a.streamId, 'stream id persists');
+  assert.equal(
+    (JSON.parse(fs.readFileSync(path.join(dir, 'lock'), 'utf8')) as { pid: number }).pid,
+    process.pid,
+    'the holder writes itself into the file, for information',
+  );
   await c.close();
 });
 
@@ -73,4 +83,19 @@ test("the dashboard's view of a checkpoint: unknown, idle while an engine holds 
   assert.deepEqual(await engineState(dir, null), { state: 'processing', detail: 'batch 0 in flight' });
   await cp.close();
   assert.equal((await engineState(dir, null)).state, 'stopped');
+});
+
+test('/proc/locks is read by device and inode, granted locks only (a waiter is no holder)', () => {
+  // st_dev 0xfe00 is device fe:00 as /proc/locks prints it (hex major:minor).
+  const table = [
+    '1: FLOCK  ADVISORY  WRITE 2928 fe:00:779014 0 EOF',
+    '2: -> FLOCK  ADVISORY  WRITE 3001 fe:00:779015 0 EOF',
+    '3: POSIX  ADVISORY  WRITE 12 103:12:42 0 EOF',
+  ].join('\n');
+  assert.equal(kernelLists(table, 0xfe00n, 779014n), true);
+  assert.equal(kernelLists(table, 0xfe00n, 779015n), false, 'only waiting for it');
+  assert.equal(kernelLists(table, 0xfe01n, 779014n), false, 'another device');
+  // major 0x103 = bits 8..19 of st_dev, minor 0x12 = bits 0..7.
+  assert.equal(kernelLists(table, 0x10312n, 42n), true);
+  assert.equal(kernelLists('', 0xfe00n, 779014n), false);
 });

@@ -74,6 +74,12 @@ test('a contract file whose semantics differ from what the engine implements is 
     () => loadContractFile(file),
     (e: unknown) => e instanceof ContractError && e.option === 'retryableSqlstates' && e.file === file,
   );
+  const fencing = contractJson(EVENT_CONTRACT).fencing;
+  fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), fencing: { ...fencing, batchNamePrefix: 'other ' } }));
+  assert.throws(
+    () => loadContractFile(file),
+    (e: unknown) => e instanceof ContractError && e.option === 'fencing' && e.file === file,
+  );
   fs.writeFileSync(file, JSON.stringify({ ...contractJson(EVENT_CONTRACT), version: 1 }));
   assert.throws(
     () => loadContractFile(file),
@@ -81,4 +87,15 @@ test('a contract file whose semantics differ from what the engine implements is 
   );
   fs.writeFileSync(file, JSON.stringify(contractJson(EVENT_CONTRACT)));
   assert.equal(loadContractFile(file).table, 'user_events');
+});
+
+test('the fencing statements the Spark job runs under JDBC use each $n once, in order (it turns them into ?)', () => {
+  for (const [name, sql] of Object.entries(contractJson(EVENT_CONTRACT).fencing.sql)) {
+    const numbers = [...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(
+      numbers,
+      numbers.map((_, i) => i + 1),
+      name,
+    );
+  }
 });
