@@ -94,7 +94,7 @@ test("ExecStart as the unit's user, clean environment, sandboxed: SIGTERM with a
     await locker.query('LOCK TABLE user_events');
     // As docs/operations.md says: the landing folder, writable by the user and its group (the producers).
     const input = path.join(state, 'input');
-    fs.mkdirSync(input);
+    fs.mkdirSync(input, { recursive: true }); // the engine may have made it already
     fs.chownSync(input, user.uid, user.gid);
     fs.chmodSync(input, 0o2770);
     await publish(input, 'events_0.csv', csv(row(), row(), row({ price: '-1.00' })));
