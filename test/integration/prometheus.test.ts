@@ -22,6 +22,7 @@ import { csv, publish, row, tempDir } from '../support/files.js';
 import { query, startTestDb, type TestDb } from '../support/pg.js';
 import { activeAlerts, promQuery } from '../support/prometheus.js';
 import { missingTool, PROMETHEUS_INSTALL } from '../support/tools.js';
+import { waitFor } from '../support/until.js';
 
 const SHIPPED = path.join(PACKAGE_ROOT, 'deploy', 'prometheus');
 const MINUTE = 60_000;
@@ -36,16 +37,6 @@ let engineOut = '';
 let metricsUrl = '';
 let prometheus: ChildProcess | undefined;
 let promUrl = '';
-
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** The shipped config with the test's target and evaluation interval; the rules read from deploy/. */
 function testConfig(target: string): string {
@@ -76,7 +67,7 @@ before(async () => {
   });
   engine.stdout!.on('data', (d: Buffer) => (engineOut += d.toString()));
   engine.stderr!.on('data', (d: Buffer) => (engineOut += d.toString()));
-  await until('the engine ready', MINUTE, async () => ((await fetch(`${metricsUrl}/readyz`)).status === 200 ? true : undefined));
+  await waitFor('the engine ready', MINUTE, async () => ((await fetch(`${metricsUrl}/readyz`)).status === 200 ? true : undefined));
 
   const promPort = await freePort(29090 + Math.floor(Math.random() * 500));
   promUrl = `http://127.0.0.1:${promPort}`;
@@ -88,7 +79,7 @@ before(async () => {
   );
   let promLog = '';
   prometheus.stderr!.on('data', (d: Buffer) => (promLog = (promLog + d.toString()).slice(-4000)));
-  await until('Prometheus ready', MINUTE, async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined)).catch((err: unknown) => {
+  await waitFor('Prometheus ready', MINUTE, async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined)).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}\n${promLog}`);
   });
 });
@@ -118,13 +109,13 @@ test("after a batch, Prometheus holds the engine's series with the values the ta
   await publish(input, 'events_0.csv', csv(row({ event_id: dup }), row(), row({ event_type: 'click' }), row({ price: '-1.00' }), row({ event_id: dup })));
   await publish(input, 'events_1.csv', csv(row(), row({ user_id: '' })));
   const files = 2;
-  await until('both files committed', MINUTE, async () => {
+  await waitFor('both files committed', MINUTE, async () => {
     const [r] = await query<{ n: number }>(db.url, 'SELECT coalesce(sum(jsonb_array_length(files)), 0)::int n FROM stream_batches');
     return r!.n === files ? true : undefined;
   });
   const batches = (await query<{ n: number }>(db.url, 'SELECT count(*)::int n FROM stream_batches'))[0]!.n;
   const at = Date.now();
-  await until('a scrape after the commit', MINUTE, async () => {
+  await waitFor('a scrape after the commit', MINUTE, async () => {
     const [s] = await promQuery(promUrl, 'ecomstream_batches_total{job="ecomstream"}');
     return s && Number(s.value[1]) === batches ? true : undefined;
   });
@@ -162,7 +153,7 @@ test("after a batch, Prometheus holds the engine's series with the values the ta
   );
   // Before its first scrape Prometheus has no `up` for the job, so EcomstreamAbsent is pending (never
   // firing: for: 5m) until the next evaluation after it; then a healthy engine has no alert at all.
-  await until('no active alert', 10_000, async () => ((await activeAlerts(promUrl)).length === 0 ? true : undefined));
+  await waitFor('no active alert', 10_000, async () => ((await activeAlerts(promUrl)).length === 0 ? true : undefined));
 });
 
 test('a stream stalled by LOCK TABLE user_events fires EcomstreamStalled; it resolves once the lock is released', async (t) => {
@@ -176,7 +167,7 @@ test('a stream stalled by LOCK TABLE user_events fires EcomstreamStalled; it res
     await locker.query('LOCK TABLE user_events');
     const lockedAt = Date.now();
     await publish(input, 'events_2.csv', csv(row(), row()));
-    const firing = await until('EcomstreamStalled firing', 4 * MINUTE, async () => {
+    const firing = await waitFor('EcomstreamStalled firing', 4 * MINUTE, async () => {
       const a = (await activeAlerts(promUrl)).find((x) => x.labels.alertname === 'EcomstreamStalled');
       return a?.state === 'firing' ? a : undefined;
     });
@@ -193,11 +184,11 @@ test('a stream stalled by LOCK TABLE user_events fires EcomstreamStalled; it res
     await locker.query('COMMIT');
     released = true;
     const releasedAt = Date.now();
-    await until('the blocked batch committed', MINUTE, async () => {
+    await waitFor('the blocked batch committed', MINUTE, async () => {
       const [r] = await query<{ n: number }>(db.url, 'SELECT coalesce(sum(jsonb_array_length(files)), 0)::int n FROM stream_batches');
       return r!.n === 3 ? true : undefined;
     });
-    await until('EcomstreamStalled resolved', 2 * MINUTE, async () => {
+    await waitFor('EcomstreamStalled resolved', 2 * MINUTE, async () => {
       if ((await activeAlerts(promUrl)).some((a) => a.labels.alertname === 'EcomstreamStalled')) return undefined;
       const rules = (await (await fetch(`${promUrl}/api/v1/rules?type=alert`)).json()) as { data: { groups: { rules: { name: string; state: string }[] }[] } };
       const rule = rules.data.groups.flatMap((g) => g.rules).find((r) => r.name === 'EcomstreamStalled');

@@ -14,6 +14,8 @@ import { PACKAGE_ROOT } from '../../src/db/migrate.js';
 import { startTestDb, query, type TestDb } from '../support/pg.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
 import { parseUnit, passwdEntry, setting, startService } from '../support/systemd.js';
+import { missingTool, SYSTEMD_INSTALL } from '../support/tools.js';
+import { until } from '../support/until.js';
 
 const UNIT_FILE = path.join(PACKAGE_ROOT, 'deploy', 'systemd', 'ecomstream.service');
 const SYSUSERS_FILE = path.join(PACKAGE_ROOT, 'deploy', 'systemd', 'ecomstream.sysusers.conf');
@@ -28,20 +30,9 @@ after(async () => {
   await db?.close();
 });
 
-function have(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('systemd-analyze verify accepts the unit, and systemd-analyze security rates it OK or better', (t) => {
-  if (!have('systemd-analyze')) return t.skip('systemd-analyze is not installed (Debian: the systemd package)');
+  const missing = missingTool('systemd-analyze', SYSTEMD_INSTALL);
+  if (missing) return t.skip(missing);
   const verify = spawnSync('systemd-analyze', ['verify', UNIT_FILE], { encoding: 'utf8' });
   assert.equal(verify.status, 0, verify.stderr);
   assert.equal(verify.stderr.trim(), '', 'no warnings');
@@ -62,7 +53,8 @@ test('the unit runs node directly, never npx, and does not use ProcSubset=pid no
 
 test("ExecStart as the unit's user, clean environment, sandboxed: SIGTERM with a batch in flight commits it and exits 0", async (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root: it creates the service user and runs the unit as that user');
-  if (!have('systemd-sysusers') || !have('setpriv') || !have('unshare')) return t.skip('needs systemd-sysusers, setpriv and unshare');
+  const missing = missingTool('systemd-sysusers', SYSTEMD_INSTALL) ?? missingTool('setpriv', 'util-linux') ?? missingTool('unshare', 'util-linux');
+  if (missing) return t.skip(missing);
   const nodeVersion = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' }).stdout.trim();
   if (!/^v(2\d|[3-9]\d)\./.test(nodeVersion)) return t.skip(`the unit runs /usr/bin/node, which is not Node 20 or newer here (${nodeVersion || 'absent'})`);
   const url = db!.url;
@@ -87,7 +79,7 @@ test("ExecStart as the unit's user, clean environment, sandboxed: SIGTERM with a
   const locker = new pg.Client({ connectionString: url });
   await locker.connect();
   try {
-    await until('the engine watches its input', () => stdout.includes('watching /var/lib/ecomstream/input') || service.child.exitCode !== null);
+    await until('the engine watches its input', () => stdout.includes('watching /var/lib/ecomstream/input') || service.child.exitCode !== null, 60_000);
     assert.equal(service.child.exitCode, null, `the engine exited at start:\n${stdout}${stderr}`);
     // The batch in flight: blocked behind a lock on user_events until after SIGTERM.
     await locker.query('BEGIN');

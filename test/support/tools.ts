@@ -9,4 +9,5 @@ export function missingTool(command: string, install: string): string | undefine
   return why;
 }
 
-export const PROMETHEUS_INSTALL = 'Debian: apt-get install prometheus, or bash scripts/install-prometheus.sh';
+export const PROMETHEUS_INSTALL = 'Debian: apt-get install prometheus, or bash scripts/install-ops-tools.sh';
+export const SYSTEMD_INSTALL = 'Debian: apt-get install systemd, or bash scripts/install-ops-tools.sh';
