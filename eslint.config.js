@@ -12,7 +12,7 @@ export default defineConfig(
     files: ['**/*.ts'],
     extends: [eslint.configs.recommended, tseslint.configs.strictTypeChecked, tseslint.configs.stylisticTypeChecked],
     languageOptions: {
-      // One project for every TypeScript file: tsconfig.json includes src, test, bench and spark/run-local.ts.
+      // One project for every TypeScript file: tsconfig.json includes src, test, bench, deploy and spark/run-local.ts.
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {

@@ -11,16 +11,6 @@ if [ -x /usr/bin/chromium ] && /usr/bin/chromium --version >/dev/null 2>&1 && [ 
   exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=""
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO="sudo"
-else
-  echo "install-chromium: need root (or sudo) to run apt-get install chromium" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends chromium fonts-liberation
+. "$(dirname "$0")/apt-install.sh"
+apt_install install-chromium chromium fonts-liberation
 echo "installed: $(/usr/bin/chromium --version 2>/dev/null), $(fc-match Helvetica 2>/dev/null)"

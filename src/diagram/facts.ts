@@ -56,6 +56,8 @@ export interface ServiceFacts {
    * the service sets one, followed by `command:` (Docker appends the command to the entrypoint).
    */
   command: string[];
+  /** `profiles:`; a service with any is not started by a plain `docker compose up`. */
+  profiles: string[];
 }
 
 export interface ComposeFacts {
@@ -152,6 +154,7 @@ export function parseCompose(text: string, file = 'docker-compose.yml'): Compose
       replicas,
       networkMode: typeof raw.network_mode === 'string' ? raw.network_mode : undefined,
       command: [...argList(raw.entrypoint), ...argList(raw.command)].map(interpolateDefaults),
+      profiles: Array.isArray(raw.profiles) ? raw.profiles.map(String) : [],
     });
   }
 

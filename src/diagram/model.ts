@@ -490,9 +490,11 @@ export function buildModel(inputs: ModelInputs): ArchitectureModel {
     },
   ];
 
-  // A service the diagram has no role for is still a container on the network: show it plainly.
+  // A service the diagram has no role for is still a container on the network: show it plainly. The
+  // diagram is the deployment `docker compose up` starts, so services under a profile (off unless asked
+  // for, like the observability profile's Prometheus and Grafana) are not drawn.
   const known = new Set<string>([...Object.values(SERVICE_KEYS), ...Object.values(HELPER_KEYS)]);
-  for (const s of compose.services.filter((x) => !known.has(x.key))) {
+  for (const s of compose.services.filter((x) => !known.has(x.key) && x.profiles.length === 0)) {
     components.push({
       id: `service_${s.key.replace(/\W/g, '_')}`,
       role: 'service',

@@ -8,6 +8,7 @@ import { REASONS, type Reason } from '../contract/event.js';
 import type { EngineObserver } from '../engine/observer.js';
 import { errorCode } from '../errors.js';
 import type { ProgressRecord } from '../engine/progress.js';
+import { collectProcessMetrics } from './process-metrics.js';
 
 /** The phases a progress record measures (`durationMs` less its `total`). */
 export const BATCH_PHASES = ['plan', 'read', 'write', 'commit'] as const satisfies readonly (keyof ProgressRecord['durationMs'])[];
@@ -37,7 +38,7 @@ export interface EngineMetrics {
 
 export function createEngineMetrics(opts: { defaultMetrics?: boolean; minIntervalMillis: number }): EngineMetrics {
   const registry = new client.Registry();
-  if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) collectProcessMetrics(registry);
   const registers = [registry];
 
   const rows = new client.Counter({

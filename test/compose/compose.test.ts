@@ -3,12 +3,14 @@
  * (`npm run test:compose` first makes one answer and provides the public images: scripts/install-docker.sh,
  * test/compose/stand-ins/build.sh). It runs on a copy of this checkout, with the Compose file's own
  * variables set to shorten the run, and checks what a user would: every service up, every generated row
- * stored exactly once and every bad one rejected, the Spark UIs, pgAdmin; then faults, each followed by the
+ * stored exactly once and every bad one rejected, the Spark UIs, pgAdmin, the `observability` profile's Prometheus
+ * scraping the Spark driver; then faults, each followed by the
  * same accounting: the driver killed, PostgreSQL restarted mid-stream, `down` and `up` again, two more
  * workers, and a wrong setting. KEEP_COMPOSE=1 leaves the deployment and its folder for inspection.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -16,11 +18,16 @@ import { csv, row } from '../support/files.js';
 import { account, balanced, describe } from './accounting.js';
 import { copyCheckout, Deployment, getJson, PROJECT, progress, settled, sql, waitFor, type ContainerState } from './deployment.js';
 import { registeredServer } from './pgadmin.js';
+import { DASHBOARD_FILE } from '../../deploy/grafana/dashboard.js';
+import { promQuery } from '../support/prometheus.js';
+import { dashboardQueries, interpolate } from '../support/promql.js';
 
 /** The Compose file's documented variables (.env.example), set to make the run short. */
 const ENV = { GENERATOR_FILES: '12', GENERATOR_EVENTS_PER_FILE: '10', GENERATOR_INTERVAL: '1', SPARK_TRIGGER: '2s' };
 const ONE_SHOT = new Set(['data-init', 'generator', 'spark-job-settings']);
 const MINUTE = 60_000;
+/** The observability profile's Prometheus, on its published port. */
+const PROMETHEUS = 'http://127.0.0.1:9090';
 
 let d: Deployment;
 let copied = false;
@@ -53,7 +60,7 @@ before(async () => {
 
 after(async () => {
   if (!copied || process.env.KEEP_COMPOSE === '1') return;
-  await d.compose(['--profile', 'more-workers', 'down', '-v', '--remove-orphans']);
+  await d.compose(['--profile', 'more-workers', '--profile', 'observability', 'down', '-v', '--remove-orphans']);
   await fsp.rm(d.dir, { recursive: true, force: true }).catch(() => undefined);
 });
 
@@ -121,6 +128,38 @@ test("the master's UI lists the worker with 2 cores; the job's UI and its Promet
   assert.equal(apps[0]?.name, 'ecomstream-spark');
   const metrics = await (await fetch('http://127.0.0.1:4040/metrics/prometheus/')).text();
   assert.match(metrics, /_driver_spark_streaming_ecomstream_processingRate_total_Value/);
+});
+
+test("the observability profile: Prometheus scrapes the Spark driver, and the dashboard's Spark queries return its streaming series", async () => {
+  // Only Prometheus: the profile's Grafana has no stand-in (test/compose/images.json says why).
+  progress('docker compose --profile observability up -d prometheus');
+  await d.mustCompose(['--profile', 'observability', 'up', '-d', 'prometheus']);
+  try {
+    await waitFor('prometheus healthy', 2 * MINUTE, async () => {
+      const c = (await d.containers()).find((x) => x.service === 'prometheus');
+      return c && settled(c, ONE_SHOT) ? c : undefined;
+    });
+    await waitFor('the spark-driver target up', 2 * MINUTE, async () => {
+      const [up] = await promQuery(PROMETHEUS, 'up{job="spark-driver"}');
+      return up?.value[1] === '1' ? up : undefined;
+    });
+    const spark = dashboardQueries(fs.readFileSync(DASHBOARD_FILE, 'utf8')).filter((q) => q.row === 'Spark job (driver)');
+    assert.ok(spark.length >= 3);
+    for (const q of spark) {
+      const series = await waitFor(`${q.panel}: ${q.expr}`, 2 * MINUTE, async () => {
+        const r = await promQuery(PROMETHEUS, interpolate(q.expr));
+        return r.length > 0 ? r : undefined;
+      });
+      progress(`${q.panel}: ${series.map((x) => `${x.metric.__name__ ?? ''}{app="${x.metric.app ?? ''}"} ${x.value[1]}`).join(', ')}`);
+      assert.ok(
+        series.every((x) => /^app_\d+_\d+$/.test(x.metric.app ?? '')),
+        'labelled with the application id',
+      );
+    }
+  } finally {
+    // Removed again: `docker compose down` without the profile would leave it holding the network.
+    await d.mustCompose(['--profile', 'observability', 'rm', '--stop', '--force', 'prometheus']);
+  }
 });
 
 test('pgAdmin logs in and lists the registered server, and reaches PostgreSQL through it', async () => {

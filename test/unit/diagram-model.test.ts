@@ -125,6 +125,11 @@ test('helper containers are shown in the box they serve: the job driver with the
     box.lines.map((l) => l.text),
     ['ecommerce_cache', 'redis:7', ':6379 (container port 6379)'],
   );
+  // Under a profile it is not started by `docker compose up`, so it is not drawn.
+  const optional = parseCompose(
+    COMPOSE_TEXT.replace(/^services:\n/m, 'services:\n  redis:\n    profiles: [cache]\n    container_name: ecommerce_cache\n    image: redis:7\n'),
+  );
+  assert.equal(buildModel(inputs({ compose: optional })).components.length, 7);
 });
 
 test('truth over copy: paths, container names, images and schema come from the project files', () => {

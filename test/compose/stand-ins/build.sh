@@ -56,7 +56,8 @@ build_stand_in() {
   local name="$1" dockerfile="$HERE/../$2" have; have="$(label_of "$name")"
   if [ "$have" != absent ] && [ -z "$have" ]; then say "$name: the real image is here, using it"; return; fi
   local stem; stem="$(basename "$dockerfile" .Dockerfile)"
-  local files=("$dockerfile" "$HERE/$stem"-*)
+  local files=("$dockerfile") extra
+  for extra in "$HERE/$stem"-*; do [ -e "$extra" ] && files+=("$extra"); done # entrypoints, when it has any
   [ "$stem" = node ] && files+=("$(readlink -f "$(command -v node)")")
   local want; want="$(digest_of "${files[@]}" <(docker image inspect --format '{{.Id}}' "$BASE"))"
   if [ "$have" = "$want" ]; then say "$name: stand-in is current"; return; fi
@@ -73,7 +74,9 @@ build_stand_in() {
 }
 
 build_base
+# Images without a stand-in (standIn null: images.json says why) are not built, and their services not run.
 python3 -c 'import json, sys
-for name, facts in json.load(open(sys.argv[1]))["images"].items(): print(name, facts["standIn"])' "$IMAGES" |
+for name, facts in json.load(open(sys.argv[1]))["images"].items():
+    if facts["standIn"]: print(name, facts["standIn"])' "$IMAGES" |
   while read -r name dockerfile; do build_stand_in "$name" "$dockerfile"; done
 docker image prune -f >/dev/null # the layers of stand-ins replaced by a rebuild
