@@ -21,8 +21,8 @@ import {
   type ComposeFacts,
 } from '../../src/diagram/facts.js';
 import { listMigrations } from '../../src/db/migrate.js';
-import { loadInputs } from '../../src/diagram/inputs.js';
-import { buildModel, type ModelInputs } from '../../src/diagram/model.js';
+import { buildModel } from '../../src/diagram/architecture.js';
+import { loadInputs, type ModelInputs } from '../../src/diagram/inputs.js';
 import { LAYOUT, toDot } from '../../src/diagram/dot.js';
 import { checkTextPlacement } from '../../src/diagram/check.js';
 import type { Geometry } from '../../src/diagram/geometry.js';
@@ -425,6 +425,17 @@ test('use cases: the spec three, numbered, facts from the configuration', () => 
   );
   assert.match(useCaseDot(ucs[2]!), /duplicate_event_id/);
   assert.match(useCaseDot(ucs[1]!), /step3 -> step4/);
+});
+
+test('use cases: events per file and the Spark trigger are what Compose runs, as in the architecture diagram', () => {
+  const compose = parseCompose(
+    COMPOSE_TEXT.replace('${GENERATOR_EVENTS_PER_FILE:-10}', '${GENERATOR_EVENTS_PER_FILE:-25}').replace('${SPARK_TRIGGER:-10s}', '${SPARK_TRIGGER:-30s}'),
+  );
+  const [normal] = buildUseCases(inputs({ compose }));
+  assert.match(normal!.steps[0]!.text, /Writes 25 events/);
+  assert.match(normal!.steps[2]!.text, /Spark: every 30 s/);
+  const once = buildUseCases(inputs({ compose: composeWith('${SPARK_TRIGGER:-10s}', 'once') }));
+  assert.match(once[0]!.steps[2]!.text, /Spark: once;/);
 });
 
 test('the real project files load (the inputs of `ecomstream diagram`)', () => {
