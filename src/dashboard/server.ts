@@ -141,10 +141,11 @@ function failed(log: Logger, req: http.IncomingMessage, res: http.ServerResponse
 function listen(server: http.Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
+      const context = { code: err.code, option: '--port', cause: err };
       reject(
         err.code === 'EADDRINUSE'
-          ? new DashboardError(`dashboard port ${port} on ${host} is in use; choose another with --port or ECOMSTREAM_DASHBOARD_PORT`, { cause: err })
-          : new DashboardError(`dashboard could not listen on ${host}:${port}: ${err.message}`, { cause: err }),
+          ? new DashboardError(`dashboard port ${port} on ${host} is in use; choose another with --port or ECOMSTREAM_DASHBOARD_PORT`, context)
+          : new DashboardError(`dashboard could not listen on ${host}:${port}: ${err.message}`, context),
       );
     };
     server.once('error', onError);

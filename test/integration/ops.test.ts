@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { defaults, loadConfig, type OpsConfig } from '../../src/config.js';
@@ -13,7 +14,8 @@ import { freePort, startEmbedded } from '../../src/db/embedded.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { REASONS } from '../../src/contract/event.js';
 import { startOps } from '../../src/ops/index.js';
-import { startDashboard } from '../../src/dashboard/server.js';
+import { DashboardError, startDashboard } from '../../src/dashboard/server.js';
+import { OpsServerError } from '../../src/ops/server.js';
 import { BIN } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { recordingLog } from '../support/log.js';
@@ -310,6 +312,30 @@ describe('the dashboard and the stall alarm', () => {
     } finally {
       await dash.close();
       await ops.close();
+    }
+  });
+});
+
+describe('a port already taken', () => {
+  test('the metrics endpoint and the dashboard each fail with their error class, the option to change and the code', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const ops = { ...(await opsConfig()), metricsPort: port };
+      await assert.rejects(startOps({ ops, databaseUrl: db.url, log: recordingLog(), strict: true }), (err: unknown) => {
+        assert.ok(err instanceof OpsServerError, String(err));
+        assert.deepEqual([err.code, err.option], ['EADDRINUSE', '--metrics-port']);
+        return true;
+      });
+      const config = loadConfig({ dashboard: { port, host: '127.0.0.1' } }, undefined, {});
+      await assert.rejects(startDashboard({ config, databaseUrl: db.url, log: recordingLog() }), (err: unknown) => {
+        assert.ok(err instanceof DashboardError, String(err));
+        assert.deepEqual([err.code, err.option], ['EADDRINUSE', '--port']);
+        return true;
+      });
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
     }
   });
 });
