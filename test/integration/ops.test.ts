@@ -20,7 +20,7 @@ import { BIN } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { recordingLog } from '../support/log.js';
 import { runStream } from '../support/stream.js';
-import { startTestDb, type TestDb } from '../support/pg.js';
+import { count, startTestDb, type TestDb } from '../support/pg.js';
 import { csv, iso, publish, row, tempDir } from '../support/files.js';
 import { sample, scrape } from '../support/prometheus.js';
 
@@ -41,16 +41,6 @@ async function readyz(base: string): Promise<{ status: number; body: { status: s
   const text = await res.text();
   assert.equal(text.trim().split('\n').length, 1, 'one line of JSON');
   return { status: res.status, body: JSON.parse(text) as { status: string; reason?: string } };
-}
-
-async function count(url: string, sql: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return Number((await c.query<{ n: string | number }>(sql)).rows[0]!.n);
-  } finally {
-    await c.end();
-  }
 }
 
 describe('/metrics', () => {

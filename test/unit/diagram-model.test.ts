@@ -23,6 +23,7 @@ import {
 import { listMigrations } from '../../src/db/migrate.js';
 import { buildModel } from '../../src/diagram/architecture.js';
 import { loadInputs, type ModelInputs } from '../../src/diagram/inputs.js';
+import type { ArchitectureModel } from '../../src/diagram/model.js';
 import { LAYOUT, toDot } from '../../src/diagram/dot.js';
 import { checkTextPlacement } from '../../src/diagram/check.js';
 import type { Geometry } from '../../src/diagram/geometry.js';
@@ -47,6 +48,14 @@ function inputs(over: Partial<ModelInputs> = {}): ModelInputs {
     generatorImage: { image: 'node:20-alpine', source: 'generator.Dockerfile' },
     ...over,
   };
+}
+
+/** The lines of box `id`, one text. */
+function boxText(m: ArchitectureModel, id: string): string {
+  return m.components
+    .find((c) => c.id === id)!
+    .lines.map((l) => l.text)
+    .join('\n');
 }
 
 /** The Compose file with one text replacement, parsed. */
@@ -106,11 +115,7 @@ test('truth over copy: without a Spark job service, trigger and files per trigge
 
 test('helper containers are shown in the box they serve: the job driver with the master, data-init with the volume', () => {
   const m = buildModel(inputs());
-  const text = (id: string) =>
-    m.components
-      .find((c) => c.id === id)!
-      .lines.map((l) => l.text)
-      .join('\n');
+  const text = (id: string) => boxText(m, id);
   assert.match(text('master'), /driver: ecommerce_spark_submit\n\(client mode, in this network\)/);
   assert.match(text('volume'), /folders prepared by\necommerce_data_init/);
   assert.equal(m.components.length, 7, 'no extra boxes for helpers');
@@ -134,11 +139,7 @@ test('helper containers are shown in the box they serve: the job driver with the
 
 test('truth over copy: paths, container names, images and schema come from the project files', () => {
   const m = buildModel(inputs());
-  const text = (id: string) =>
-    m.components
-      .find((c) => c.id === id)!
-      .lines.map((l) => l.text)
-      .join('\n');
+  const text = (id: string) => boxText(m, id);
   assert.match(text('volume'), /^\.\/data\/input$/m);
   assert.match(text('volume'), /generator: \/app\/data\/input/);
   assert.match(text('volume'), /Spark: \/opt\/spark-data\/input/);
