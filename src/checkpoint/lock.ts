@@ -14,9 +14,9 @@
  * The file is never deleted: deleting a locked file would let the next engine lock a new inode while the
  * holder still writes (a lock file removed by hand is what the database's epoch fencing catches, see
  * src/db/epoch.ts). Its content — the holder's pid, host and start time — is information only, for
- * messages and `ecomstream checkpoint inspect`. Whether an engine holds it is asked of the kernel without
- * taking it (`lockHolder`, from /proc/locks): the dashboard must not take it even for an instant, or an
- * engine starting at that moment would be refused.
+ * messages and `ecomstream checkpoint inspect`. Whether an engine holds it is asked of the kernel
+ * (`lockHolder`): /proc/locks first, which takes nothing, else a shared lock tried for an instant, which
+ * an engine starting at that moment outlasts by trying again.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +41,13 @@ export function processStartedAt(): string {
 
 /** flock(1)'s exit status when `-n` finds the lock taken (util-linux and BusyBox alike). */
 const FLOCK_CONFLICT = 1;
+/**
+ * How often, and how far apart, a start tries again when the lock is taken: a reader asking whether an
+ * engine holds it (`lockHolder`) may hold a shared lock for a few milliseconds, and must not refuse an
+ * engine that starts at that moment. A real holder is still there after the last try.
+ */
+const ACQUIRE_TRIES = 10;
+const ACQUIRE_PAUSE_MS = 50;
 
 export class CheckpointLock {
   private fd: number | undefined;
@@ -55,9 +62,12 @@ export class CheckpointLock {
     } catch (cause) {
       throw new CheckpointError(describeWriteFailure(this.file, cause), { cause, file: this.file, code: (cause as NodeJS.ErrnoException).code });
     }
-    let status: number;
     try {
-      status = await flockNonBlocking(fd, this.file);
+      let status = await flockNonBlocking(fd, this.file, 'exclusive');
+      for (let i = 1; i < ACQUIRE_TRIES && status === FLOCK_CONFLICT; i++) {
+        await new Promise((r) => setTimeout(r, ACQUIRE_PAUSE_MS));
+        status = await flockNonBlocking(fd, this.file, 'exclusive');
+      }
       if (status === FLOCK_CONFLICT) {
         const holder = describeHolder(parseHolder(await fsp.readFile(this.file, 'utf8').catch(() => '')));
         throw new CheckpointError(
@@ -89,9 +99,9 @@ export class CheckpointLock {
   }
 }
 
-/** Runs `flock -x -n 3` on `fd`; returns its exit status (0: locked, FLOCK_CONFLICT: held elsewhere). */
-async function flockNonBlocking(fd: number, file: string): Promise<number> {
-  const child = spawn('flock', ['-x', '-n', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+/** Runs `flock -x|-s -n 3` on `fd`; returns its exit status (0: locked, FLOCK_CONFLICT: held elsewhere). */
+async function flockNonBlocking(fd: number, file: string, mode: 'exclusive' | 'shared'): Promise<number> {
+  const child = spawn('flock', [mode === 'exclusive' ? '-x' : '-s', '-n', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const status = await new Promise<number>((resolve, reject) => {
@@ -136,17 +146,34 @@ export function describeHolder(h: LockHolder | undefined): string {
 }
 
 /**
- * The holder of the lock on `file` if the kernel lists a granted lock on it now, without taking it: the
- * file's device and inode are looked up in /proc/locks (every lock of the machine, whatever PID namespace
- * took it). Undefined when it is free — or when /proc/locks cannot be read (not Linux), which this
- * reader cannot tell apart from free.
+ * The holder of the lock on `file` if an engine holds it now, or undefined when it is free. First the
+ * file's device and inode are looked up in /proc/locks, which takes no lock. But the kernel lists a lock
+ * there only to readers that can see the pid that took it — here the `flock` process, which has exited —
+ * so a reader in another PID namespace (a container beside the engine's) sees nothing. Then the kernel is
+ * asked by trying a shared lock for an instant on a descriptor of our own: refused means an engine holds
+ * it. An engine starting at that instant tries again (ACQUIRE_TRIES), so the question never refuses one.
  */
 export async function lockHolder(file: string): Promise<LockHolder | undefined> {
   const st = await fsp.stat(file, { bigint: true }).catch(() => undefined);
   if (!st) return undefined;
   const table = await fsp.readFile('/proc/locks', 'utf8').catch(() => '');
-  if (!kernelLists(table, st.dev, st.ino)) return undefined;
+  if (!kernelLists(table, st.dev, st.ino) && !(await refusesSharedLock(file))) return undefined;
   return parseHolder(await fsp.readFile(file, 'utf8').catch(() => '')) ?? { pid: undefined, host: undefined, startedAt: undefined };
+}
+
+/** True when a shared lock on `file` is refused now: an engine holds it exclusively. */
+async function refusesSharedLock(file: string): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY);
+  } catch {
+    return false; // gone, or unreadable to this reader: nothing to tell
+  }
+  try {
+    return (await flockNonBlocking(fd, file, 'shared').catch(() => 0)) === FLOCK_CONFLICT;
+  } finally {
+    fs.closeSync(fd); // releases the shared lock, if it was granted
+  }
 }
 
 /**

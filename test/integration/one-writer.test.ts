@@ -139,6 +139,30 @@ describe('two engines on one checkpoint', () => {
     assert.equal((await engineState(path.join(dir, 'ck'), null)).state, 'stopped');
   });
 
+  test('from another PID namespace (a container beside the engine), inspect sees the holder', { skip: canUnshare }, async () => {
+    const url = await db.freshDatabase();
+    const dir = await tempDir();
+    await publishFiles(path.join(dir, 'in'), 0, 1);
+    const engine = startEngine(setup(dir, ['--trigger', 'on-arrival']), { DATABASE_URL: url });
+    try {
+      await until('the engine committed the file', async () => (await count(url, 'SELECT count(*) n FROM user_events')) === 50);
+      // /proc/locks there lists no lock taken by a pid it cannot see: the reader must ask otherwise.
+      const unshare = ['unshare', '--pid', '--fork', '--mount-proc'];
+      const out = execFileSync(
+        unshare[0]!,
+        [...unshare.slice(1), process.execPath, BIN, 'checkpoint', 'inspect', '--checkpoint', path.join(dir, 'ck'), '--json'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      const report = JSON.parse(out) as { lock: { state: string; pid?: number } };
+      assert.deepEqual([report.lock.state, report.lock.pid], ['held', engine.pid]);
+    } finally {
+      process.kill(engine.pid, 'SIGTERM');
+    }
+    assert.equal((await engine.exited).code, 0);
+  });
+
   test('a holder stopped with SIGSTOP keeps its lock: the second engine is refused, the first goes on after SIGCONT', async () => {
     const url = await db.freshDatabase();
     const dir = await tempDir();
