@@ -68,7 +68,8 @@ test("ExecStart as the unit's user, clean environment, sandboxed: SIGTERM with a
   const stateRoot = await tempDir('ecomstream-unit-var-lib-');
   fs.chmodSync(stateRoot, 0o755);
   const state = path.join(stateRoot, 'ecomstream');
-  const service = startService(unit, { replace: [INSTALL_PREFIX, PACKAGE_ROOT], environmentFile: { DATABASE_URL: url }, stateRoot });
+  const install = { prefix: INSTALL_PREFIX, source: PACKAGE_ROOT, stage: await tempDir('ecomstream-unit-install-') };
+  const service = startService(unit, { install, environmentFile: { DATABASE_URL: url }, stateRoot });
   t.diagnostic(`ExecStart: ${service.argv.join(' ')}`);
   t.diagnostic(`environment: ${Object.keys(service.env).join(' ')}`);
   let stdout = '';

@@ -98,18 +98,27 @@ export interface Started {
   env: Record<string, string>;
 }
 
+/** Where the package is installed (`prefix`, as ExecStart names it) and the folder that stands in for it. */
+export interface Install {
+  prefix: string;
+  source: string;
+  /** An empty folder of the caller's, where `source` is bound before the prefix's parent is covered. */
+  stage: string;
+}
+
 /**
- * Starts the unit's ExecStart. `replace` rewrites paths in ExecStart's words (say, the install prefix to
- * this checkout); `environmentFile` is the content of its EnvironmentFile= (the operator's, not read from
- * the machine); `stateRoot` stands in for /var/lib.
+ * Starts the unit's ExecStart as written. `install.source` (this checkout) is bound at `install.prefix`
+ * in the private mount namespace, on a tmpfs over the prefix's parent, so the machine's folders are not
+ * touched and the checkout is reachable wherever it lies, /tmp included (which PrivateTmp= covers);
+ * `environmentFile` is the content of its EnvironmentFile= (the operator's, not read from the machine);
+ * `stateRoot` stands in for /var/lib.
  */
-export function startService(unit: Unit, opts: { replace: [string, string]; environmentFile: Record<string, string>; stateRoot: string }): Started {
+export function startService(unit: Unit, opts: { install: Install; environmentFile: Record<string, string>; stateRoot: string }): Started {
   const s = (key: string): string | undefined => setting(unit, 'Service', key);
   const user = passwdEntry(s('User') ?? 'root');
   if (!user) throw new Error(`User=${s('User') ?? ''}: no such user`);
   const stateDirs = (s('StateDirectory') ?? '').split(/\s+/).filter(Boolean);
-  const [from, to] = opts.replace;
-  const argv = splitWords(s('ExecStart') ?? '').map((w) => (w.startsWith(from) ? to + w.slice(from.length) : w));
+  const argv = splitWords(s('ExecStart') ?? '');
   const env: Record<string, string> = {
     PATH: SYSTEMD_PATH,
     USER: user.name,
@@ -140,8 +149,12 @@ export function startService(unit: Unit, opts: { replace: [string, string]; envi
   // The sandbox, in the order systemd builds it: the writable folders first, then the root read-only.
   const script = [
     'set -e',
+    'mount --bind "$2" "$3"', // the checkout, staged before its own folder might be covered below
+    'mount -t tmpfs -o mode=0755 tmpfs "$(dirname "$4")"',
+    'mkdir -p "$4"',
+    'mount --bind "$3" "$4"',
     'mount --bind "$1" /var/lib',
-    'shift',
+    'shift 4',
     yes('PrivateTmp') ? 'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp' : '',
     s('ProtectProc') === 'invisible' ? 'mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc /proc' : '',
     s('ProtectSystem') === 'strict' ? 'mount -o remount,bind,ro /' : '',
@@ -151,9 +164,28 @@ export function startService(unit: Unit, opts: { replace: [string, string]; envi
   ]
     .filter(Boolean)
     .join('\n');
-  const child = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', opts.stateRoot, ...privs, '--', ...argv], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    '/usr/bin/unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '/bin/sh',
+      '-c',
+      script,
+      'sh',
+      opts.stateRoot,
+      opts.install.source,
+      opts.install.stage,
+      opts.install.prefix,
+      ...privs,
+      '--',
+      ...argv,
+    ],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return { child, argv, env };
 }
