@@ -3,7 +3,7 @@
  *
  * The same 1,000,000 rows in 100 files (the generator, seed 7), trigger available-now with each engine's
  * default of at most 1000 files per batch, each engine into its own fresh database of one embedded
- * PostgreSQL 15 with the same schema (postgres/init.sql, dashboard triggers included). Both run as
+ * PostgreSQL 15 with the same schema (postgres/migrations/, dashboard triggers included). Both run as
  * subprocesses, exactly as a user runs them: `ecomstream process` and `spark/streaming_job.py` in Spark
  * local mode (local[2]: 2 cores, as the spec's worker). Reported for each:
  *   - rows per second over the whole run (process start to exit) and over batch processing alone;

@@ -239,7 +239,7 @@ class Rules(object):
 # CSV: one physical line is one record (no quoted line breaks), as src/engine/csv-line.ts.
 
 
-SplitError = Tuple[str, int]  # (failure code, 1-based column in code points), see semantics.csv
+SplitError = Tuple[str, int]  # (failure code, 1-based column in code points), see semantics["csv"] in event_contract.json
 
 
 def split_csv_line(line: str) -> Tuple[Optional[List[str]], Optional[SplitError]]:

@@ -1,5 +1,5 @@
 """Settings of the Spark job: defaults here (the deployment facts of src/config.ts, checked equal by
-test/spark/settings.test.ts), then environment variables, then command-line flags.
+test/spark/job.test.ts), then environment variables, then command-line flags.
 
 Every default is the spec's value except `max_files_per_trigger`: the spec's 1 file per 10-second
 trigger falls behind its own generator (a file every 5 s), so the default takes up to 1000 files per

@@ -47,62 +47,70 @@ export function register(program: Command): void {
         .argParser(numberOption('--rate', 0, 100_000_000))
         .default(g.rate),
     )
-    .action(async (flags: GenerateFlags) => {
-      const seed = flags.seed ?? g.seed ?? randomSeed();
-      const config = loadConfig({
-        generator: {
-          files: flags.files,
-          eventsPerFile: flags.eventsPerFile,
-          intervalSeconds: flags.interval,
-          seed,
-          invalidRate: flags.invalidRate,
-          rate: flags.rate,
-        },
-      }).generator;
-      const outDir = path.resolve(flags.out);
-      const pacing = config.rate > 0 ? `${config.rate} events/s` : config.intervalSeconds > 0 ? `every ${config.intervalSeconds}s` : 'unpaced';
-      consoleLogger.info(
-        `generating ${config.files === 0 ? 'unlimited' : config.files} files of ${config.eventsPerFile} events into ${display(outDir)} (${pacing}, seed ${seed}${config.invalidRate > 0 ? `, invalid rate ${config.invalidRate}` : ''})`,
-      );
+    .action((flags: GenerateFlags) => generate(flags, g.seed));
+}
 
-      const controller = new AbortController();
-      let interrupts = 0;
-      const onSigint = () => {
-        interrupts++;
-        if (interrupts === 1) {
-          controller.abort();
-          return;
-        }
-        // Second Ctrl-C: leave now, but take the temp file of a file in flight with us.
-        removeTempFilesSync();
-        process.exit(130);
-      };
-      process.on('SIGINT', onSigint);
+async function generate(flags: GenerateFlags, configSeed: number | undefined): Promise<void> {
+  const seed = flags.seed ?? configSeed ?? randomSeed();
+  const config = loadConfig({
+    generator: {
+      files: flags.files,
+      eventsPerFile: flags.eventsPerFile,
+      intervalSeconds: flags.interval,
+      seed,
+      invalidRate: flags.invalidRate,
+      rate: flags.rate,
+    },
+  }).generator;
+  const outDir = path.resolve(flags.out);
+  const pacing = config.rate > 0 ? `${config.rate} events/s` : config.intervalSeconds > 0 ? `every ${config.intervalSeconds}s` : 'unpaced';
+  consoleLogger.info(
+    `generating ${config.files === 0 ? 'unlimited' : config.files} files of ${config.eventsPerFile} events into ${display(outDir)} (${pacing}, seed ${seed}${config.invalidRate > 0 ? `, invalid rate ${config.invalidRate}` : ''})`,
+  );
 
-      const tty = process.stdout.isTTY;
-      const started = performance.now();
-      let events = 0;
-      const onFile = (f: PublishedFile) => {
-        events += f.events;
-        if (!tty) {
-          consoleLogger.info(`published ${f.name} (${f.events} events)`);
-          return;
-        }
-        const secs = (performance.now() - started) / 1000;
-        const rate = secs > 0 ? Math.round(events / secs) : 0;
-        const total = config.files === 0 ? '' : `/${config.files}`;
-        process.stdout.write(`\r\x1b[Kfiles ${f.index}${total}  events ${events}  ${rate.toLocaleString('en-US')} events/s  last ${f.name}`);
-      };
+  const controller = new AbortController();
+  const onSigint = interruptHandler(controller);
+  process.on('SIGINT', onSigint);
+  const tty = process.stdout.isTTY;
+  const started = performance.now();
+  try {
+    const result = await runGenerator({ outDir, config, signal: controller.signal, onFile: progress(config.files, tty, started) });
+    if (tty && result.files > 0) process.stdout.write('\n');
+    const secs = (performance.now() - started) / 1000;
+    consoleLogger.info(
+      `${controller.signal.aborted ? 'stopped: ' : ''}wrote ${result.files} files, ${result.events} events in ${secs.toFixed(1)}s into ${display(outDir)}`,
+    );
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
 
-      try {
-        const result = await runGenerator({ outDir, config, signal: controller.signal, onFile });
-        if (tty && result.files > 0) process.stdout.write('\n');
-        const secs = (performance.now() - started) / 1000;
-        consoleLogger.info(
-          `${controller.signal.aborted ? 'stopped: ' : ''}wrote ${result.files} files, ${result.events} events in ${secs.toFixed(1)}s into ${display(outDir)}`,
-        );
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
-    });
+/** First Ctrl-C: finish the file in flight and stop. Second: leave now, but take the temp file of a file in flight with us. */
+function interruptHandler(controller: AbortController): () => void {
+  let interrupts = 0;
+  return () => {
+    interrupts++;
+    if (interrupts === 1) {
+      controller.abort();
+      return;
+    }
+    removeTempFilesSync();
+    process.exit(130);
+  };
+}
+
+/** A line per file, or on a terminal one line rewritten in place. */
+function progress(files: number, tty: boolean, started: number): (f: PublishedFile) => void {
+  let events = 0;
+  return (f) => {
+    events += f.events;
+    if (!tty) {
+      consoleLogger.info(`published ${f.name} (${f.events} events)`);
+      return;
+    }
+    const secs = (performance.now() - started) / 1000;
+    const rate = secs > 0 ? Math.round(events / secs) : 0;
+    const total = files === 0 ? '' : `/${files}`;
+    process.stdout.write(`\r\x1b[Kfiles ${f.index}${total}  events ${events}  ${rate.toLocaleString('en-US')} events/s  last ${f.name}`);
+  };
 }

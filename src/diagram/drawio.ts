@@ -93,171 +93,169 @@ function midpoint(points: Point[]): Point {
 }
 
 export function toDrawio(model: ArchitectureModel, geo: Geometry): string {
-  const node = (name: string): NodeGeom => {
-    const n = geo.nodes.find((x) => x.name === name);
+  const sheet = new Sheet(geo);
+  addTitle(sheet, model);
+  addClusters(sheet, model);
+  addComponents(sheet, model);
+  addAnnotations(sheet, model);
+  addLegends(sheet, model);
+  for (const c of model.connections) sheet.cells.push(edgeCell(c, geo, sheet.node, model));
+  return mxfile(geo, sheet.cells);
+}
+
+/** The cells of the page, each vertex placed relative to the container that holds it. */
+class Sheet {
+  readonly cells: string[] = ['<mxCell id="0"/>', '<mxCell id="1" parent="0"/>'];
+  /** Absolute top-left of each container, to make its children's geometry relative. */
+  private readonly origin = new Map<string, Point>();
+
+  constructor(readonly geo: Geometry) {}
+
+  readonly node = (name: string): NodeGeom => {
+    const n = this.geo.nodes.find((x) => x.name === name);
     if (!n) throw new Error(`the layout has no node "${name}"`);
     return n;
   };
-  const clusterBox = (id: ClusterId): Box => {
-    const c = geo.clusters.find((x) => x.name === `cluster_${id}`);
+
+  clusterBox(id: ClusterId): Box {
+    const c = this.geo.clusters.find((x) => x.name === `cluster_${id}`);
     if (!c) throw new Error(`the layout has no cluster "${id}"`);
     return c;
-  };
-  // Absolute top-left of each container, to make its children's geometry relative.
-  const origin = new Map<string, Point>();
-  const cells: string[] = ['<mxCell id="0"/>', '<mxCell id="1" parent="0"/>'];
-  const vertex = (id: string, value: string, st: string, box: Box, parent = '1'): void => {
-    const o = origin.get(parent) ?? { x: 0, y: 0 };
-    cells.push(
+  }
+
+  vertex(id: string, value: string, st: string, box: Box, parent = '1'): void {
+    const o = this.origin.get(parent) ?? { x: 0, y: 0 };
+    this.cells.push(
       `<mxCell id="${id}" value="${xmlEscape(value)}" style="${xmlEscape(st)}" vertex="1" parent="${parent}">` +
         `<mxGeometry x="${r2(box.x - o.x)}" y="${r2(box.y - o.y)}" width="${r2(box.width)}" height="${r2(box.height)}" as="geometry"/></mxCell>`,
     );
-  };
-
-  // Title: the box around the graph label's text.
-  const titleTexts = geo.texts.filter((t) => t.ownerKind === 'graph');
-  if (titleTexts.length > 0) {
-    const x1 = Math.min(...titleTexts.map((t) => t.x));
-    const y1 = Math.min(...titleTexts.map((t) => t.y));
-    const x2 = Math.max(...titleTexts.map((t) => t.x + t.width));
-    const y2 = Math.max(...titleTexts.map((t) => t.y + t.height));
-    const value = lineHtml({ text: model.title, kind: 'title', align: 'center' }) + lineHtml({ text: model.subtitle, kind: 'muted', align: 'center' });
-    vertex(
-      'title',
-      value,
-      style({
-        text: '',
-        html: 1,
-        strokeColor: 'none',
-        fillColor: 'none',
-        align: 'center',
-        verticalAlign: 'middle',
-        whiteSpace: 'nowrap',
-        fontFamily: FONT.family,
-      }),
-      {
-        x: x1 - 4,
-        y: y1 - 2,
-        width: x2 - x1 + 8,
-        height: y2 - y1 + 4,
-      },
-    );
   }
 
-  // Clusters, parents before children, as containers.
+  /** A vertex that holds others: their geometry is relative to its top-left. */
+  container(id: string, value: string, st: string, box: Box, parent: string): void {
+    this.vertex(id, value, st, box, parent);
+    this.origin.set(id, { x: box.x, y: box.y });
+  }
+}
+
+/** The start of a rounded box's style: components and legends share it. */
+const ROUNDED_BOX = { rounded: 1, absoluteArcSize: 1, arcSize: 14, whiteSpace: 'nowrap', html: 1 } as const;
+
+/** Title: the box around the graph label's text. */
+function addTitle(sheet: Sheet, model: ArchitectureModel): void {
+  const titleTexts = sheet.geo.texts.filter((t) => t.ownerKind === 'graph');
+  if (titleTexts.length === 0) return;
+  const x1 = Math.min(...titleTexts.map((t) => t.x));
+  const y1 = Math.min(...titleTexts.map((t) => t.y));
+  const x2 = Math.max(...titleTexts.map((t) => t.x + t.width));
+  const y2 = Math.max(...titleTexts.map((t) => t.y + t.height));
+  const value = lineHtml({ text: model.title, kind: 'title', align: 'center' }) + lineHtml({ text: model.subtitle, kind: 'muted', align: 'center' });
+  const st = style({
+    text: '',
+    html: 1,
+    strokeColor: 'none',
+    fillColor: 'none',
+    align: 'center',
+    verticalAlign: 'middle',
+    whiteSpace: 'nowrap',
+    fontFamily: FONT.family,
+  });
+  sheet.vertex('title', value, st, { x: x1 - 4, y: y1 - 2, width: x2 - x1 + 8, height: y2 - y1 + 4 });
+}
+
+/** Clusters, parents before children, as containers. */
+function addClusters(sheet: Sheet, model: ArchitectureModel): void {
   const ordered = [...model.clusters].sort((a, b) => depth(model, a.id) - depth(model, b.id));
   for (const c of ordered) {
-    const box = clusterBox(c.id);
-    const parent = c.parent ? `cluster_${c.parent}` : '1';
-    vertex(
-      `cluster_${c.id}`,
-      `<div style="font-size:${FONT.label}px">${htmlEscape(c.label)}</div>`,
-      style({
-        rounded: 0,
-        whiteSpace: 'wrap',
-        html: 1,
-        container: 1,
-        collapsible: 0,
-        recursiveResize: 0,
-        fillColor: c.palette.fill,
-        strokeColor: c.palette.stroke,
-        fontColor: c.palette.text,
-        strokeWidth: c.dashed ? 2 : 1.5,
-        dashed: c.dashed ? 1 : 0,
-        verticalAlign: 'top',
-        align: 'left',
-        spacingLeft: 8,
-        spacingTop: 2,
-        fontFamily: FONT.family,
-      }),
-      box,
-      parent,
-    );
-    origin.set(`cluster_${c.id}`, { x: box.x, y: box.y });
+    const st = style({
+      rounded: 0,
+      whiteSpace: 'wrap',
+      html: 1,
+      container: 1,
+      collapsible: 0,
+      recursiveResize: 0,
+      fillColor: c.palette.fill,
+      strokeColor: c.palette.stroke,
+      fontColor: c.palette.text,
+      strokeWidth: c.dashed ? 2 : 1.5,
+      dashed: c.dashed ? 1 : 0,
+      verticalAlign: 'top',
+      align: 'left',
+      spacingLeft: 8,
+      spacingTop: 2,
+      fontFamily: FONT.family,
+    });
+    const label = `<div style="font-size:${FONT.label}px">${htmlEscape(c.label)}</div>`;
+    sheet.container(`cluster_${c.id}`, label, st, sheet.clusterBox(c.id), c.parent ? `cluster_${c.parent}` : '1');
   }
+}
 
-  // Boxes keep Graphviz's line breaks (`nowrap`): draw.io must not re-wrap text that Graphviz measured.
+/** Boxes keep Graphviz's line breaks (`nowrap`): draw.io must not re-wrap text that Graphviz measured. */
+function addComponents(sheet: Sheet, model: ArchitectureModel): void {
   for (const comp of model.components) {
     const value = [lineHtml({ text: comp.name, kind: 'name', align: 'center' }), ...comp.lines.map(lineHtml)].join('');
-    vertex(
-      comp.id,
-      value,
-      style({
-        rounded: 1,
-        absoluteArcSize: 1,
-        arcSize: 14,
-        whiteSpace: 'nowrap',
-        html: 1,
-        fillColor: comp.palette.fill,
-        strokeColor: comp.palette.stroke,
-        fontColor: comp.palette.text,
-        strokeWidth: 2,
-        verticalAlign: 'middle',
-        spacingLeft: 6,
-        spacingRight: 6,
-        fontFamily: FONT.family,
-        fontSize: FONT.label,
-      }),
-      node(comp.id),
-      `cluster_${comp.cluster}`,
-    );
+    const st = style({
+      ...ROUNDED_BOX,
+      fillColor: comp.palette.fill,
+      strokeColor: comp.palette.stroke,
+      fontColor: comp.palette.text,
+      strokeWidth: 2,
+      verticalAlign: 'middle',
+      spacingLeft: 6,
+      spacingRight: 6,
+      fontFamily: FONT.family,
+      fontSize: FONT.label,
+    });
+    sheet.vertex(comp.id, value, st, sheet.node(comp.id), `cluster_${comp.cluster}`);
   }
+}
 
+/** Each note, with a dotted leader to the label of the connection it explains. */
+function addAnnotations(sheet: Sheet, model: ArchitectureModel): void {
   for (const a of model.annotations) {
-    const box = node(annotationNodeId(a));
-    vertex(
-      a.id,
-      a.lines.map(lineHtml).join(''),
-      style({
-        shape: 'note',
-        size: 10,
-        whiteSpace: 'nowrap',
-        html: 1,
-        fillColor: NOTE.fill,
-        strokeColor: NOTE.stroke,
-        fontColor: NOTE.text,
-        align: 'left',
-        spacingLeft: 8,
-        fontFamily: FONT.family,
-      }),
-      box,
-      'cluster_docker',
-    );
-    const label = node(labelNodeId(model.connections.find((c) => c.id === a.connection)!));
+    const box = sheet.node(annotationNodeId(a));
+    const st = style({
+      shape: 'note',
+      size: 10,
+      whiteSpace: 'nowrap',
+      html: 1,
+      fillColor: NOTE.fill,
+      strokeColor: NOTE.stroke,
+      fontColor: NOTE.text,
+      align: 'left',
+      spacingLeft: 8,
+      fontFamily: FONT.family,
+    });
+    sheet.vertex(a.id, a.lines.map(lineHtml).join(''), st, box, 'cluster_docker');
+    const label = sheet.node(labelNodeId(model.connections.find((c) => c.id === a.connection)!));
     const from: Point = { x: box.x + box.width, y: box.y + box.height / 2 };
     const to: Point = { x: label.x, y: label.y + label.height / 2 };
-    cells.push(
-      `<mxCell id="${a.id}_leader" style="${xmlEscape(style({ endArrow: 'none', html: 1, dashed: 1, dashPattern: '1 3', strokeColor: NOTE.stroke, exitX: 1, exitY: 0.5, exitDx: 0, exitDy: 0 }))}" edge="1" parent="1" source="${a.id}">` +
+    const leader = style({ endArrow: 'none', html: 1, dashed: 1, dashPattern: '1 3', strokeColor: NOTE.stroke, exitX: 1, exitY: 0.5, exitDx: 0, exitDy: 0 });
+    sheet.cells.push(
+      `<mxCell id="${a.id}_leader" style="${xmlEscape(leader)}" edge="1" parent="1" source="${a.id}">` +
         `<mxGeometry relative="1" as="geometry"><mxPoint x="${r2(from.x)}" y="${r2(from.y)}" as="sourcePoint"/><mxPoint x="${r2(to.x)}" y="${r2(to.y)}" as="targetPoint"/></mxGeometry></mxCell>`,
     );
   }
+}
 
+function addLegends(sheet: Sheet, model: ArchitectureModel): void {
   for (const l of model.legends) {
-    vertex(
-      l.id,
-      legendHtml(l),
-      style({
-        rounded: 1,
-        absoluteArcSize: 1,
-        arcSize: 14,
-        whiteSpace: 'nowrap',
-        html: 1,
-        fillColor: l.id === 'security' ? NOTE.fill : LEGEND.fill,
-        strokeColor: l.id === 'security' ? NOTE.stroke : LEGEND.stroke,
-        align: 'left',
-        verticalAlign: 'top',
-        spacingLeft: 8,
-        spacingTop: 4,
-        fontFamily: FONT.family,
-        fontSize: FONT.annotation,
-      }),
-      node(legendNodeId(l)),
-      'cluster_docker',
-    );
+    const st = style({
+      ...ROUNDED_BOX,
+      fillColor: l.id === 'security' ? NOTE.fill : LEGEND.fill,
+      strokeColor: l.id === 'security' ? NOTE.stroke : LEGEND.stroke,
+      align: 'left',
+      verticalAlign: 'top',
+      spacingLeft: 8,
+      spacingTop: 4,
+      fontFamily: FONT.family,
+      fontSize: FONT.annotation,
+    });
+    sheet.vertex(l.id, legendHtml(l), st, sheet.node(legendNodeId(l)), 'cluster_docker');
   }
+}
 
-  for (const c of model.connections) cells.push(edgeCell(c, geo, node, model));
-
+function mxfile(geo: Geometry, cells: string[]): string {
   const body = cells.join('\n        ');
   return (
     `<mxfile host="ecomstream" agent="ecomstream diagram" version="24.0.0" type="device">\n` +

@@ -166,6 +166,23 @@ export function parseCompose(text: string, file = 'docker-compose.yml'): Compose
   return { file, services, network: { name: netName, driver } };
 }
 
+/** Compose roles by service key; a Compose file that renames a service must rename it here too. */
+export const SERVICE_KEYS = {
+  generator: 'generator',
+  master: 'spark-master',
+  worker: 'spark-worker',
+  postgres: 'postgres',
+  pgadmin: 'pgadmin',
+} as const;
+
+/**
+ * Helper containers shown inside the box they serve rather than as boxes of their own: the streaming
+ * job's driver runs in the master's network (its UI is the master's :4040), the one-shot init
+ * container only prepares the data folders, the one-shot settings check runs before the job, and the
+ * optional extra workers are what the worker box's "Horizontally scalable" line stands for.
+ */
+export const HELPER_KEYS = { submit: 'spark-submit', init: 'data-init', settings: 'spark-job-settings', moreWorkers: 'spark-worker-more' } as const;
+
 /** The value after `--flag` (or in `--flag=value`) in a command line. */
 export function flagValue(command: readonly string[], flag: string): string | undefined {
   for (let i = 0; i < command.length; i++) {

@@ -108,84 +108,94 @@ function nums(s: string): number[] {
   return s.split(',').map(Number);
 }
 
+/** Graphviz's point (y up, from the bottom of the drawing) as one of ours (y down, from the top). */
+type Flip = (x: number, y: number) => Point;
+
 /** Read Graphviz `-Tjson` output. */
 export function readGeometry(json: string): Geometry {
   const g = JSON.parse(json) as GvGraph;
   const [, , bbW, bbH] = nums(g.bb) as [number, number, number, number];
-  const flip = (x: number, y: number): Point => ({ x, y: bbH - y });
+  const flip: Flip = (x, y) => ({ x, y: bbH - y });
+  const texts: TextBox[] = readTexts(g._ldraw_, '', 'graph', flip);
+  const { nodes, clusters, byGvid } = readObjects(g.objects ?? [], flip, texts);
+  const edges = (g.edges ?? []).map((e) => readEdge(e, byGvid, flip));
+  return { width: bbW, height: bbH, nodes, clusters, edges, texts };
+}
+
+/** One box per line of text that `ops` draws, in the font size and face last set before it. */
+function readTexts(ops: Op[] | undefined, owner: string, ownerKind: TextBox['ownerKind'], flip: Flip): TextBox[] {
   const texts: TextBox[] = [];
-
-  const readTexts = (ops: Op[] | undefined, owner: string, ownerKind: TextBox['ownerKind']): void => {
-    let size = 14;
-    let fontchar = 0;
-    for (const op of ops ?? []) {
-      if (op.op === 'F') size = (op as { size: number }).size;
-      else if (op.op === 't') fontchar = (op as { fontchar: number }).fontchar;
-      else if (op.op === 'T') {
-        const t = op as Extract<Op, { op: 'T' }>;
-        const left = t.align === 'l' ? t.pt[0] : t.align === 'r' ? t.pt[0] - t.width : t.pt[0] - t.width / 2;
-        const base = flip(left, t.pt[1]);
-        texts.push({
-          text: t.text,
-          size,
-          bold: (fontchar & 1) !== 0,
-          italic: (fontchar & 2) !== 0,
-          owner,
-          ownerKind,
-          x: left,
-          y: base.y - ASCENT * size,
-          width: t.width,
-          height: (ASCENT + DESCENT) * size,
-        });
-      }
+  let size = 14;
+  let fontchar = 0;
+  for (const op of ops ?? []) {
+    if (op.op === 'F') size = (op as { size: number }).size;
+    else if (op.op === 't') fontchar = (op as { fontchar: number }).fontchar;
+    else if (op.op === 'T') {
+      const t = op as Extract<Op, { op: 'T' }>;
+      const left = t.align === 'l' ? t.pt[0] : t.align === 'r' ? t.pt[0] - t.width : t.pt[0] - t.width / 2;
+      const base = flip(left, t.pt[1]);
+      texts.push({
+        text: t.text,
+        size,
+        bold: (fontchar & 1) !== 0,
+        italic: (fontchar & 2) !== 0,
+        owner,
+        ownerKind,
+        x: left,
+        y: base.y - ASCENT * size,
+        width: t.width,
+        height: (ASCENT + DESCENT) * size,
+      });
     }
-  };
+  }
+  return texts;
+}
 
-  readTexts(g._ldraw_, '', 'graph');
+/** Nodes and clusters, in Graphviz's order; their label texts are appended to `texts`. */
+function readObjects(objects: GvObject[], flip: Flip, texts: TextBox[]): { nodes: NodeGeom[]; clusters: ClusterGeom[]; byGvid: Map<number, string> } {
   const byGvid = new Map<number, string>();
   const nodes: NodeGeom[] = [];
   const clusters: ClusterGeom[] = [];
-  for (const o of g.objects ?? []) {
+  for (const o of objects) {
     byGvid.set(o._gvid, o.name);
     if (o.bb && o.name.startsWith('cluster')) {
       const [x1, y1, x2, y2] = nums(o.bb) as [number, number, number, number];
       const tl = flip(x1, y2);
       clusters.push({ name: o.name, x: tl.x, y: tl.y, width: x2 - x1, height: y2 - y1, visible: o._draw_ !== undefined, nodes: [] });
-      readTexts(o._ldraw_, o.name, 'cluster');
+      texts.push(...readTexts(o._ldraw_, o.name, 'cluster', flip));
     } else if (o.pos) {
       const [cx, cy] = nums(o.pos) as [number, number];
       const w = Number(o.width) * 72;
       const h = Number(o.height) * 72;
       const c = flip(cx, cy);
       nodes.push({ name: o.name, x: c.x - w / 2, y: c.y - h / 2, width: w, height: h });
-      readTexts(o._ldraw_, o.name, 'node');
+      texts.push(...readTexts(o._ldraw_, o.name, 'node', flip));
     }
   }
-  for (const o of g.objects ?? []) {
+  for (const o of objects) {
     const cl = clusters.find((c) => c.name === o.name);
     if (cl) cl.nodes = (o.nodes ?? []).map((id) => byGvid.get(id) ?? String(id));
   }
+  return { nodes, clusters, byGvid };
+}
 
-  const edges: EdgeGeom[] = (g.edges ?? []).map((e) => {
-    const line = (e._draw_ ?? []).find((op) => op.op === 'b' || op.op === 'B') as { points: [number, number][] } | undefined;
-    const pts = line?.points ?? [];
-    // A Bezier list is p0 c c p1 c c p2 ...; ortho routes put the controls on the segments, so the
-    // on-curve points are the polyline.
-    const points = pts.filter((_, i) => i % 3 === 0).map(([x, y]) => flip(x, y));
-    const arrows = [...(e._hdraw_ ?? []), ...(e._tdraw_ ?? [])]
-      .filter((op) => op.op === 'P' || op.op === 'p')
-      .map((op) => (op as { points: [number, number][] }).points.map(([x, y]) => flip(x, y)));
-    return {
-      id: e.id ?? `edge${e._gvid}`,
-      tail: byGvid.get(e.tail) ?? String(e.tail),
-      head: byGvid.get(e.head) ?? String(e.head),
-      points,
-      arrows,
-      visible: !(e.style ?? '').includes('invis'),
-    };
-  });
-
-  return { width: bbW, height: bbH, nodes, clusters, edges, texts };
+function readEdge(e: GvEdge, byGvid: Map<number, string>, flip: Flip): EdgeGeom {
+  const line = (e._draw_ ?? []).find((op) => op.op === 'b' || op.op === 'B') as { points: [number, number][] } | undefined;
+  const pts = line?.points ?? [];
+  // A Bezier list is p0 c c p1 c c p2 ...; ortho routes put the controls on the segments, so the
+  // on-curve points are the polyline.
+  const points = pts.filter((_, i) => i % 3 === 0).map(([x, y]) => flip(x, y));
+  const arrows = [...(e._hdraw_ ?? []), ...(e._tdraw_ ?? [])]
+    .filter((op) => op.op === 'P' || op.op === 'p')
+    .map((op) => (op as { points: [number, number][] }).points.map(([x, y]) => flip(x, y)));
+  return {
+    id: e.id ?? `edge${e._gvid}`,
+    tail: byGvid.get(e.tail) ?? String(e.tail),
+    head: byGvid.get(e.head) ?? String(e.head),
+    points,
+    arrows,
+    visible: !(e.style ?? '').includes('invis'),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------

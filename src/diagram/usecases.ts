@@ -9,7 +9,8 @@
 import { formatTrigger } from '../config.js';
 import type { Reason } from '../contract/event.js';
 import { escapeHtml, span } from './dot.js';
-import type { ModelInputs } from './model.js';
+import { readDeployment } from './deployment.js';
+import type { ModelInputs } from './inputs.js';
 import { FONT, MUTED_TEXT, PALETTE, type Palette } from './style.js';
 
 export type Actor = 'generator' | 'volume' | 'engine' | 'postgres' | 'pgadmin' | 'checkpoints';
@@ -43,10 +44,10 @@ const FAILURE: Palette = { fill: '#FFEBEE', stroke: '#C62828', text: '#000000' }
 const DUPLICATE: Reason = 'duplicate_event_id';
 
 export function buildUseCases(inputs: ModelInputs): UseCase[] {
-  const { config, compose } = inputs;
-  const gen = compose.services.find((s) => s.key === 'generator');
-  const perFile = Number(gen?.environment.GENERATOR_EVENTS_PER_FILE) || config.generator.eventsPerFile;
-  const sparkEvery = config.deployment.sparkTriggerSeconds;
+  const { config } = inputs;
+  // What Compose runs, as the architecture diagram shows it.
+  const { eventsPerFile: perFile, trigger: spark } = readDeployment(config, inputs.root, inputs.compose);
+  const sparkTrigger = spark.kind === 'interval' ? `every ${spark.seconds} s` : formatTrigger(spark);
   const tsTrigger = formatTrigger(config.engine.trigger);
   const both = 'Both engines (TypeScript by default, Spark on Docker Compose) take these steps.';
   return [
@@ -58,7 +59,7 @@ export function buildUseCases(inputs: ModelInputs): UseCase[] {
       steps: [
         { actor: 'generator', text: `Writes ${perFile} events to a hidden .tmp file, then links it as events_…_1.csv` },
         { actor: 'volume', text: 'The file appears complete or not at all: a reader never sees half a file' },
-        { actor: 'engine', text: `Next trigger (Spark: every ${sparkEvery} s; TypeScript: ${tsTrigger}) finds it; writes offsets/0` },
+        { actor: 'engine', text: `Next trigger (Spark: ${sparkTrigger}; TypeScript: ${tsTrigger}) finds it; writes offsets/0` },
         { actor: 'engine', text: 'Parses with the fixed schema, validates, drops duplicate event_ids' },
         { actor: 'postgres', text: 'One transaction: rows, rejected rows and the record of batch 0' },
         { actor: 'checkpoints', text: 'commits/0 is written: batch 0 is done' },

@@ -26,7 +26,7 @@
  * pre-quoted (catalog.ts), UUIDs come from a 64K hex table, and timestamps are formatted from a per-minute
  * prefix cache instead of a Date per row.
  */
-import { DEVICE_TYPES, HEADER_LINE, type Reason } from '../contract/event.js';
+import { COLUMN_NAMES, COLUMNS, DEVICE_TYPES, HEADER_LINE, type EventColumn, type Reason } from '../contract/event.js';
 import { CATALOG, CSV_PRODUCT_PREFIX, POPULARITY_TABLE, PRODUCTS_BY_CATEGORY } from './catalog.js';
 import { csvRecord } from './csv.js';
 import { Prng, randomSeed } from './prng.js';
@@ -96,7 +96,10 @@ const PAD2: readonly string[] = Array.from({ length: 60 }, (_, i) => String(i).p
 const PAD3: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 const CATEGORY_PRODUCTS: readonly (readonly number[])[] = CATALOG.map((p) => PRODUCTS_BY_CATEGORY.get(p.category)!);
 const [MOBILE, DESKTOP, TABLET] = DEVICE_TYPES;
-const MISSING_FIELDS = [0, 1, 2, 3, 7] as const; // event_id, user_id, event_type, product_id, event_timestamp
+/** Each column's position in a row, from the contract: a bad row changes one field by its column's name. */
+const COL = Object.fromEntries(COLUMN_NAMES.map((name, i) => [name, i])) as Record<EventColumn, number>;
+/** The contract's required columns, in file order: `missing_required` empties them in turn. */
+const MISSING_FIELDS: readonly number[] = COLUMNS.flatMap((c, i) => (c.required ? [i] : []));
 
 /** `2026-11-25T17:03:04.123Z` for epoch milliseconds, with a small per-minute cache of the date part. */
 export class TimestampFormatter {
@@ -358,34 +361,46 @@ export class EventFactory {
   private badRow(kind: InjectedReason, at: number, now: number): { text: string; eventId: string } {
     const rng = this.rng;
     const p = CATALOG[POPULARITY_TABLE[rng.next() >>> 20]!]!;
-    const f: string[] = [this.uuid(), this.userId(), 'view', p.id, p.name, p.category, p.price, this.ts.format(at), this.sessionId(), this.device()];
+    const row: Record<EventColumn, string> = {
+      event_id: this.uuid(),
+      user_id: this.userId(),
+      event_type: 'view',
+      product_id: p.id,
+      product_name: p.name,
+      product_category: p.category,
+      price: p.price,
+      event_timestamp: this.ts.format(at),
+      session_id: this.sessionId(),
+      device_type: this.device(),
+    };
+    const f = COLUMN_NAMES.map((name) => row[name]);
     switch (kind) {
       case 'missing_required':
-        f[MISSING_FIELDS[this.missingCursor++ % MISSING_FIELDS.length] as number] = '';
+        f[MISSING_FIELDS[this.missingCursor++ % MISSING_FIELDS.length]!] = '';
         break;
       case 'invalid_event_type':
-        f[2] = 'click';
+        f[COL.event_type] = 'click';
         break;
       case 'invalid_device_type':
-        f[9] = 'smartwatch';
+        f[COL.device_type] = 'smartwatch';
         break;
       case 'invalid_price':
-        f[6] = 'abc';
+        f[COL.price] = 'abc';
         break;
       case 'negative_price':
-        f[6] = '-5.00';
+        f[COL.price] = '-5.00';
         break;
       case 'invalid_timestamp':
-        f[7] = 'not-a-time';
+        f[COL.event_timestamp] = 'not-a-time';
         break;
       case 'stale_timestamp':
-        f[7] = this.ts.format(now - 48 * HOUR_MS);
+        f[COL.event_timestamp] = this.ts.format(now - 48 * HOUR_MS);
         break;
       case 'future_timestamp':
-        f[7] = this.ts.format(now + 2 * HOUR_MS);
+        f[COL.event_timestamp] = this.ts.format(now + 2 * HOUR_MS);
         break;
       case 'field_too_long':
-        f[4] = `${p.name} - Collector's Limited Edition Bundle `.repeat(10).slice(0, 250);
+        f[COL.product_name] = `${p.name} - Collector's Limited Edition Bundle `.repeat(10).slice(0, 250);
         break;
       case 'wrong_column_count':
         if (this.columnCursor++ % 2 === 0) f.pop();
@@ -393,17 +408,17 @@ export class EventFactory {
         break;
       case 'malformed_csv': {
         // The quote opened in product_name is never closed; it runs to the end of the file.
-        const text = `${f[0]},${f[1]},${f[2]},${f[3]},"${p.name.replace(/"/g, '')},${csvRecord(f.slice(5))}\n`;
-        return { text, eventId: f[0]! };
+        const text = `${f.slice(0, COL.product_name).join(',')},"${p.name.replace(/"/g, '')},${csvRecord(f.slice(COL.product_name + 1))}\n`;
+        return { text, eventId: row.event_id };
       }
       case 'invalid_encoding':
         // Written as Latin-1 (see generateFile): catalogue names are ASCII, so only the é changes.
-        f[4] = `Caf\u00e9 ${p.name}`;
+        f[COL.product_name] = `Caf\u00e9 ${p.name}`;
         break;
       case 'duplicate_event_id':
-        f[0] = this.recentIds[rng.int(this.recentIds.length)]!;
+        f[COL.event_id] = this.recentIds[rng.int(this.recentIds.length)]!;
         break;
     }
-    return { text: `${csvRecord(f)}\n`, eventId: f[0]! };
+    return { text: `${csvRecord(f)}\n`, eventId: f[COL.event_id]! };
   }
 }

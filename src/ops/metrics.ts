@@ -39,93 +39,90 @@ export interface EngineMetrics {
 export function createEngineMetrics(opts: { defaultMetrics?: boolean; minIntervalMillis: number }): EngineMetrics {
   const registry = new client.Registry();
   if (opts.defaultMetrics !== false) collectProcessMetrics(registry);
+  const m = declareMetrics(registry);
+  return {
+    registry,
+    observer: observe(m),
+    setStalled: (s) => m.stalled.set(s ? 1 : 0),
+    render: throttledRender(registry, m.renders, opts.minIntervalMillis),
+  };
+}
+
+type Metrics = ReturnType<typeof declareMetrics>;
+
+function declareMetrics(registry: client.Registry) {
   const registers = [registry];
-
-  const rows = new client.Counter({
-    name: 'ecomstream_rows_total',
-    help: 'Input rows by outcome (inserted, duplicate, rejected, already_present).',
-    labelNames: ['outcome'],
-    registers,
-  });
-  const rejected = new client.Counter({
-    name: 'ecomstream_rejected_rows_total',
-    help: 'Rows and file notices written to rejected_events, by reason code of the event contract.',
-    labelNames: ['reason'],
-    registers,
-  });
-  const batches = new client.Counter({ name: 'ecomstream_batches_total', help: 'Micro-batches committed (replays included).', registers });
-  const replays = new client.Counter({ name: 'ecomstream_replays_total', help: 'Batches replayed from the offsets log after a restart.', registers });
-  const retries = new client.Counter({
-    name: 'ecomstream_db_retries_total',
-    help: 'Batch writes retried after a lost connection or a database out of connection slots or disk space, by SQLSTATE or Node error code.',
-    labelNames: ['code'],
-    registers,
-  });
-  const duration = new client.Histogram({
-    name: 'ecomstream_batch_duration_seconds',
-    help: 'Time per batch phase (plan, read, write, commit) as the progress records measure it.',
-    labelNames: ['phase'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers,
-  });
-  const latency = new client.Histogram({
-    name: 'ecomstream_publish_to_commit_seconds',
-    help: 'Per file: its publication (mtime) to the commit of its batch.',
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600],
-    registers,
-  });
-  const backlog = new client.Gauge({ name: 'ecomstream_backlog_files', help: 'Published files not yet planned into a batch.', registers });
-  const lastCommit = new client.Gauge({
-    name: 'ecomstream_last_commit_timestamp_seconds',
-    help: 'Unix time of the last committed batch (0 = none since start).',
-    registers,
-  });
-  const stalled = new client.Gauge({ name: 'ecomstream_stalled', help: '1 while files wait and no batch has committed for --stall-after seconds.', registers });
-  const renders = new client.Counter({
-    name: 'ecomstream_metrics_renders_total',
-    help: 'Renderings of this registry for /metrics: scrapes within a second of one another share one.',
-    registers,
-  });
-  const info = new client.Gauge({
-    name: 'ecomstream_stream_info',
-    help: 'The stream id of the checkpoint this engine runs (value always 1).',
-    labelNames: ['stream_id'],
-    registers,
-  });
-
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new client.Counter({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new client.Gauge({ name, help, labelNames, registers });
+  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []) =>
+    new client.Histogram({ name, help, buckets, labelNames, registers });
+  const m = {
+    rows: counter('ecomstream_rows_total', 'Input rows by outcome (inserted, duplicate, rejected, already_present).', ['outcome']),
+    rejected: counter('ecomstream_rejected_rows_total', 'Rows and file notices written to rejected_events, by reason code of the event contract.', ['reason']),
+    batches: counter('ecomstream_batches_total', 'Micro-batches committed (replays included).'),
+    replays: counter('ecomstream_replays_total', 'Batches replayed from the offsets log after a restart.'),
+    retries: counter(
+      'ecomstream_db_retries_total',
+      'Batch writes retried after a lost connection or a database out of connection slots or disk space, by SQLSTATE or Node error code.',
+      ['code'],
+    ),
+    duration: histogram(
+      'ecomstream_batch_duration_seconds',
+      'Time per batch phase (plan, read, write, commit) as the progress records measure it.',
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      ['phase'],
+    ),
+    latency: histogram(
+      'ecomstream_publish_to_commit_seconds',
+      'Per file: its publication (mtime) to the commit of its batch.',
+      [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600],
+    ),
+    backlog: gauge('ecomstream_backlog_files', 'Published files not yet planned into a batch.'),
+    lastCommit: gauge('ecomstream_last_commit_timestamp_seconds', 'Unix time of the last committed batch (0 = none since start).'),
+    stalled: gauge('ecomstream_stalled', '1 while files wait and no batch has committed for --stall-after seconds.'),
+    renders: counter('ecomstream_metrics_renders_total', 'Renderings of this registry for /metrics: scrapes within a second of one another share one.'),
+    info: gauge('ecomstream_stream_info', 'The stream id of the checkpoint this engine runs (value always 1).', ['stream_id']),
+  };
   // Every label value known in advance is exported at zero, so a rate() over it exists before the first event.
-  for (const outcome of ROW_OUTCOMES) rows.inc({ outcome }, 0);
-  for (const reason of Object.keys(REASONS) as Reason[]) rejected.inc({ reason }, 0);
-  for (const phase of BATCH_PHASES) duration.zero({ phase });
-  backlog.set(0);
-  lastCommit.set(0);
-  stalled.set(0);
+  for (const outcome of ROW_OUTCOMES) m.rows.inc({ outcome }, 0);
+  for (const reason of Object.keys(REASONS) as Reason[]) m.rejected.inc({ reason }, 0);
+  for (const phase of BATCH_PHASES) m.duration.zero({ phase });
+  m.backlog.set(0);
+  m.lastCommit.set(0);
+  m.stalled.set(0);
+  return m;
+}
 
-  const observer: EngineObserver = {
-    started: ({ streamId }) => info.set({ stream_id: streamId }, 1),
-    backlog: (n) => backlog.set(n),
+function observe(m: Metrics): EngineObserver {
+  return {
+    started: ({ streamId }) => m.info.set({ stream_id: streamId }, 1),
+    backlog: (n) => m.backlog.set(n),
     // Batch writes only: a start-up retry is no write (and /readyz reports both).
     dbRetry: ({ batchId, error }) => {
-      if (batchId !== undefined) retries.inc({ code: errorCode(error) ?? 'unknown' });
+      if (batchId !== undefined) m.retries.inc({ code: errorCode(error) ?? 'unknown' });
     },
     batchCommitted: ({ record, files, rejectsByReason }) => {
-      batches.inc();
-      if (record.replay) replays.inc();
-      rows.inc({ outcome: 'inserted' }, record.insertedRows);
-      rows.inc({ outcome: 'duplicate' }, record.duplicateRows);
-      rows.inc({ outcome: 'rejected' }, record.rejectedRows);
-      rows.inc({ outcome: 'already_present' }, record.alreadyPresentRows ?? 0);
-      for (const [reason, n] of rejectsByReason) rejected.inc({ reason }, n);
-      for (const phase of BATCH_PHASES) duration.observe({ phase }, record.durationMs[phase] / 1000);
+      m.batches.inc();
+      if (record.replay) m.replays.inc();
+      m.rows.inc({ outcome: 'inserted' }, record.insertedRows);
+      m.rows.inc({ outcome: 'duplicate' }, record.duplicateRows);
+      m.rows.inc({ outcome: 'rejected' }, record.rejectedRows);
+      m.rows.inc({ outcome: 'already_present' }, record.alreadyPresentRows ?? 0);
+      for (const [reason, n] of rejectsByReason) m.rejected.inc({ reason }, n);
+      for (const phase of BATCH_PHASES) m.duration.observe({ phase }, record.durationMs[phase] / 1000);
       const committedAt = Date.parse(record.committedAt);
-      for (const f of files) latency.observe(Math.max(0, committedAt - f.mtimeMs) / 1000);
-      lastCommit.set(committedAt / 1000);
+      for (const f of files) m.latency.observe(Math.max(0, committedAt - f.mtimeMs) / 1000);
+      m.lastCommit.set(committedAt / 1000);
     },
   };
+}
+
+/** EngineMetrics.render: at most one rendering per `minIntervalMillis`, never two at once. */
+function throttledRender(registry: client.Registry, renders: client.Counter, minIntervalMillis: number): () => Promise<MetricsText> {
   let last: MetricsText | undefined;
   let inFlight: Promise<MetricsText> | undefined;
-  const render = (): Promise<MetricsText> => {
-    if (last && Date.now() - last.renderedAtMs < opts.minIntervalMillis) return Promise.resolve(last);
+  return () => {
+    if (last && Date.now() - last.renderedAtMs < minIntervalMillis) return Promise.resolve(last);
     inFlight ??= (async () => {
       try {
         renders.inc();
@@ -138,5 +135,4 @@ export function createEngineMetrics(opts: { defaultMetrics?: boolean; minInterva
     })();
     return inFlight;
   };
-  return { registry, observer, setStalled: (s) => stalled.set(s ? 1 : 0), render };
 }

@@ -73,6 +73,7 @@ export async function startOpsServer(opts: {
       if (m.type !== 'listen-error') return undefined;
       return new OpsServerError(
         `metrics endpoint: cannot listen on ${opts.host}:${opts.port} (${m.code ?? m.message}); choose another --metrics-port, or 0 to turn it off`,
+        { code: m.code, option: '--metrics-port' },
       );
     },
     onMessage: (m, worker) => {

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { defaults, loadConfig } from '../../src/config.js';
 import { HEADER_LINE, type Reason } from '../../src/contract/event.js';
 import { startDashboard } from '../../src/dashboard/server.js';
@@ -23,7 +23,7 @@ import { freePort, startEmbedded, type EmbeddedServer } from '../../src/db/embed
 import { startOps } from '../../src/ops/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestDb, type TestDb } from '../support/pg.js';
-import { CHROMIUM, chromiumArgs, chromiumAvailable, commitBatch, tempDir, type EventRow } from './helpers.js';
+import { chromiumMissing, commitBatch, launchChromium, tempDir, type EventRow } from './helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const OUT = path.join(ROOT, 'test-output');
@@ -107,11 +107,7 @@ async function text(page: Page, selector: string): Promise<string> {
 }
 
 // Before the test below, which stops this file's server at its end.
-test('a stalled stream shows the red banner, and it goes when the stall ends', { timeout: 120_000 }, async (t) => {
-  if (!chromiumAvailable()) {
-    t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
-    return;
-  }
+test('a stalled stream shows the red banner, and it goes when the stall ends', { skip: chromiumMissing(), timeout: 120_000 }, async () => {
   const url = await db.freshDatabase();
   const opsConfig = {
     ...defaults().ops,
@@ -131,13 +127,8 @@ test('a stalled stream shows the red banner, and it goes when the stall ends', {
     {},
   );
   const dash = await startDashboard({ config, databaseUrl: url, log: silentLogger });
-  const userDataDir = await tempDir('dash-chromium-');
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: chromiumArgs(userDataDir).filter((a) => !a.startsWith('--user-data-dir')),
-    viewport: { width: 1440, height: 900 },
-  });
+  const browser = await launchChromium('dash-chromium-', { viewport: { width: 1440, height: 900 } });
+  const context = browser.context;
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(dash.url);
@@ -159,18 +150,13 @@ test('a stalled stream shows the red banner, and it goes when the stall ends', {
     await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
     assert.equal(await page.isVisible('#banner'), false);
   } finally {
-    await context.close();
-    await fsp.rm(userDataDir, { recursive: true, force: true });
+    await browser.close();
     await dash.close();
     await ops.close();
   }
 });
 
-test('the page fills with live data, shows rejects, and survives the database going away', { timeout: 180_000 }, async (t) => {
-  if (!chromiumAvailable()) {
-    t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
-    return;
-  }
+test('the page fills with live data, shows rejects, and survives the database going away', { skip: chromiumMissing(), timeout: 180_000 }, async (t) => {
   const input = path.join(work, 'input');
   const checkpoint = path.join(work, 'checkpoint');
   await fsp.mkdir(input, { recursive: true });
@@ -202,14 +188,8 @@ test('the page fills with live data, shows rejects, and survives the database go
     t.diagnostic('the engine (`ecomstream process`) is not available: committing the batch through SQL as the sink does');
   }
 
-  const userDataDir = await tempDir('dash-chromium-');
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    // Playwright passes the profile folder itself; everything else is our fixed set of flags.
-    args: chromiumArgs(userDataDir).filter((a) => !a.startsWith('--user-data-dir')),
-    viewport: { width: 1440, height: 900 },
-  });
+  const browser = await launchChromium('dash-chromium-', { viewport: { width: 1440, height: 900 } });
+  const context = browser.context;
   const problems: string[] = [];
   let server: EmbeddedServer | undefined;
   try {
@@ -330,8 +310,7 @@ test('the page fills with live data, shows rejects, and survives the database go
 
     assert.deepEqual(problems, [], 'no script errors or CSP violations on the page');
   } finally {
-    await context.close();
-    await fsp.rm(userDataDir, { recursive: true, force: true });
+    await browser.close();
     if (engine?.exitCode === null) {
       engine.kill('SIGINT');
       await new Promise((r) => engine.once('exit', r));

@@ -13,10 +13,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { BASE_NAME, DEFAULT_OUT_DIR } from '../../src/diagram/index.js';
 import { PACKAGE_ROOT } from '../../src/db/migrate.js';
-import { CHROMIUM, chromiumArgs, chromiumAvailable, tempDir } from './helpers.js';
+import { chromiumMissing, launchChromium, tempDir } from './helpers.js';
 
 const OUT = path.join(PACKAGE_ROOT, DEFAULT_OUT_DIR);
 const DRAWIO = path.join(OUT, `${BASE_NAME}.drawio`);
@@ -162,12 +161,8 @@ interface Rendered {
 
 test(
   "draw.io's own viewer renders the committed .drawio: checklist, no overlapping text, edges between the DOT's components",
-  { timeout: 120_000 },
+  { skip: chromiumMissing(), timeout: 120_000 },
   async (t) => {
-    if (!chromiumAvailable()) {
-      t.skip(`no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`);
-      return;
-    }
     const xml = await fsp.readFile(DRAWIO, 'utf8');
     const joins = dotJoins(await fsp.readFile(DOT, 'utf8'));
     assert.equal(joins.size, 6, 'the six connections of the spec');
@@ -185,14 +180,8 @@ test(
         `<script>GraphViewer.createViewerForElement(document.getElementById('diagram'), function (v) { window.viewer = v; });</script></body></html>`,
     );
 
-    const userDataDir = await tempDir('drawio-chromium-');
-    const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: chromiumArgs(userDataDir).filter((a) => !a.startsWith('--user-data-dir')),
-      viewport: { width: 1100, height: 800 },
-      deviceScaleFactor: 2,
-    });
+    const browser = await launchChromium('drawio-chromium-', { viewport: { width: 1100, height: 800 }, deviceScaleFactor: 2 });
+    const context = browser.context;
     const blocked: string[] = [];
     const problems: string[] = [];
     try {
@@ -248,9 +237,8 @@ test(
       }
       assert.deepEqual(problems, []);
     } finally {
-      await context.close();
+      await browser.close();
       await fsp.rm(work, { recursive: true, force: true });
-      await fsp.rm(userDataDir, { recursive: true, force: true });
     }
     assert.ok(fs.existsSync(SCREENSHOT));
   },

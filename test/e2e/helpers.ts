@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COLUMN_NAMES, DEVICE_TYPES, PRODUCT_CATEGORIES, type Reason } from '../../src/contract/event.js';
+import { chromium, type BrowserContext } from 'playwright-core';
 
 export interface EventRow {
   event_id: string;
@@ -239,24 +240,39 @@ export function openSse(url: string): {
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Arguments for Debian's Chromium in a container: no sandbox (root), no GPU, no network chatter. */
-export function chromiumArgs(userDataDir: string): string[] {
-  return [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    `--user-data-dir=${userDataDir}`,
-  ];
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Headless Chromium with a profile folder of its own, which `close` removes again. */
+export async function launchChromium(
+  prefix: string,
+  options: { viewport: { width: number; height: number }; deviceScaleFactor?: number },
+): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const userDataDir = await tempDir(prefix);
+  // Playwright passes the profile folder itself; everything else is our fixed set of flags.
+  const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, ...options });
+  return {
+    context,
+    async close() {
+      await context.close();
+      await fsp.rm(userDataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export async function tempDir(prefix: string): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-export function chromiumAvailable(): boolean {
-  return fs.existsSync(CHROMIUM);
+/** Why a browser test cannot run here, or undefined: the `skip` option of such a test. */
+export function chromiumMissing(): string | undefined {
+  return fs.existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}; run scripts/install-chromium.sh`;
 }

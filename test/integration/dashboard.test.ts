@@ -193,7 +193,7 @@ describe('incremental aggregates', () => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      // As if init.sql had run without the dashboard section: no aggregate tables, no triggers.
+      // As if the schema had been created without its dashboard section: no aggregate tables, no triggers.
       await c.query(`DROP TABLE dash_event_types, dash_categories, dash_devices, dash_products, dash_rejects, dash_streams,
                        dash_timeline, dash_latency, dash_state`);
       await c.query(`DO $$ DECLARE f regprocedure; BEGIN
@@ -202,7 +202,8 @@ describe('incremental aggregates', () => {
                        END LOOP; END $$`);
       assert.equal((await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'dash%'`)).rows[0]!.n, 0);
       await commitBatch(url, batch('s1', makeEvents(500, prng(7)), [{ file: 'f.csv', line: 4, raw: 'r', reason: 'stale_timestamp', detail: 'old' }], 2));
-      // The initial migration run again, as on a database that postgres/init.sql created before migrations.
+      // The initial migration run again, as on a database created by the single init script that preceded
+      // numbered migrations (it is postgres/migrations/0002_initial.sql now).
       const initial = listMigrations().find((m) => m.name === 'initial')!.sql;
       await c.query(initial);
       await assertAggregatesMatch(url);

@@ -17,7 +17,7 @@ import { until } from '../support/until.js';
 import { recordingLog } from '../support/log.js';
 import { runStream, type RunningStream } from '../support/stream.js';
 import { tinyDisk, userEventsOn } from '../support/tiny-disk.js';
-import { query, startTestDb, type TestDb } from '../support/pg.js';
+import { count, query, startTestDb, type TestDb } from '../support/pg.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
 
 let db: TestDb;
@@ -31,10 +31,6 @@ after(async () => {
 async function readyz(ops: Ops): Promise<{ status: number; body: { status: string; reason?: string; detail?: string } }> {
   const res = await fetch(`${ops.server!.url}/readyz`);
   return { status: res.status, body: (await res.json()) as { status: string; reason?: string; detail?: string } };
-}
-
-async function count(url: string, sql: string): Promise<number> {
-  return Number((await query<{ n: string }>(url, sql))[0]!.n);
 }
 
 function rows(n: number): string[] {

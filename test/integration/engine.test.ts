@@ -9,7 +9,7 @@ import path from 'node:path';
 import { loadConfig, type TriggerSpec } from '../../src/config.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { silentLogger } from '../../src/log.js';
-import { startTestDb, type TestDb } from '../support/pg.js';
+import { count, startTestDb, type TestDb } from '../support/pg.js';
 import { csv, HEADER, publish, readProgress, row, tempDir } from '../support/files.js';
 
 let db: TestDb;
@@ -38,17 +38,6 @@ async function runEngine(
     },
   });
   return new StreamEngine({ engine: config.engine, databaseUrl: url, log: silentLogger }).run();
-}
-
-async function count(url: string, sql: string): Promise<number> {
-  const pg = (await import('pg')).default;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return Number((await c.query<{ n: string | number }>(sql)).rows[0]!.n);
-  } finally {
-    await c.end();
-  }
 }
 
 describe('engine', () => {

@@ -1,6 +1,7 @@
 /**
- * Numbered migrations: a database created by postgres/init.sql as it was before them upgrades without
- * losing a row; applied files are immutable; a file that does not record itself is refused.
+ * Numbered migrations: a database created by the init script that preceded them (now
+ * postgres/migrations/0002_initial.sql) upgrades without losing a row; applied files are immutable; a
+ * file that does not record itself is refused.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +29,7 @@ async function emptyDatabase(): Promise<string> {
   return u.href;
 }
 
-/** postgres/init.sql as it was before migrations: 0002 without the header it gained and its self-record. */
+/** The init script as it was before migrations: 0002 without the header it gained and its self-record. */
 function legacyInitSql(): string {
   const sql = listMigrations().find((m) => m.name === 'initial')!.sql;
   const end = sql.indexOf('-- schema_migrations: this migration records itself');

@@ -13,7 +13,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { inspectCheckpoint } from '../../src/checkpoint/inspect.js';
 import { engineState } from '../../src/dashboard/surroundings.js';
-import { query as q, startTestDb, type TestDb } from '../support/pg.js';
+import { count, query as q, startTestDb, type TestDb } from '../support/pg.js';
 import { BIN, cli, type Run } from '../support/cli.js';
 import { csv, publish, row, tempDir } from '../support/files.js';
 
@@ -55,10 +55,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 function procState(pid: number): string {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-}
-
-async function count(url: string, sql: string): Promise<number> {
-  return Number((await q<{ n: string }>(url, sql))[0]!.n);
 }
 
 /** `files` files of 50 rows, published in order; returns every event id. */

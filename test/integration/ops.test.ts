@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { defaults, loadConfig, type OpsConfig } from '../../src/config.js';
@@ -13,12 +14,13 @@ import { freePort, startEmbedded } from '../../src/db/embedded.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { REASONS } from '../../src/contract/event.js';
 import { startOps } from '../../src/ops/index.js';
-import { startDashboard } from '../../src/dashboard/server.js';
+import { DashboardError, startDashboard } from '../../src/dashboard/server.js';
+import { OpsServerError } from '../../src/ops/server.js';
 import { BIN } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { recordingLog } from '../support/log.js';
 import { runStream } from '../support/stream.js';
-import { startTestDb, type TestDb } from '../support/pg.js';
+import { count, startTestDb, type TestDb } from '../support/pg.js';
 import { csv, iso, publish, row, tempDir } from '../support/files.js';
 import { sample, scrape } from '../support/prometheus.js';
 
@@ -39,16 +41,6 @@ async function readyz(base: string): Promise<{ status: number; body: { status: s
   const text = await res.text();
   assert.equal(text.trim().split('\n').length, 1, 'one line of JSON');
   return { status: res.status, body: JSON.parse(text) as { status: string; reason?: string } };
-}
-
-async function count(url: string, sql: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return Number((await c.query<{ n: string | number }>(sql)).rows[0]!.n);
-  } finally {
-    await c.end();
-  }
 }
 
 describe('/metrics', () => {
@@ -310,6 +302,30 @@ describe('the dashboard and the stall alarm', () => {
     } finally {
       await dash.close();
       await ops.close();
+    }
+  });
+});
+
+describe('a port already taken', () => {
+  test('the metrics endpoint and the dashboard each fail with their error class, the option to change and the code', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const ops = { ...(await opsConfig()), metricsPort: port };
+      await assert.rejects(startOps({ ops, databaseUrl: db.url, log: recordingLog(), strict: true }), (err: unknown) => {
+        assert.ok(err instanceof OpsServerError, String(err));
+        assert.deepEqual([err.code, err.option], ['EADDRINUSE', '--metrics-port']);
+        return true;
+      });
+      const config = loadConfig({ dashboard: { port, host: '127.0.0.1' } }, undefined, {});
+      await assert.rejects(startDashboard({ config, databaseUrl: db.url, log: recordingLog() }), (err: unknown) => {
+        assert.ok(err instanceof DashboardError, String(err));
+        assert.deepEqual([err.code, err.option], ['EADDRINUSE', '--port']);
+        return true;
+      });
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
     }
   });
 });

@@ -12,7 +12,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { PYTHON, ROOT, run, type RunResult, type SparkRunOptions } from './support.js';
+import { PYTHON, ROOT, run, runFlags, type RunResult, type SparkRunOptions } from './support.js';
 
 const BIN = path.dirname(PYTHON);
 export const SPARK_CLASS = path.join(BIN, 'spark-class');
@@ -225,23 +225,7 @@ export function jdbcJar(): string {
  * spark/streaming_job.py --input … --checkpoint …`, then the job flags a test needs.
  */
 export function submitArgs(masterUrl: string, o: SparkRunOptions): string[] {
-  return [
-    '--master',
-    masterUrl,
-    '--jars',
-    jdbcJar(),
-    'spark/streaming_job.py',
-    '--input',
-    o.input,
-    '--checkpoint',
-    o.checkpoint,
-    '--progress-file',
-    o.progressFile,
-    '--trigger',
-    o.trigger ?? 'available-now',
-    '--max-files-per-trigger',
-    String(o.maxFilesPerTrigger ?? 1000),
-  ];
+  return ['--master', masterUrl, '--jars', jdbcJar(), 'spark/streaming_job.py', ...runFlags(o)];
 }
 
 /** `spark-submit` of the job to the cluster, in client mode (the driver runs here, as for a user). */

@@ -177,9 +177,9 @@ export interface SparkRunOptions {
   onSpawn?: (pid: number) => void;
 }
 
-export function runSpark(o: SparkRunOptions): Promise<RunResult> {
-  const args = [
-    path.join(SPARK_DIR, 'streaming_job.py'),
+/** The flags both engines take for a run: the folders, the trigger and the files per batch. */
+export function runFlags(o: SparkRunOptions): string[] {
+  return [
     '--input',
     o.input,
     '--checkpoint',
@@ -190,6 +190,13 @@ export function runSpark(o: SparkRunOptions): Promise<RunResult> {
     o.trigger ?? 'available-now',
     '--max-files-per-trigger',
     String(o.maxFilesPerTrigger ?? 1000),
+  ];
+}
+
+export function runSpark(o: SparkRunOptions): Promise<RunResult> {
+  const args = [
+    path.join(SPARK_DIR, 'streaming_job.py'),
+    ...runFlags(o),
     '--shuffle-partitions',
     '2',
     ...(o.contract ? ['--contract', o.contract] : []),
@@ -211,21 +218,7 @@ export function runSpark(o: SparkRunOptions): Promise<RunResult> {
 }
 
 export function runTypeScriptEngine(o: SparkRunOptions): Promise<RunResult> {
-  const args = [
-    path.join(ROOT, 'bin', 'ecomstream.js'),
-    'process',
-    '--input',
-    o.input,
-    '--checkpoint',
-    o.checkpoint,
-    '--progress-file',
-    o.progressFile,
-    '--trigger',
-    o.trigger ?? 'available-now',
-    '--max-files-per-trigger',
-    String(o.maxFilesPerTrigger ?? 1000),
-    ...(o.contract ? ['--contract', o.contract] : []),
-  ];
+  const args = [path.join(ROOT, 'bin', 'ecomstream.js'), 'process', ...runFlags(o), ...(o.contract ? ['--contract', o.contract] : [])];
   return run(process.execPath, args, { ...process.env, DATABASE_URL: o.databaseUrl, ECOMSTREAM_FAILPOINT: '', ...o.env });
 }
 

@@ -78,3 +78,8 @@ export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>
 export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
   return withClient(url, async (c) => (await c.query<R>(sql, params)).rows);
 }
+
+/** The column `n` of the first row of `sql`, as a number: `SELECT count(*) AS n ...`. */
+export async function count(url: string, sql: string): Promise<number> {
+  return Number((await query<{ n: string | number }>(url, sql))[0]!.n);
+}

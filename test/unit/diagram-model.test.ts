@@ -21,8 +21,9 @@ import {
   type ComposeFacts,
 } from '../../src/diagram/facts.js';
 import { listMigrations } from '../../src/db/migrate.js';
-import { loadInputs } from '../../src/diagram/inputs.js';
-import { buildModel, type ModelInputs } from '../../src/diagram/model.js';
+import { buildModel } from '../../src/diagram/architecture.js';
+import { loadInputs, type ModelInputs } from '../../src/diagram/inputs.js';
+import type { ArchitectureModel } from '../../src/diagram/model.js';
 import { LAYOUT, toDot } from '../../src/diagram/dot.js';
 import { checkTextPlacement } from '../../src/diagram/check.js';
 import type { Geometry } from '../../src/diagram/geometry.js';
@@ -47,6 +48,14 @@ function inputs(over: Partial<ModelInputs> = {}): ModelInputs {
     generatorImage: { image: 'node:20-alpine', source: 'generator.Dockerfile' },
     ...over,
   };
+}
+
+/** The lines of box `id`, one text. */
+function boxText(m: ArchitectureModel, id: string): string {
+  return m.components
+    .find((c) => c.id === id)!
+    .lines.map((l) => l.text)
+    .join('\n');
 }
 
 /** The Compose file with one text replacement, parsed. */
@@ -106,11 +115,7 @@ test('truth over copy: without a Spark job service, trigger and files per trigge
 
 test('helper containers are shown in the box they serve: the job driver with the master, data-init with the volume', () => {
   const m = buildModel(inputs());
-  const text = (id: string) =>
-    m.components
-      .find((c) => c.id === id)!
-      .lines.map((l) => l.text)
-      .join('\n');
+  const text = (id: string) => boxText(m, id);
   assert.match(text('master'), /driver: ecommerce_spark_submit\n\(client mode, in this network\)/);
   assert.match(text('volume'), /folders prepared by\necommerce_data_init/);
   assert.equal(m.components.length, 7, 'no extra boxes for helpers');
@@ -134,11 +139,7 @@ test('helper containers are shown in the box they serve: the job driver with the
 
 test('truth over copy: paths, container names, images and schema come from the project files', () => {
   const m = buildModel(inputs());
-  const text = (id: string) =>
-    m.components
-      .find((c) => c.id === id)!
-      .lines.map((l) => l.text)
-      .join('\n');
+  const text = (id: string) => boxText(m, id);
   assert.match(text('volume'), /^\.\/data\/input$/m);
   assert.match(text('volume'), /generator: \/app\/data\/input/);
   assert.match(text('volume'), /Spark: \/opt\/spark-data\/input/);
@@ -425,6 +426,17 @@ test('use cases: the spec three, numbered, facts from the configuration', () => 
   );
   assert.match(useCaseDot(ucs[2]!), /duplicate_event_id/);
   assert.match(useCaseDot(ucs[1]!), /step3 -> step4/);
+});
+
+test('use cases: events per file and the Spark trigger are what Compose runs, as in the architecture diagram', () => {
+  const compose = parseCompose(
+    COMPOSE_TEXT.replace('${GENERATOR_EVENTS_PER_FILE:-10}', '${GENERATOR_EVENTS_PER_FILE:-25}').replace('${SPARK_TRIGGER:-10s}', '${SPARK_TRIGGER:-30s}'),
+  );
+  const [normal] = buildUseCases(inputs({ compose }));
+  assert.match(normal!.steps[0]!.text, /Writes 25 events/);
+  assert.match(normal!.steps[2]!.text, /Spark: every 30 s/);
+  const once = buildUseCases(inputs({ compose: composeWith('${SPARK_TRIGGER:-10s}', 'once') }));
+  assert.match(once[0]!.steps[2]!.text, /Spark: once;/);
 });
 
 test('the real project files load (the inputs of `ecomstream diagram`)', () => {
