@@ -9,11 +9,12 @@ here repeats a column, a type, an allowed value or a reason code: everything is 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, Dict, List, Optional
 
 DEFAULT_CONTRACT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "event_contract.json")
-SUPPORTED_VERSION = 5
+SUPPORTED_VERSION = 6
 
 
 class ContractError(Exception):
@@ -60,6 +61,10 @@ class Contract:
             self.retryable_sqlstates: List[str] = list(retryable["codes"])
             #: The epoch's statements and names (src/db/epoch.ts), run by sink.Fence.
             self.fencing: Dict[str, Any] = dict(raw["fencing"])
+            published = raw["published"]
+            self.published_suffix: str = published["suffix"]
+            self.hidden_prefixes: List[str] = list(published["hiddenPrefixes"])
+            self.quality_decimals: int = int(raw["batchQuality"]["decimals"])
         except KeyError as e:
             raise ContractError(f"{source}: missing key {e}") from e
         for check in self.checks:
@@ -87,6 +92,17 @@ class Contract:
     def allowed(self, name: str) -> Optional[List[str]]:
         values = self.column(name).get("allowed")
         return list(values) if values is not None else None
+
+    def is_published(self, name: str) -> bool:
+        """The published-file rule of src/contract/batch.ts, with its suffix and prefixes from the JSON."""
+        return len(name) > len(self.published_suffix) and name.endswith(self.published_suffix) and not name.startswith(tuple(self.hidden_prefixes))
+
+    def quality_score(self, stored_quality_sum: float, stored_rows: int) -> Optional[float]:
+        """The batch quality score of src/contract/batch.ts, the same float operations in the same order."""
+        if stored_rows <= 0:
+            return None
+        scale = 10**self.quality_decimals
+        return math.floor((stored_quality_sum / stored_rows) * scale + 0.5) / scale
 
     def reason(self, code: str) -> str:
         """A reason code, checked against the contract so a typo cannot invent a new code."""

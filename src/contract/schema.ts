@@ -12,13 +12,15 @@ import fs from 'node:fs';
 import { FENCING, type Fencing } from '../db/epoch.js';
 import { RETRYABLE_SQLSTATES, type RetryableSqlstates } from '../db/sqlstates.js';
 import { EcomstreamError } from '../errors.js';
+import { BATCH_QUALITY, PUBLISHED, type BatchQuality, type Published } from './batch.js';
 
 /**
  * 3: the splitter's, the unreadable file's and the engine-only reasons' details are templates too.
  * 4: `retryableSqlstates`, the database errors worth a retry (src/db/sqlstates.ts).
  * 5: `fencing`, the statements of the epoch that keeps one writer per stream (src/db/epoch.ts).
+ * 6: `published` and `batchQuality`, the published-file rule and the batch quality score (src/contract/batch.ts).
  */
-export const CONTRACT_VERSION = 5;
+export const CONTRACT_VERSION = 6;
 
 export type SqlType = 'varchar' | 'decimal' | 'timestamp';
 
@@ -192,6 +194,10 @@ export interface ContractJson extends ContractSpec {
   readonly retryableSqlstates: RetryableSqlstates;
   /** The epoch's statements and names (src/db/epoch.ts): the Spark job fences its batches with them. */
   readonly fencing: Fencing;
+  /** Which names in the landing folder are published files (src/contract/batch.ts). */
+  readonly published: Published;
+  /** How a batch's quality score is computed (src/contract/batch.ts). */
+  readonly batchQuality: BatchQuality;
 }
 
 export function contractJson(spec: ContractSpec): ContractJson {
@@ -207,6 +213,8 @@ export function contractJson(spec: ContractSpec): ContractJson {
     splitFailures: SPLIT_FAILURES,
     retryableSqlstates: RETRYABLE_SQLSTATES,
     fencing: FENCING,
+    published: PUBLISHED,
+    batchQuality: BATCH_QUALITY,
   };
 }
 

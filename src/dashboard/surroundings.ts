@@ -12,6 +12,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import { inspectCheckpoint } from '../checkpoint/checkpoint.js';
+import { isPublished } from '../contract/batch.js';
 import type { EngineState } from './queries.js';
 
 /** Batches loaded on the first scan; older committed files are recognised by their mtime instead. */
@@ -37,8 +38,7 @@ export class BacklogTracker {
       return null;
     }
     await this.loadCommitted(client);
-    // The same rule as the engine's file source: published *.csv files only, no dotfiles or folders.
-    const names = entries.filter((e) => e.isFile() && !e.name.startsWith('.') && e.name.endsWith('.csv')).map((e) => e.name);
+    const names = entries.filter((e) => e.isFile() && isPublished(e.name)).map((e) => e.name);
     const present = new Set(names);
     let waiting = 0;
     for (const name of names) {

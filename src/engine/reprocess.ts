@@ -6,7 +6,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import { ConfigError, errorCode } from '../errors.js';
-import { isPublishedCsv } from './source.js';
+import { isPublished } from '../contract/batch.js';
 
 export type ReprocessSelection = { files: readonly string[] } | { sinceMs: number };
 
@@ -40,7 +40,7 @@ export async function selectReprocessFiles(inputDir: string, sel: ReprocessSelec
     throw new ConfigError(`--input ${inputDir}: cannot list it (${String(code)})`, { option: '--input', file: inputDir, code, cause });
   });
   for (const name of names) {
-    if (!isPublishedCsv(name)) continue;
+    if (!isPublished(name)) continue;
     const st = await fsp.stat(path.join(inputDir, name)).catch(() => undefined);
     if (st?.isFile() && st.mtimeMs >= sel.sinceMs) out.push({ name, size: st.size, mtimeMs: st.mtimeMs });
   }

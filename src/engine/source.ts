@@ -32,18 +32,12 @@ import TinyQueue from 'tinyqueue';
 import { displayName, fileKey, type FileEntry, type SeenFile } from '../checkpoint/checkpoint.js';
 import { EcomstreamError } from '../errors.js';
 import { EVENT_CONTRACT } from '../contract/event.js';
+import { isPublished } from '../contract/batch.js';
 import type { ContractSpec, SkipKind } from '../contract/schema.js';
 import { renderDetail } from './validate.js';
 
 /** Processed files re-checked for overwrites per listing, besides those the watcher reports. */
 const SWEEP_PER_LISTING = 256;
-const CSV = Buffer.from('.csv');
-const DOT = 0x2e;
-
-export function isPublishedCsv(name: Buffer | string): boolean {
-  const b = typeof name === 'string' ? Buffer.from(name) : name;
-  return b.length > CSV.length && b[0] !== DOT && b.subarray(b.length - CSV.length).equals(CSV);
-}
 
 /** The path that opens `f`: from its raw bytes when its name is not UTF-8. */
 export function filePath(dir: string, f: Pick<FileEntry, 'name' | 'rawName'>): string | Buffer {
@@ -177,7 +171,7 @@ export class FileSource {
     this.touched.clear();
     let processed = 0;
     for (const d of dirents) {
-      if (!isPublishedCsv(d.name)) continue;
+      if (!isPublished(d.name)) continue;
       const ref: Ref = isUtf8(d.name) ? { name: d.name.toString('utf8') } : { name: displayName(d.name), rawName: d.name.toString('base64') };
       const key = fileKey(ref);
       let recheck = touched.has(ref.name);
@@ -195,7 +189,7 @@ export class FileSource {
   /** No listing: the files still settling, and the names the watcher reported. */
   private async lookAgain(seen: ReadonlyMap<string, SeenFile>, now: number): Promise<void> {
     const names = new Set([...this.settling.values()].map((c) => c.entry));
-    for (const name of this.touched) if (isPublishedCsv(name) && !this.settling.has(name)) names.add({ name, size: -1, mtimeMs: 0 });
+    for (const name of this.touched) if (isPublished(name) && !this.settling.has(name)) names.add({ name, size: -1, mtimeMs: 0 });
     this.touched.clear();
     for (const ref of names) {
       const key = fileKey(ref);

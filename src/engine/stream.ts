@@ -25,6 +25,7 @@ import { processStartedAt } from '../checkpoint/lock.js';
 import { claimEpoch, FencedError, type EpochHolder } from '../db/epoch.js';
 import { describePgError, withClient } from '../db/errors.js';
 import { DatabaseUnavailableError, retryWhileUnavailable } from '../db/retry.js';
+import { qualityScore } from '../contract/batch.js';
 import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
@@ -290,7 +291,7 @@ export class StreamEngine {
       insertedRows: result.insertedRows,
       duplicateRows: result.duplicateRows,
       rejectedRows: result.rejectedRows,
-      qualityScore: result.stats.validRows ? Math.round((result.stats.qualitySum / result.stats.validRows) * 1000) / 1000 : null,
+      qualityScore: qualityScore(result.stats.qualitySum, result.stats.validRows),
       processedRowsPerSecond: totalMs > 0 ? Math.round((result.stats.inputRows / totalMs) * 1000) : 0,
       durationMs: {
         plan: Math.round(planMs),

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import type { TriggerSpec } from '../config.js';
+import { isPublished } from '../contract/batch.js';
 import { sleep } from '../sleep.js';
 
 export class Trigger {
@@ -24,7 +25,7 @@ export class Trigger {
       fs.mkdirSync(inputDir, { recursive: true });
       try {
         this.watcher = fs.watch(inputDir, (_event, name) => {
-          if (name && !name.endsWith('.csv')) return;
+          if (name && !isPublished(name)) return;
           if (name) this.onName?.(name);
           this.pending = true;
           this.wake?.();

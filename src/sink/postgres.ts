@@ -39,6 +39,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { EVENT_CONTRACT } from '../contract/event.js';
 import type { ContractSpec } from '../contract/schema.js';
 import { copyEscape, copyUnescape } from './copy-text.js';
+import { qualityScore } from '../contract/batch.js';
 import { EcomstreamError } from '../errors.js';
 import { describePgError, isDataError, withClient } from '../db/errors.js';
 import { checkEpoch } from '../db/epoch.js';
@@ -524,7 +525,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
         insertedRows,
         duplicateRows,
         rejectedRows,
-        validRows ? Math.round((stats.qualitySum / stats.validRows) * 1000) / 1000 : null,
+        qualityScore(stats.qualitySum, stats.validRows),
         mtimes.length ? new Date(Math.min(...mtimes)) : null,
         mtimes.length ? new Date(Math.max(...mtimes)) : null,
         // Same phase names as the progress record; `total` runs to the batch record, just before COMMIT.
