@@ -212,18 +212,8 @@ export function reasonKind(reason: string): 'row' | 'duplicate' | 'notice' {
   return (FILE_NOTICE_REASONS as readonly string[]).includes(reason) ? 'notice' : 'row';
 }
 
-export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundings): Snapshot {
-  const nowMs = num(rows.clock[0]?.now_ms);
-  const { seconds, stepSeconds, resSeconds } = WINDOWS[window];
-
-  const types = rows.eventTypes;
-  const events = types.reduce((s, r) => s + num(r.events), 0);
-  const purchase = types.find((r) => r.event_type === 'purchase');
-  const latencyN = types.reduce((s, r) => s + num(r.latency_n), 0);
-  const latencySum = types.reduce((s, r) => s + num(r.latency_sum_s), 0);
-  const newestEvent = types.reduce<number | null>((m, r) => (r.max_event_ms === null ? m : Math.max(m ?? -Infinity, num(r.max_event_ms))), null);
-
-  const reasons = rows.rejects.map((r) => ({
+function qualityReasons(rejects: Row[]): Snapshot['quality']['reasons'] {
+  return rejects.map((r) => ({
     reason: str(r.reason),
     description: Object.hasOwn(REASONS, str(r.reason)) ? REASONS[str(r.reason) as Reason] : 'reason code not in the event contract',
     kind: reasonKind(str(r.reason)),
@@ -236,17 +226,13 @@ export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundi
       detail: e.detail === null || e.detail === undefined ? null : str(e.detail),
     })),
   }));
+}
 
-  const streams = rows.streams;
-  const qualityRows = streams.reduce((s, r) => s + num(r.quality_rows), 0);
-  const qualitySum = streams.reduce((s, r) => s + num(r.quality_sum), 0);
-  const lastCommit = streams.reduce<number | null>((m, r) => (r.last_ms === null ? m : Math.max(m ?? -Infinity, num(r.last_ms))), null);
-  const latestBatch = rows.batches[0];
-
-  const recentHist = new Map<number, number>(rows.recentLatency.map((r) => [num(r.idx), num(r.files)]));
-
-  // The plotted series: one point per step over the whole window, zero rows where nothing committed
-  // (that is the truth for throughput) and gaps for duration and latency (there is no batch to measure).
+/**
+ * The plotted series: one point per step over the whole window, zero rows where nothing committed
+ * (that is the truth for throughput) and gaps for duration and latency (there is no batch to measure).
+ */
+function buildTimeline(rows: DbRows, nowMs: number, { seconds, stepSeconds, resSeconds }: ChartWindow): Snapshot['timeline'] {
   const stepMs = stepSeconds * 1000;
   const first = Math.floor((nowMs - seconds * 1000 - Date.UTC(2000, 0, 1)) / stepMs) * stepMs + Date.UTC(2000, 0, 1);
   const byT = new Map(rows.timeline.map((r) => [num(r.t), r]));
@@ -282,75 +268,103 @@ export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundi
     timeline.latencyP50Ms.push(h ? histogramQuantile(h, 0.5) : null);
     timeline.latencyP99Ms.push(h ? histogramQuantile(h, 0.99) : null);
   }
+  return timeline;
+}
 
+function businessFigures(rows: DbRows): Snapshot['business'] {
+  return {
+    eventTypes: rows.eventTypes.map((r) => ({
+      eventType: str(r.event_type),
+      events: num(r.events),
+      avgPrice: num(r.priced_events) > 0 ? num(r.price_sum) / num(r.priced_events) : null,
+    })),
+    categories: rows.categories.map((r) => ({ category: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
+    devices: rows.devices.map((r) => ({ device: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
+    topProducts: rows.topProducts.map((r) => ({
+      productId: str(r.product_id),
+      name: r.product_name === null ? null : str(r.product_name),
+      category: r.product_category === null ? null : str(r.product_category),
+      events: num(r.events),
+      purchases: num(r.purchases),
+      revenue: num(r.revenue),
+    })),
+  };
+}
+
+function batchRow(r: Row): Snapshot['batches'][number] {
+  const committed = num(r.committed_ms);
+  const durations: Record<string, number> = {};
+  if (r.durations_ms && typeof r.durations_ms === 'object') {
+    for (const [k, v] of Object.entries(r.durations_ms as Row)) if (typeof v === 'number') durations[k] = v;
+  }
+  return {
+    streamId: str(r.stream_id),
+    batchId: num(r.batch_id),
+    engine: str(r.engine),
+    committedMs: committed,
+    batchMs: num(r.batch_ms),
+    fileCount: num(r.file_count),
+    files: batchFileNames(r.files),
+    inputRows: num(r.input_rows),
+    insertedRows: num(r.inserted_rows),
+    duplicateRows: num(r.duplicate_rows),
+    rejectedRows: num(r.rejected_rows),
+    qualityScore: numOrNull(r.quality_score),
+    durationMs: numOrNull(r.duration_ms),
+    durations,
+    latencyMinMs: r.newest_mtime_ms === null ? null : committed - num(r.newest_mtime_ms),
+    latencyMaxMs: r.oldest_mtime_ms === null ? null : committed - num(r.oldest_mtime_ms),
+  };
+}
+
+/** The "Now" figures: totals, the last minute's rates, the last five minutes' latency. */
+function nowFigures(rows: DbRows, reasons: Snapshot['quality']['reasons'], around: Surroundings): Snapshot['now'] {
+  const types = rows.eventTypes;
+  const purchase = types.find((r) => r.event_type === 'purchase');
+  const latencyN = types.reduce((s, r) => s + num(r.latency_n), 0);
+  const latencySum = types.reduce((s, r) => s + num(r.latency_sum_s), 0);
+  const newest = (list: Row[], col: string): number | null =>
+    list.reduce<number | null>((m, r) => (r[col] === null ? m : Math.max(m ?? -Infinity, num(r[col]))), null);
+  const streams = rows.streams;
+  const qualityRows = streams.reduce((s, r) => s + num(r.quality_rows), 0);
+  const qualitySum = streams.reduce((s, r) => s + num(r.quality_sum), 0);
+  const latestBatch = rows.batches[0];
+  const recentHist = new Map<number, number>(rows.recentLatency.map((r) => [num(r.idx), num(r.files)]));
   const rate = rows.recentRate[0];
+  return {
+    events: types.reduce((s, r) => s + num(r.events), 0),
+    purchases: num(purchase?.events),
+    revenue: num(purchase?.price_sum),
+    rejectedRows: reasons.filter((r) => r.kind === 'row').reduce((s, r) => s + r.rows, 0),
+    duplicateRows: reasons.filter((r) => r.kind === 'duplicate').reduce((s, r) => s + r.rows, 0),
+    rowsPerSecond: num(rate?.input_rows) / RATE_SECONDS,
+    insertedPerSecond: num(rate?.inserted_rows) / RATE_SECONDS,
+    backlogFiles: around.backlogFiles,
+    newestEventMs: newest(types, 'max_event_ms'),
+    lastCommitMs: newest(streams, 'last_ms'),
+    batches: streams.reduce((s, r) => s + num(r.batches), 0),
+    latencyP50Ms: histogramQuantile(recentHist, 0.5),
+    latencyP99Ms: histogramQuantile(recentHist, 0.99),
+    avgInsertDelaySeconds: latencyN > 0 ? latencySum / latencyN : null,
+    qualityScore: qualityRows > 0 ? qualitySum / qualityRows : null,
+    lastQualityScore: latestBatch ? numOrNull(latestBatch.quality_score) : null,
+    engine: around.engine,
+  };
+}
+
+export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundings): Snapshot {
+  const nowMs = num(rows.clock[0]?.now_ms);
+  const { seconds, stepSeconds, resSeconds } = WINDOWS[window];
+  const reasons = qualityReasons(rows.rejects);
   return {
     generatedAtMs: nowMs,
     window: { key: window, seconds, stepSeconds, resSeconds },
-    now: {
-      events,
-      purchases: num(purchase?.events),
-      revenue: num(purchase?.price_sum),
-      rejectedRows: reasons.filter((r) => r.kind === 'row').reduce((s, r) => s + r.rows, 0),
-      duplicateRows: reasons.filter((r) => r.kind === 'duplicate').reduce((s, r) => s + r.rows, 0),
-      rowsPerSecond: num(rate?.input_rows) / RATE_SECONDS,
-      insertedPerSecond: num(rate?.inserted_rows) / RATE_SECONDS,
-      backlogFiles: around.backlogFiles,
-      newestEventMs: newestEvent,
-      lastCommitMs: lastCommit,
-      batches: streams.reduce((s, r) => s + num(r.batches), 0),
-      latencyP50Ms: histogramQuantile(recentHist, 0.5),
-      latencyP99Ms: histogramQuantile(recentHist, 0.99),
-      avgInsertDelaySeconds: latencyN > 0 ? latencySum / latencyN : null,
-      qualityScore: qualityRows > 0 ? qualitySum / qualityRows : null,
-      lastQualityScore: latestBatch ? numOrNull(latestBatch.quality_score) : null,
-      engine: around.engine,
-    },
-    timeline,
-    business: {
-      eventTypes: types.map((r) => ({
-        eventType: str(r.event_type),
-        events: num(r.events),
-        avgPrice: num(r.priced_events) > 0 ? num(r.price_sum) / num(r.priced_events) : null,
-      })),
-      categories: rows.categories.map((r) => ({ category: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
-      devices: rows.devices.map((r) => ({ device: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
-      topProducts: rows.topProducts.map((r) => ({
-        productId: str(r.product_id),
-        name: r.product_name === null ? null : str(r.product_name),
-        category: r.product_category === null ? null : str(r.product_category),
-        events: num(r.events),
-        purchases: num(r.purchases),
-        revenue: num(r.revenue),
-      })),
-    },
+    now: nowFigures(rows, reasons, around),
+    timeline: buildTimeline(rows, nowMs, WINDOWS[window]),
+    business: businessFigures(rows),
     quality: { reasons },
-    batches: rows.batches.map((r) => {
-      const committed = num(r.committed_ms);
-      const durations: Record<string, number> = {};
-      if (r.durations_ms && typeof r.durations_ms === 'object') {
-        for (const [k, v] of Object.entries(r.durations_ms as Row)) if (typeof v === 'number') durations[k] = v;
-      }
-      return {
-        streamId: str(r.stream_id),
-        batchId: num(r.batch_id),
-        engine: str(r.engine),
-        committedMs: committed,
-        batchMs: num(r.batch_ms),
-        fileCount: num(r.file_count),
-        files: batchFileNames(r.files),
-        inputRows: num(r.input_rows),
-        insertedRows: num(r.inserted_rows),
-        duplicateRows: num(r.duplicate_rows),
-        rejectedRows: num(r.rejected_rows),
-        qualityScore: numOrNull(r.quality_score),
-        durationMs: numOrNull(r.duration_ms),
-        durations,
-        latencyMinMs: r.newest_mtime_ms === null ? null : committed - num(r.newest_mtime_ms),
-        latencyMaxMs: r.oldest_mtime_ms === null ? null : committed - num(r.oldest_mtime_ms),
-      };
-    }),
-    streams: streams.map((r) => ({
+    batches: rows.batches.map(batchRow),
+    streams: rows.streams.map((r) => ({
       streamId: str(r.stream_id),
       engine: str(r.engine),
       batches: num(r.batches),
