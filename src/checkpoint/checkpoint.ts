@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import fs, { constants as fsConstants } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { CheckpointLock, lockHolder, type LockHolder } from './lock.js';
+import { CheckpointLock } from './lock.js';
 import { BatchLog, CheckpointError, describeWriteFailure, writeExclusive } from './log.js';
 import { SeenFilesLog } from './seen-log.js';
 
@@ -222,21 +222,4 @@ export function displayName(bytes: Buffer): string {
     }
   }
   return out;
-}
-
-/** What another process (the dashboard) may know of a checkpoint without opening it or taking its lock. */
-export interface CheckpointView {
-  /** False when the folder has neither a lock nor a planned batch: no engine checkpoint here. */
-  exists: boolean;
-  /** The engine holding the lock now, as the kernel says (src/checkpoint/lock.ts). */
-  holder: LockHolder | undefined;
-  /** The newest planned (offsets/N) and committed (commits/N) batch. */
-  planned: number | undefined;
-  committed: number | undefined;
-}
-
-export async function inspectCheckpoint(dir: string): Promise<CheckpointView> {
-  const newest = (sub: string): Promise<number | undefined> => new BatchLog(path.join(dir, sub)).latest().catch(() => undefined);
-  const [holder, planned, committed] = await Promise.all([lockHolder(path.join(dir, LOCK_FILE)), newest('offsets'), newest('commits')]);
-  return { exists: planned !== undefined || fs.existsSync(path.join(dir, LOCK_FILE)), holder, planned, committed };
 }

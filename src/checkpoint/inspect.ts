@@ -5,12 +5,13 @@
  * `sources/0/N` names (HDFSMetadataLog), but offsets hold a source offset instead of file names — the
  * files of batch N are in Spark's file-source log entry N — and Spark keeps no lock file.
  */
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Checkpoint, LOCK_FILE, type OffsetEntry } from './checkpoint.js';
-import { lockHolder } from './lock.js';
+import { lockHolder, type LockHolder } from './lock.js';
 import { errorCode } from '../errors.js';
-import { CheckpointError } from './log.js';
+import { BatchLog, CheckpointError } from './log.js';
 import { SeenFilesLog } from './seen-log.js';
 
 export interface LogSummary {
@@ -187,4 +188,25 @@ async function sparkDetails(
     };
   }
   return { pendingReplay, filesSeen: seen.size, lock: { state: 'not-kept' } };
+}
+
+/**
+ * What a process polling a checkpoint (the dashboard) needs of it, at the cost of a few stats: the
+ * cheap part of `inspectCheckpoint`, which also lists the logs and reads the seen-files log.
+ */
+export interface CheckpointGlance {
+  /** False when the folder has neither a lock nor a planned batch: no engine checkpoint here. */
+  exists: boolean;
+  /** The engine holding the lock now, as the kernel says (src/checkpoint/lock.ts). */
+  holder: LockHolder | undefined;
+  /** The newest planned (offsets/N) and committed (commits/N) batch. */
+  planned: number | undefined;
+  committed: number | undefined;
+}
+
+/** The lock holder and newest planned and committed batch; a missing folder is `exists: false`, not an error. */
+export async function peekCheckpoint(dir: string): Promise<CheckpointGlance> {
+  const newest = (sub: string): Promise<number | undefined> => new BatchLog(path.join(dir, sub)).latest().catch(() => undefined);
+  const [holder, planned, committed] = await Promise.all([lockHolder(path.join(dir, LOCK_FILE)), newest('offsets'), newest('commits')]);
+  return { exists: planned !== undefined || fs.existsSync(path.join(dir, LOCK_FILE)), holder, planned, committed };
 }

@@ -10,7 +10,6 @@
  * Not a mismatch: the pending batch already in the database (a crash between the database commit and
  * commits/N) — the next start sees it is committed and writes commits/N; it is reported as a note.
  */
-import pg from 'pg';
 import { Checkpoint } from './checkpoint.js';
 import { inspectCheckpoint, type CheckpointReport } from './inspect.js';
 
@@ -22,7 +21,19 @@ export interface VerifyResult {
   checked: number;
 }
 
-export async function verifyCheckpoint(dir: string, databaseUrl: string): Promise<VerifyResult> {
+/** A batch as the database recorded it: what this check needs of a stream_batches row. */
+export interface RecordedBatch {
+  batchId: number;
+  files: string[];
+}
+
+/**
+ * The port to the database: the batches recorded for a stream id, in batch order. The caller reads them
+ * (src/cli/checkpoint.ts), so this module stays with the checkpoint's plain files.
+ */
+export type RecordedBatches = (streamId: string) => Promise<RecordedBatch[]>;
+
+export async function verifyCheckpoint(dir: string, readRecorded: RecordedBatches): Promise<VerifyResult> {
   const report = await inspectCheckpoint(dir);
   const mismatches: string[] = [];
   const notes: string[] = [];
@@ -30,23 +41,8 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
     mismatches.push(`${dir}: no metadata file, so no stream id to check against the database`);
     return { report, mismatches, notes, checked: 0 };
   }
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  let rows: { batch_id: number; files: { name: string }[] | null }[];
-  try {
-    rows = (
-      await client.query<{ batch_id: string; files: { name: string }[] | null }>(
-        'SELECT batch_id, files FROM stream_batches WHERE stream_id = $1 ORDER BY batch_id',
-        [report.streamId],
-      )
-    ).rows.map((r) => ({
-      batch_id: Number(r.batch_id),
-      files: r.files,
-    }));
-  } finally {
-    await client.end();
-  }
-  const recorded = new Map(rows.map((r) => [r.batch_id, r]));
+  const rows = await readRecorded(report.streamId);
+  const recorded = new Map(rows.map((r) => [r.batchId, r]));
   const cp = new Checkpoint(dir);
   const commitIds = (await cp.commits.list()).ids;
   const offsetIds = new Set((await cp.offsets.list()).ids);
@@ -64,7 +60,7 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
   const keptFrom = Math.min(report.logs.offsets.oldest ?? Infinity, report.logs.commits.oldest ?? Infinity);
   let checked = 0;
   for (const r of rows) {
-    const id = r.batch_id;
+    const id = r.batchId;
     if (report.lastPlannedBatch === null || id > report.lastPlannedBatch) {
       mismatches.push(
         `batch ${id}: recorded in stream_batches, but the checkpoint never planned it (newest offsets entry: ${report.lastPlannedBatch ?? 'none'})`,
@@ -80,7 +76,7 @@ export async function verifyCheckpoint(dir: string, databaseUrl: string): Promis
     if (report.engine === 'typescript' && offsetIds.has(id)) {
       const entry = await cp.offsets.get(id);
       const planned = (entry?.files ?? []).map((f) => f.name).sort();
-      const stored = (r.files ?? []).map((f) => f.name).sort();
+      const stored = [...r.files].sort();
       if (JSON.stringify(planned) !== JSON.stringify(stored)) {
         mismatches.push(`batch ${id}: offsets/${id} planned ${planned.join(', ') || 'no files'}, stream_batches lists ${stored.join(', ') || 'no files'}`);
       }

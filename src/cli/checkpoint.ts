@@ -1,10 +1,12 @@
 /** `ecomstream checkpoint inspect|verify`: look inside a checkpoint folder, and check it against PostgreSQL. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
+import { withConnection } from '../db/client.js';
 import { openDatabase } from '../db/connect.js';
+import { recordedBatches } from '../db/ledger.js';
 import { inspectCheckpoint, type CheckpointReport, type LogSummary } from '../checkpoint/inspect.js';
 import { describeHolder } from '../checkpoint/lock.js';
-import { verifyCheckpoint } from '../checkpoint/verify.js';
+import { verifyCheckpoint, type VerifyResult } from '../checkpoint/verify.js';
 import { EcomstreamError } from '../errors.js';
 import { consoleLogger } from './common.js';
 
@@ -38,6 +40,11 @@ export function formatReport(r: CheckpointReport): string {
 
 export class CheckpointMismatchError extends EcomstreamError {}
 
+/** `checkpoint verify`'s two halves joined: the checkpoint's files, and the batches the ledger recorded. */
+export function verifyAgainstDatabase(dir: string, databaseUrl: string): Promise<VerifyResult> {
+  return verifyCheckpoint(dir, (streamId) => withConnection(databaseUrl, 'command', (client) => recordedBatches(client, streamId)));
+}
+
 export function register(program: Command): void {
   const d = loadConfig().engine;
   const cmd = program.command('checkpoint').description('look inside a checkpoint folder (inspect) or check it against PostgreSQL (verify)');
@@ -62,7 +69,7 @@ export function register(program: Command): void {
       const config = loadConfig();
       const db = await openDatabase(config, log, { migrate: false });
       try {
-        const v = await verifyCheckpoint(opts.checkpoint, db.url);
+        const v = await verifyAgainstDatabase(opts.checkpoint, db.url);
         for (const n of v.notes) log.info(`note: ${n}`, { note: n });
         for (const m of v.mismatches) log.error(`mismatch: ${m}`, { mismatch: m });
         if (v.mismatches.length) {

@@ -38,7 +38,7 @@ export function register(program: Command): void {
       const types: pg.CustomTypesConfig = {
         getTypeParser: (oid, format): unknown => (oid === INT8 || oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format)),
       };
-      const client = newClient({ connectionString: db.url, ...(opts.json ? { types: types } : {}) });
+      const client = newClient(db.url, 'command', opts.json ? { types } : {});
       try {
         await client.connect();
         const res = await client.query<Record<string, unknown>>(NAMED_QUERIES[name].sql);

@@ -1,13 +1,13 @@
 /**
- * The dashboard's ear on the database: one connection that LISTENs on `ecomstream_batches` (the batch
+ * The dashboard's ear on the database: one connection that LISTENs on the ledger's BATCH_CHANNEL (the batch
  * trigger NOTIFYs at commit), and that doubles as the health signal. When it drops, the dashboard says
  * "database unavailable" and reconnects with backoff until the server is back.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { newClient } from '../db/client.js';
 import { describePgError } from '../db/errors.js';
-
-export const BATCH_CHANNEL = 'ecomstream_batches';
+import { BATCH_CHANNEL, listenForBatches } from '../db/ledger.js';
 
 export type DbState = 'connecting' | 'ok' | 'unavailable';
 
@@ -72,15 +72,9 @@ export class DbWatcher {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({
-      connectionString: this.url,
-      application_name: 'ecomstream-dashboard-listen',
-      connectionTimeoutMillis: 3000,
-      keepAlive: true,
-    });
+    // A lost connection is expected here: its 'error' event starts the reconnection.
+    const client = newClient(this.url, 'listen', { onError: (err) => this.lost(err, client) });
     this.client = client;
-    // An 'error' without a listener would crash the process; a lost connection is expected here.
-    client.on('error', (err) => this.lost(err, client));
     client.on('end', () => this.lost(new Error('connection to the database ended'), client));
     client.on('notification', (msg) => {
       if (msg.channel !== BATCH_CHANNEL) return;
@@ -94,7 +88,7 @@ export class DbWatcher {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${BATCH_CHANNEL}`);
+      await listenForBatches(client);
     } catch (err) {
       this.lost(err, client);
       return;

@@ -1,14 +1,29 @@
 /**
- * The dashboard's fixed, named queries and the snapshot the page renders. Nothing here takes SQL from
+ * The dashboard's fixed, named reads and the snapshot the page renders. Nothing here takes SQL from
  * the browser: the only input is a window key, looked up in WINDOWS.
  *
- * Every query reads the small `dash_*` aggregate tables that triggers maintain in each batch's own
- * transaction (postgres/migrations/0002_initial.sql), or stream_batches through its committed_at index; none scans
- * user_events, so a refresh costs the same at ten rows as at ten million. They run in one read-only
- * REPEATABLE READ transaction, so counters, charts and the batch list agree with each other.
+ * Every read is of the small `dash_*` aggregate tables that triggers maintain in each batch's own
+ * transaction (postgres/migrations/0002_initial.sql), or of stream_batches through its committed_at index;
+ * none scans user_events, so a refresh costs the same at ten rows as at ten million. The business figures
+ * (aggregates of user_events) are written here; the batch bookkeeping (batches, rejects, timelines) is
+ * read through the ledger (src/db/ledger.ts). They run in one read-only REPEATABLE READ transaction, so
+ * counters, charts and the batch list agree with each other.
  */
 import type pg from 'pg';
 import { REASONS, FILE_NOTICE_REASONS, type Reason } from '../contract/event.js';
+import {
+  batchFileNames,
+  batchTimeline,
+  epochMsSql as ms,
+  latencyTimeline,
+  latestBatches,
+  recentLatency,
+  recentThroughput,
+  rejectReasons,
+  streamTotals,
+  type ChartWindow,
+  type LedgerRow as Row,
+} from '../db/ledger.js';
 import { histogramQuantile } from './latency.js';
 
 /**
@@ -22,7 +37,7 @@ export const WINDOWS = {
   '1h': { seconds: 3600, stepSeconds: 60, resSeconds: 60 },
   '6h': { seconds: 21_600, stepSeconds: 180, resSeconds: 60 },
   '24h': { seconds: 86_400, stepSeconds: 600, resSeconds: 60 },
-} as const;
+} as const satisfies Record<string, ChartWindow>;
 export type WindowKey = keyof typeof WINDOWS;
 export const DEFAULT_WINDOW: WindowKey = '5m';
 
@@ -37,12 +52,8 @@ const NOW_LATENCY_SECONDS = 300;
 export const LATEST_BATCHES = 12;
 export const TOP_PRODUCTS = 10;
 
-const ORIGIN = `TIMESTAMPTZ '2000-01-01 00:00:00+00'`;
-const ms = (col: string): string => `(extract(epoch FROM ${col}) * 1000)::float8`;
-const filesArray = (col: string): string => `(CASE WHEN jsonb_typeof(${col}) = 'array' THEN ${col} ELSE '[]' END)`;
-
-/** Named queries: `$1` is the window, `$2` the plotted step, `$3` the bucket resolution (seconds), where used. */
-export const QUERIES = {
+/** The business figures: aggregates of user_events, and the database's clock. */
+const BUSINESS_QUERIES = {
   clock: `SELECT ${ms('now()')} AS now_ms`,
   eventTypes: `
     SELECT event_type, events::float8, priced_events::float8, price_sum::float8, latency_sum_s, latency_n::float8,
@@ -57,69 +68,44 @@ export const QUERIES = {
   topProducts: `
     SELECT product_id, product_name, product_category, events::float8, purchases::float8, revenue::float8
     FROM dash_products ORDER BY revenue DESC, purchases DESC, product_id LIMIT ${TOP_PRODUCTS}`,
-  rejects: `
-    SELECT reason, rows::float8, ${ms('last_rejected_at')} AS last_ms, examples
-    FROM dash_rejects ORDER BY rows DESC, reason`,
-  streams: `
-    SELECT stream_id, engine, batches::float8, files::float8, input_rows::float8, inserted_rows::float8,
-           duplicate_rows::float8, rejected_rows::float8, quality_sum::float8, quality_rows::float8,
-           last_batch_id::float8, ${ms('first_committed_at')} AS first_ms, ${ms('last_committed_at')} AS last_ms
-    FROM dash_streams ORDER BY last_committed_at DESC NULLS LAST LIMIT 20`,
-  // Group first, convert to epoch milliseconds per plotted point after: per-row numeric arithmetic
-  // was most of these queries' cost.
-  timeline: `
-    SELECT ${ms('t')} AS t, batches, files, input_rows, inserted_rows, duration_ms_sum, duration_ms_max
-    FROM (SELECT date_bin(make_interval(secs => $2::float8), bucket, ${ORIGIN}) AS t,
-                 sum(batches)::float8 AS batches, sum(files)::float8 AS files, sum(input_rows)::float8 AS input_rows,
-                 sum(inserted_rows)::float8 AS inserted_rows, sum(duration_ms_sum)::float8 AS duration_ms_sum,
-                 max(duration_ms_max)::float8 AS duration_ms_max
-          FROM dash_timeline
-          WHERE res_s = $3::smallint
-            AND bucket >= date_bin(make_interval(secs => $2::float8), now() - make_interval(secs => $1::float8), ${ORIGIN})
-          GROUP BY 1) AS g
-    ORDER BY 1`,
-  timelineLatency: `
-    SELECT ${ms('t')} AS t, idx, files
-    FROM (SELECT date_bin(make_interval(secs => $2::float8), bucket, ${ORIGIN}) AS t, idx, sum(files)::float8 AS files
-          FROM dash_latency
-          WHERE res_s = $3::smallint
-            AND bucket >= date_bin(make_interval(secs => $2::float8), now() - make_interval(secs => $1::float8), ${ORIGIN})
-          GROUP BY 1, 2) AS g`,
-  recentRate: `
-    SELECT coalesce(sum(input_rows), 0)::float8 AS input_rows, coalesce(sum(inserted_rows), 0)::float8 AS inserted_rows
-    FROM dash_timeline WHERE res_s = 5 AND bucket > now() - interval '${RATE_SECONDS} seconds'`,
-  recentLatency: `
-    SELECT idx, sum(files)::float8 AS files
-    FROM dash_latency WHERE res_s = 5 AND bucket > now() - interval '${NOW_LATENCY_SECONDS} seconds' GROUP BY idx`,
-  batches: `
-    SELECT stream_id, batch_id::float8, engine, dash_file_count(files)::float8 AS file_count,
-           jsonb_path_query_array(${filesArray('files')}, '$[0 to 4]') AS files,
-           ${ms('batch_timestamp')} AS batch_ms, input_rows::float8, inserted_rows::float8, duplicate_rows::float8,
-           rejected_rows::float8, quality_score::float8, ${ms('oldest_file_mtime')} AS oldest_mtime_ms,
-           ${ms('newest_file_mtime')} AS newest_mtime_ms, durations_ms, ${ms('committed_at')} AS committed_ms,
-           dash_batch_ms(durations_ms, batch_timestamp, committed_at) AS duration_ms
-    FROM stream_batches ORDER BY committed_at DESC LIMIT ${LATEST_BATCHES}`,
 } as const;
-export type QueryName = keyof typeof QUERIES;
 
-type Row = Record<string, unknown>;
-export type DbRows = Record<QueryName, Row[]>;
+type SnapshotReader = (client: pg.ClientBase, window: ChartWindow) => Promise<Row[]>;
+
+/** A business query as a named statement, prepared once per connection. */
+function business(name: keyof typeof BUSINESS_QUERIES): SnapshotReader {
+  return async (client) => (await client.query<Row>({ name: `dash_${name}`, text: BUSINESS_QUERIES[name] })).rows;
+}
+
+/** Every read of a snapshot, in the order run, by the name `buildSnapshot` finds its rows under. */
+const SNAPSHOT_READS = {
+  clock: business('clock'),
+  eventTypes: business('eventTypes'),
+  categories: business('categories'),
+  devices: business('devices'),
+  topProducts: business('topProducts'),
+  rejects: (client) => rejectReasons(client),
+  streams: (client) => streamTotals(client),
+  timeline: batchTimeline,
+  timelineLatency: latencyTimeline,
+  recentRate: (client) => recentThroughput(client, RATE_SECONDS),
+  recentLatency: (client) => recentLatency(client, NOW_LATENCY_SECONDS),
+  batches: (client) => latestBatches(client, LATEST_BATCHES),
+} as const satisfies Record<string, SnapshotReader>;
+export type SnapshotRead = keyof typeof SNAPSHOT_READS;
+
+export type DbRows = Record<SnapshotRead, Row[]>;
 
 /**
- * Runs every named query in one read-only snapshot. Returns the rows and the wall time spent, which is
- * the database time of a refresh plus the local round trips (an upper bound).
+ * Runs every read in one read-only snapshot. Returns the rows and the wall time spent, which is the
+ * database time of a refresh plus the local round trips (an upper bound).
  */
 export async function readDbRows(client: pg.ClientBase, window: WindowKey): Promise<{ rows: DbRows; elapsedMs: number }> {
-  const { seconds, stepSeconds, resSeconds } = WINDOWS[window];
   const t0 = performance.now();
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const rows = {} as DbRows;
-    for (const name of Object.keys(QUERIES) as QueryName[]) {
-      const sql = QUERIES[name];
-      const params = sql.includes('$1') ? [seconds, stepSeconds, resSeconds] : [];
-      rows[name] = (await client.query({ name: `dash_${name}`, text: sql, values: params })).rows as Row[];
-    }
+    for (const name of Object.keys(SNAPSHOT_READS) as SnapshotRead[]) rows[name] = await SNAPSHOT_READS[name](client, WINDOWS[window]);
     await client.query('COMMIT');
     return { rows, elapsedMs: performance.now() - t0 };
   } catch (err) {
@@ -226,23 +212,8 @@ export function reasonKind(reason: string): 'row' | 'duplicate' | 'notice' {
   return (FILE_NOTICE_REASONS as readonly string[]).includes(reason) ? 'notice' : 'row';
 }
 
-function fileNames(files: unknown): string[] {
-  if (!Array.isArray(files)) return [];
-  return files.map((f) => (typeof f === 'string' ? f : str((f as { name?: unknown } | null | undefined)?.name)));
-}
-
-export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundings): Snapshot {
-  const nowMs = num(rows.clock[0]?.now_ms);
-  const { seconds, stepSeconds, resSeconds } = WINDOWS[window];
-
-  const types = rows.eventTypes;
-  const events = types.reduce((s, r) => s + num(r.events), 0);
-  const purchase = types.find((r) => r.event_type === 'purchase');
-  const latencyN = types.reduce((s, r) => s + num(r.latency_n), 0);
-  const latencySum = types.reduce((s, r) => s + num(r.latency_sum_s), 0);
-  const newestEvent = types.reduce<number | null>((m, r) => (r.max_event_ms === null ? m : Math.max(m ?? -Infinity, num(r.max_event_ms))), null);
-
-  const reasons = rows.rejects.map((r) => ({
+function qualityReasons(rejects: Row[]): Snapshot['quality']['reasons'] {
+  return rejects.map((r) => ({
     reason: str(r.reason),
     description: Object.hasOwn(REASONS, str(r.reason)) ? REASONS[str(r.reason) as Reason] : 'reason code not in the event contract',
     kind: reasonKind(str(r.reason)),
@@ -255,17 +226,13 @@ export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundi
       detail: e.detail === null || e.detail === undefined ? null : str(e.detail),
     })),
   }));
+}
 
-  const streams = rows.streams;
-  const qualityRows = streams.reduce((s, r) => s + num(r.quality_rows), 0);
-  const qualitySum = streams.reduce((s, r) => s + num(r.quality_sum), 0);
-  const lastCommit = streams.reduce<number | null>((m, r) => (r.last_ms === null ? m : Math.max(m ?? -Infinity, num(r.last_ms))), null);
-  const latestBatch = rows.batches[0];
-
-  const recentHist = new Map<number, number>(rows.recentLatency.map((r) => [num(r.idx), num(r.files)]));
-
-  // The plotted series: one point per step over the whole window, zero rows where nothing committed
-  // (that is the truth for throughput) and gaps for duration and latency (there is no batch to measure).
+/**
+ * The plotted series: one point per step over the whole window, zero rows where nothing committed
+ * (that is the truth for throughput) and gaps for duration and latency (there is no batch to measure).
+ */
+function buildTimeline(rows: DbRows, nowMs: number, { seconds, stepSeconds, resSeconds }: ChartWindow): Snapshot['timeline'] {
   const stepMs = stepSeconds * 1000;
   const first = Math.floor((nowMs - seconds * 1000 - Date.UTC(2000, 0, 1)) / stepMs) * stepMs + Date.UTC(2000, 0, 1);
   const byT = new Map(rows.timeline.map((r) => [num(r.t), r]));
@@ -301,75 +268,103 @@ export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundi
     timeline.latencyP50Ms.push(h ? histogramQuantile(h, 0.5) : null);
     timeline.latencyP99Ms.push(h ? histogramQuantile(h, 0.99) : null);
   }
+  return timeline;
+}
 
+function businessFigures(rows: DbRows): Snapshot['business'] {
+  return {
+    eventTypes: rows.eventTypes.map((r) => ({
+      eventType: str(r.event_type),
+      events: num(r.events),
+      avgPrice: num(r.priced_events) > 0 ? num(r.price_sum) / num(r.priced_events) : null,
+    })),
+    categories: rows.categories.map((r) => ({ category: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
+    devices: rows.devices.map((r) => ({ device: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
+    topProducts: rows.topProducts.map((r) => ({
+      productId: str(r.product_id),
+      name: r.product_name === null ? null : str(r.product_name),
+      category: r.product_category === null ? null : str(r.product_category),
+      events: num(r.events),
+      purchases: num(r.purchases),
+      revenue: num(r.revenue),
+    })),
+  };
+}
+
+function batchRow(r: Row): Snapshot['batches'][number] {
+  const committed = num(r.committed_ms);
+  const durations: Record<string, number> = {};
+  if (r.durations_ms && typeof r.durations_ms === 'object') {
+    for (const [k, v] of Object.entries(r.durations_ms as Row)) if (typeof v === 'number') durations[k] = v;
+  }
+  return {
+    streamId: str(r.stream_id),
+    batchId: num(r.batch_id),
+    engine: str(r.engine),
+    committedMs: committed,
+    batchMs: num(r.batch_ms),
+    fileCount: num(r.file_count),
+    files: batchFileNames(r.files),
+    inputRows: num(r.input_rows),
+    insertedRows: num(r.inserted_rows),
+    duplicateRows: num(r.duplicate_rows),
+    rejectedRows: num(r.rejected_rows),
+    qualityScore: numOrNull(r.quality_score),
+    durationMs: numOrNull(r.duration_ms),
+    durations,
+    latencyMinMs: r.newest_mtime_ms === null ? null : committed - num(r.newest_mtime_ms),
+    latencyMaxMs: r.oldest_mtime_ms === null ? null : committed - num(r.oldest_mtime_ms),
+  };
+}
+
+/** The "Now" figures: totals, the last minute's rates, the last five minutes' latency. */
+function nowFigures(rows: DbRows, reasons: Snapshot['quality']['reasons'], around: Surroundings): Snapshot['now'] {
+  const types = rows.eventTypes;
+  const purchase = types.find((r) => r.event_type === 'purchase');
+  const latencyN = types.reduce((s, r) => s + num(r.latency_n), 0);
+  const latencySum = types.reduce((s, r) => s + num(r.latency_sum_s), 0);
+  const newest = (list: Row[], col: string): number | null =>
+    list.reduce<number | null>((m, r) => (r[col] === null ? m : Math.max(m ?? -Infinity, num(r[col]))), null);
+  const streams = rows.streams;
+  const qualityRows = streams.reduce((s, r) => s + num(r.quality_rows), 0);
+  const qualitySum = streams.reduce((s, r) => s + num(r.quality_sum), 0);
+  const latestBatch = rows.batches[0];
+  const recentHist = new Map<number, number>(rows.recentLatency.map((r) => [num(r.idx), num(r.files)]));
   const rate = rows.recentRate[0];
+  return {
+    events: types.reduce((s, r) => s + num(r.events), 0),
+    purchases: num(purchase?.events),
+    revenue: num(purchase?.price_sum),
+    rejectedRows: reasons.filter((r) => r.kind === 'row').reduce((s, r) => s + r.rows, 0),
+    duplicateRows: reasons.filter((r) => r.kind === 'duplicate').reduce((s, r) => s + r.rows, 0),
+    rowsPerSecond: num(rate?.input_rows) / RATE_SECONDS,
+    insertedPerSecond: num(rate?.inserted_rows) / RATE_SECONDS,
+    backlogFiles: around.backlogFiles,
+    newestEventMs: newest(types, 'max_event_ms'),
+    lastCommitMs: newest(streams, 'last_ms'),
+    batches: streams.reduce((s, r) => s + num(r.batches), 0),
+    latencyP50Ms: histogramQuantile(recentHist, 0.5),
+    latencyP99Ms: histogramQuantile(recentHist, 0.99),
+    avgInsertDelaySeconds: latencyN > 0 ? latencySum / latencyN : null,
+    qualityScore: qualityRows > 0 ? qualitySum / qualityRows : null,
+    lastQualityScore: latestBatch ? numOrNull(latestBatch.quality_score) : null,
+    engine: around.engine,
+  };
+}
+
+export function buildSnapshot(rows: DbRows, window: WindowKey, around: Surroundings): Snapshot {
+  const nowMs = num(rows.clock[0]?.now_ms);
+  const { seconds, stepSeconds, resSeconds } = WINDOWS[window];
+  const reasons = qualityReasons(rows.rejects);
   return {
     generatedAtMs: nowMs,
     window: { key: window, seconds, stepSeconds, resSeconds },
-    now: {
-      events,
-      purchases: num(purchase?.events),
-      revenue: num(purchase?.price_sum),
-      rejectedRows: reasons.filter((r) => r.kind === 'row').reduce((s, r) => s + r.rows, 0),
-      duplicateRows: reasons.filter((r) => r.kind === 'duplicate').reduce((s, r) => s + r.rows, 0),
-      rowsPerSecond: num(rate?.input_rows) / RATE_SECONDS,
-      insertedPerSecond: num(rate?.inserted_rows) / RATE_SECONDS,
-      backlogFiles: around.backlogFiles,
-      newestEventMs: newestEvent,
-      lastCommitMs: lastCommit,
-      batches: streams.reduce((s, r) => s + num(r.batches), 0),
-      latencyP50Ms: histogramQuantile(recentHist, 0.5),
-      latencyP99Ms: histogramQuantile(recentHist, 0.99),
-      avgInsertDelaySeconds: latencyN > 0 ? latencySum / latencyN : null,
-      qualityScore: qualityRows > 0 ? qualitySum / qualityRows : null,
-      lastQualityScore: latestBatch ? numOrNull(latestBatch.quality_score) : null,
-      engine: around.engine,
-    },
-    timeline,
-    business: {
-      eventTypes: types.map((r) => ({
-        eventType: str(r.event_type),
-        events: num(r.events),
-        avgPrice: num(r.priced_events) > 0 ? num(r.price_sum) / num(r.priced_events) : null,
-      })),
-      categories: rows.categories.map((r) => ({ category: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
-      devices: rows.devices.map((r) => ({ device: str(r.key), events: num(r.events), purchases: num(r.purchases), revenue: num(r.revenue) })),
-      topProducts: rows.topProducts.map((r) => ({
-        productId: str(r.product_id),
-        name: r.product_name === null ? null : str(r.product_name),
-        category: r.product_category === null ? null : str(r.product_category),
-        events: num(r.events),
-        purchases: num(r.purchases),
-        revenue: num(r.revenue),
-      })),
-    },
+    now: nowFigures(rows, reasons, around),
+    timeline: buildTimeline(rows, nowMs, WINDOWS[window]),
+    business: businessFigures(rows),
     quality: { reasons },
-    batches: rows.batches.map((r) => {
-      const committed = num(r.committed_ms);
-      const durations: Record<string, number> = {};
-      if (r.durations_ms && typeof r.durations_ms === 'object') {
-        for (const [k, v] of Object.entries(r.durations_ms as Row)) if (typeof v === 'number') durations[k] = v;
-      }
-      return {
-        streamId: str(r.stream_id),
-        batchId: num(r.batch_id),
-        engine: str(r.engine),
-        committedMs: committed,
-        batchMs: num(r.batch_ms),
-        fileCount: num(r.file_count),
-        files: fileNames(r.files),
-        inputRows: num(r.input_rows),
-        insertedRows: num(r.inserted_rows),
-        duplicateRows: num(r.duplicate_rows),
-        rejectedRows: num(r.rejected_rows),
-        qualityScore: numOrNull(r.quality_score),
-        durationMs: numOrNull(r.duration_ms),
-        durations,
-        latencyMinMs: r.newest_mtime_ms === null ? null : committed - num(r.newest_mtime_ms),
-        latencyMaxMs: r.oldest_mtime_ms === null ? null : committed - num(r.oldest_mtime_ms),
-      };
-    }),
-    streams: streams.map((r) => ({
+    batches: rows.batches.map(batchRow),
+    streams: rows.streams.map((r) => ({
       streamId: str(r.stream_id),
       engine: str(r.engine),
       batches: num(r.batches),

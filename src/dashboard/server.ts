@@ -17,8 +17,8 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import type { Config } from '../config.js';
+import { openPool } from '../db/client.js';
 import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createLimitedServer } from '../ops/http-limits.js';
@@ -61,7 +61,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const { config, log } = opts;
   const { host, port } = config.dashboard;
   const roUrl = readonlyUrl(opts.databaseUrl, config.db.readonlyUser, config.db.readonlyPassword);
-  const pool = readonlyPool(roUrl);
+  // Idle clients die with the server; the watcher reports that, the pool must not crash the process.
+  const pool = openPool(roUrl, 'dashboard');
 
   // The parts call one another back: each is reached through these once all exist.
   const snapshots = new SnapshotSource(pool, config, log, {
@@ -116,19 +117,6 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       await pool.end().catch(() => undefined);
     },
   };
-}
-
-function readonlyPool(url: string): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: url,
-    application_name: 'ecomstream-dashboard',
-    max: 2,
-    connectionTimeoutMillis: 3000,
-    idleTimeoutMillis: 10_000,
-  });
-  // Idle clients die with the server; the watcher reports that, the pool must not crash the process.
-  pool.on('error', () => undefined);
-  return pool;
 }
 
 /** Never a stack trace to the browser; the log gets the message. */

@@ -11,8 +11,9 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { inspectCheckpoint } from '../checkpoint/checkpoint.js';
+import { peekCheckpoint } from '../checkpoint/inspect.js';
 import { isPublished } from '../contract/batch.js';
+import { committedFilesSince } from '../db/ledger.js';
 import type { EngineState } from './queries.js';
 
 /** Batches loaded on the first scan; older committed files are recognised by their mtime instead. */
@@ -64,38 +65,26 @@ export class BacklogTracker {
 
   private async loadCommitted(client: pg.ClientBase): Promise<void> {
     const first = this.cursorMs === undefined;
-    const { rows } = await client.query<{ committed_ms: number; names: unknown; newest_ms: number | null }>(
-      `SELECT (extract(epoch FROM committed_at) * 1000)::float8 AS committed_ms,
-              jsonb_path_query_array(CASE WHEN jsonb_typeof(files) = 'array' THEN files ELSE '[]' END, '$[*]') AS names,
-              (extract(epoch FROM newest_file_mtime) * 1000)::float8 AS newest_ms
-       FROM stream_batches
-       WHERE committed_at > to_timestamp($1::float8 / 1000)
-       ORDER BY committed_at DESC
-       LIMIT $2`,
-      [first ? 0 : this.cursorMs! - CURSOR_OVERLAP_MS, first ? INITIAL_BATCHES : 1_000_000],
-    );
-    for (const r of rows) {
-      for (const f of Array.isArray(r.names) ? r.names : []) {
-        const name = typeof f === 'string' ? f : (f as { name?: unknown } | null | undefined)?.name;
-        if (typeof name === 'string') this.committed.add(path.basename(name));
-      }
-      this.cursorMs = Math.max(this.cursorMs ?? 0, r.committed_ms);
+    const batches = await committedFilesSince(client, first ? 0 : this.cursorMs! - CURSOR_OVERLAP_MS, first ? INITIAL_BATCHES : 1_000_000);
+    for (const b of batches) {
+      for (const name of b.names) this.committed.add(path.basename(name));
+      this.cursorMs = Math.max(this.cursorMs ?? 0, b.committedMs);
     }
     if (first) {
       this.cursorMs ??= 0;
-      if (rows.length === INITIAL_BATCHES) {
-        this.horizonMs = Math.min(...rows.map((r) => r.newest_ms ?? Infinity));
+      if (batches.length === INITIAL_BATCHES) {
+        this.horizonMs = Math.min(...batches.map((b) => b.newestMs ?? Infinity));
       }
     }
   }
 }
 
 /**
- * The engine's state from its checkpoint, read through src/checkpoint/checkpoint.ts (`inspectCheckpoint`):
+ * The engine's state from its checkpoint, read through src/checkpoint/inspect.ts (`peekCheckpoint`):
  * a live lock holder is a running engine; a planned batch without its commit is a batch in flight.
  */
 export async function engineState(checkpointDir: string, backlog: number | null): Promise<EngineState> {
-  const { exists, holder, planned, committed } = await inspectCheckpoint(checkpointDir);
+  const { exists, holder, planned, committed } = await peekCheckpoint(checkpointDir);
   if (!exists) {
     return { state: 'unknown', detail: 'no engine checkpoint on this machine' };
   }

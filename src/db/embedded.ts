@@ -216,7 +216,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
 }
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
-  const client = newClient({ connectionString: adminUrl });
+  const client = newClient(adminUrl, 'command');
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

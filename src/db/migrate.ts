@@ -52,7 +52,7 @@ export function listMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 /** Applies the pending migrations; returns the files applied. */
 export async function migrate(url: string, opts: { dir?: string; onApply?: (m: Migration) => void } = {}): Promise<Migration[]> {
   const migrations = listMigrations(opts.dir);
-  const client = await connectClient({ connectionString: url });
+  const client = await connectClient(url, 'command');
   const applied: Migration[] = [];
   try {
     // One advisory lock so two processes starting at once do not apply the same file twice.
@@ -101,7 +101,7 @@ export async function migrate(url: string, opts: { dir?: string; onApply?: (m: M
  * migrations; returns its URL. For tests and benchmarks that want a fresh database per case.
  */
 export async function createMigratedDatabase(adminUrl: string, name: string): Promise<string> {
-  const client = newClient({ connectionString: adminUrl });
+  const client = newClient(adminUrl, 'command');
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS "${name}"`);

@@ -19,8 +19,9 @@
  *               just wait or a batch is stuck (a lock, a database that does not come back). A commit ends
  *               the stall; so does the work going away.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { EngineObserver } from '../engine/observer.js';
+import { CONNECTIONS, openPool } from '../db/client.js';
 import { describePgError, describeUnavailable, isDiskFull } from '../db/errors.js';
 import type { Logger } from '../log.js';
 
@@ -44,13 +45,11 @@ export interface HealthOptions {
   log: Logger;
   /** Told when a stall begins and ends (the metrics gauge, the dashboard). */
   onStalled?(stalled: boolean): void;
-  /** How long one probe may take before it counts as unreachable. Default 2000 ms. */
-  dbTimeoutMillis?: number;
 }
 
 const PROBE_PERIOD_MS = 1000;
 /** The probe's connection, as pg_stat_activity shows it. */
-export const PROBE_APPLICATION_NAME = 'ecomstream-health';
+export const PROBE_APPLICATION_NAME = CONNECTIONS.probe.applicationName;
 
 export class HealthMonitor {
   readonly observer: EngineObserver;
@@ -75,16 +74,8 @@ export class HealthMonitor {
   private published = '';
 
   constructor(private readonly opts: HealthOptions) {
-    const timeout = opts.dbTimeoutMillis ?? 2000;
-    this.pool = new pg.Pool({
-      connectionString: opts.databaseUrl,
-      application_name: PROBE_APPLICATION_NAME,
-      max: 1,
-      connectionTimeoutMillis: timeout,
-      query_timeout: timeout,
-      idleTimeoutMillis: 10_000,
-    });
-    this.pool.on('error', () => undefined); // an idle client lost with the server: the next probe reports it
+    // An idle client lost with the server is ignored: the next probe reports it.
+    this.pool = openPool(opts.databaseUrl, 'probe');
     const period = Math.max(50, Math.min(1000, (opts.stallAfterSeconds * 1000) / 4));
     this.timer = setInterval(() => this.evaluate(), period);
     this.timer.unref();

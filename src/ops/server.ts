@@ -24,6 +24,7 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
+/** The endpoint could not listen (code: the socket's, e.g. EADDRINUSE) or its worker failed (OPS_WORKER_FAILED). */
 export class OpsServerError extends EcomstreamError {}
 
 /** What the worker is started with. */
@@ -73,7 +74,7 @@ export async function startOpsServer(opts: {
       if (m.type !== 'listen-error') return undefined;
       return new OpsServerError(
         `metrics endpoint: cannot listen on ${opts.host}:${opts.port} (${m.code ?? m.message}); choose another --metrics-port, or 0 to turn it off`,
-        { code: m.code, option: '--metrics-port' },
+        { code: m.code ?? 'LISTEN_FAILED', option: '--metrics-port' },
       );
     },
     onMessage: (m, worker) => {
@@ -87,7 +88,7 @@ export async function startOpsServer(opts: {
     },
     onError: (err) => {
       log.error(`metrics endpoint failed: ${err.message}`);
-      return new OpsServerError(`metrics endpoint: ${err.message}`, { cause: err });
+      return new OpsServerError(`metrics endpoint: ${err.message}`, { code: 'OPS_WORKER_FAILED', cause: err });
     },
   });
   const unsubscribe = health.subscribe((state) => running.worker.postMessage({ type: 'health', state } satisfies ToOpsWorker));

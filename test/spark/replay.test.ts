@@ -24,7 +24,7 @@ import { HEADER, row } from '../support/files.js';
 import { tinyDisk, userEventsOn } from '../support/tiny-disk.js';
 import { describeRun, query, readProgress, runSpark, sparkMissing } from './support.js';
 import { inspectCheckpoint } from '../../src/checkpoint/inspect.js';
-import { verifyCheckpoint } from '../../src/checkpoint/verify.js';
+import { verifyAgainstDatabase } from '../../src/cli/checkpoint.js';
 
 const missing = sparkMissing();
 
@@ -94,7 +94,7 @@ test('a Spark driver killed before and after its database commit replays without
     assert.equal(r3.code, 0, describeRun('run 3', r3));
     assert.deepEqual(await batches(), [0, 1, 2, 3]);
     assert.ok(fs.existsSync(path.join(checkpoint, 'commits', '3')));
-    const verified = await verifyCheckpoint(checkpoint, db.url);
+    const verified = await verifyAgainstDatabase(checkpoint, db.url);
     assert.deepEqual(verified.mismatches, [], '`checkpoint verify` agrees with a Spark checkpoint');
     assert.equal(verified.checked, 4);
 
