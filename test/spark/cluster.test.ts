@@ -1,6 +1,6 @@
 /**
  * The job on a real standalone Spark cluster (master, workers and executors in their own JVMs, started by
- * cluster.ts), submitted with `spark-submit --master spark://…` as the README tells a user:
+ * cluster.ts), submitted with `spark-submit --master spark://…` as spark/README.md tells a user:
  *   - one worker of 2 cores (the spec's): the conformance check; an executor JVM SIGKILLed in the middle
  *     of a batch (the task is retried, the batch commits, every row once); the driver SIGKILLed between
  *     the database commit and Spark's commits/N, then the same spark-submit again (replay, every row once);
@@ -71,8 +71,8 @@ async function waitFor(file: string, ms: number): Promise<void> {
   }
 }
 
-test("the README's cluster commands are the ones these tests run", () => {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+test("spark/README.md's cluster commands are the ones these tests run", () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'spark', 'README.md'), 'utf8');
   // Shell lines with their `\` continuations joined.
   const lines = readme
     .replace(/\s*\\\n\s*/g, ' ')
@@ -85,7 +85,7 @@ test("the README's cluster commands are the ones these tests run", () => {
   const readmeArgs = submit.slice(0, submit.indexOf('--progress-file'));
   assert.ok(
     lines.some((l) => l.endsWith(`spark/.venv/bin/spark-submit ${readmeArgs.join(' ')}`)),
-    `the README runs: spark-submit ${readmeArgs.join(' ')}`,
+    `spark/README.md runs: spark-submit ${readmeArgs.join(' ')}`,
   );
 });
 

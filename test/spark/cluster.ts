@@ -2,7 +2,7 @@
  * A real standalone Spark cluster for the Spark suite: a master and N workers, each its own JVM started
  * with PySpark's `bin/spark-class` (the pip package has no start scripts), bound to 127.0.0.1 on free
  * ports, with `PYSPARK_PYTHON` set to the job's virtual environment. Jobs are submitted with `spark-submit`
- * exactly as the README's "On your own Spark 3.5 cluster" section tells a user (`submitArgs`).
+ * exactly as spark/README.md's "On a standalone Spark cluster" section tells a user (`submitArgs`).
  *
  * Every daemon runs in its own process group, so `stop()` also ends the executor JVMs a worker started.
  */
@@ -114,12 +114,12 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-/** The README's master command (after `spark/.venv/bin/spark-class`). */
+/** spark/README.md's master command (after `spark/.venv/bin/spark-class`). */
 export function masterArgs(port: number, uiPort: number): string[] {
   return ['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(uiPort)];
 }
 
-/** The README's worker command (after `spark/.venv/bin/spark-class`). */
+/** spark/README.md's worker command (after `spark/.venv/bin/spark-class`). */
 export function workerArgs(masterUrl: string, uiPort: number, cores: number, memory: string): string[] {
   return [
     'org.apache.spark.deploy.worker.Worker',
@@ -147,7 +147,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<SparkCluster
   const masterUi = `http://127.0.0.1:${uiPort}`;
   const workers: { ui: string; workDir: string }[] = [];
   // The tests look at where tasks ran in Spark's event log; it is switched on by configuration, so the
-  // spark-submit command stays the README's.
+  // spark-submit command stays spark/README.md's.
   const confDir = path.join(dir, 'conf');
   const eventLogDir = path.join(dir, 'events');
   await fsp.mkdir(confDir);
@@ -213,7 +213,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<SparkCluster
   };
 }
 
-/** The JDBC driver scripts/install-spark.sh puts in spark/jars, relative to the repository (as in the README). */
+/** The JDBC driver scripts/install-spark.sh puts in spark/jars, relative to the repository (as in spark/README.md). */
 export function jdbcJar(): string {
   const jar = fs.readdirSync(path.join(ROOT, 'spark', 'jars')).find((f) => /^postgresql-.*\.jar$/.test(f));
   if (!jar) throw new Error('no PostgreSQL JDBC driver in spark/jars: run scripts/install-spark.sh');
@@ -221,7 +221,7 @@ export function jdbcJar(): string {
 }
 
 /**
- * The README's cluster command: `spark-submit --master <url> --jars spark/jars/postgresql-<v>.jar
+ * spark/README.md's cluster command: `spark-submit --master <url> --jars spark/jars/postgresql-<v>.jar
  * spark/streaming_job.py --input … --checkpoint …`, then the job flags a test needs.
  */
 export function submitArgs(masterUrl: string, o: SparkRunOptions): string[] {

@@ -283,7 +283,7 @@ test('DOT: the spec graph attributes, the clusters with their colours, and the s
     if (k === 'ranksep' || k === 'nodesep') continue;
     assert.match(dot, new RegExp(`\\b${k}="${v.replace('.', '\\.')}"`), `graph attribute ${k}=${v}`);
   }
-  // nodesep and ranksep depart from the spec so that A4 prints at 0.8 or more (dot.ts LAYOUT, README).
+  // nodesep and ranksep depart from the spec so that A4 prints at 0.8 or more (dot.ts LAYOUT, docs/diagrams.md).
   assert.match(dot, new RegExp(`nodesep="${LAYOUT.nodesep}", ranksep="${LAYOUT.ranksep}"`));
   assert.match(
     dot,
