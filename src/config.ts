@@ -46,7 +46,7 @@ export interface EngineConfig {
    * own generator (one file every 5 s), so the default wakes on each published file instead.
    */
   trigger: TriggerSpec;
-  /** Files per batch at most; 0 = no limit. Default 1000 (spec: 1, which falls behind; see README). */
+  /** Files per batch at most; 0 = no limit. Default 1000 (spec: 1, which falls behind; see docs/architecture.md, "Triggers"). */
   maxFilesPerTrigger: number;
   /** What happens to a file after its batch committed. Default `off`. */
   cleanSource: CleanSource;

@@ -1,6 +1,6 @@
 /**
  * The spec's three use cases (normal operation, fault recovery, duplicate handling) as small
- * step-by-step diagrams in the architecture diagram's colours, for the README's "How it works".
+ * step-by-step diagrams in the architecture diagram's colours, shown in docs/diagrams.md.
  *
  * The steps describe what this project does (temp file + link publish, offsets/N before and commits/N
  * after a batch, the batch record in the same transaction as the rows), which both engines share; the
