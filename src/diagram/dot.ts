@@ -199,7 +199,7 @@ function clusterOpen(c: Cluster, indent: string): string[] {
 }
 
 /**
- * Layout knobs that depart from the spec's graph attributes (README, "Architecture diagram"). The spec's
+ * Layout knobs that depart from the spec's graph attributes (docs/diagrams.md). The spec's
  * nodesep 1.0 in and ranksep 1.5 in put 1 in of air between every two boxes of a column and 1.5 in
  * between columns; with its content the drawing is then about 22 x 17 in, printed on A4 at 0.44, which
  * makes 9 pt text 3.9 pt on paper. The page must print at 0.8 or more (`MIN_PRINT_SCALE`), so the drawing
