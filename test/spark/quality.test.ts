@@ -29,7 +29,14 @@ test('the quality score is the mean over the stored rows, in stream_batches and 
       `SELECT batch_id::int AS batch, input_rows AS input, inserted_rows AS inserted, duplicate_rows AS duplicates,
               rejected_rows AS rejected, quality_score::float8 AS quality FROM stream_batches ORDER BY batch_id`,
     );
-    const expected = batches.map((b, i) => ({ batch: i, input: b.input, inserted: b.inserted, duplicates: b.duplicates, rejected: b.rejected, quality: b.quality }));
+    const expected = batches.map((b, i) => ({
+      batch: i,
+      input: b.input,
+      inserted: b.inserted,
+      duplicates: b.duplicates,
+      rejected: b.rejected,
+      quality: b.quality,
+    }));
     assert.deepEqual(recorded, expected, 'stream_batches');
     const progress = readProgress(progressFile).map((p) => ({
       batch: p.batchId,
