@@ -30,7 +30,7 @@ def main(argv=None):
         print(json.dumps(settings.as_dict(), indent=2, sort_keys=True))
         return 0
     from ecomstream_spark.job import StreamingJob, build_session
-    from ecomstream_spark.sink import SinkError
+    from ecomstream_spark.jdbc import SinkError
 
     try:
         spark = build_session(settings)
@@ -41,6 +41,9 @@ def main(argv=None):
     except SinkError as e:  # its message names the database, file or batch: one line, not a traceback
         sys.stderr.write("ecomstream-spark: %s\n" % e)
         return 1
+    except ContractError as e:  # the contract does not fit this Spark (job.check_hidden_prefixes)
+        sys.stderr.write("ecomstream-spark: %s\n" % e)
+        return 2
 
 
 if __name__ == "__main__":

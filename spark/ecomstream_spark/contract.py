@@ -1,7 +1,7 @@
 """The feed contract as the Spark job sees it.
 
 The TypeScript contract (src/contract/event.ts, shape and semantics in src/contract/schema.ts) is the one
-definition; `ecomstream contract --out spark/event_contract.json` exports it, and test/spark/job.test.ts
+definition; `ecomstream contract --out spark/event_contract.json` exports it, and test/unit/contract-json.test.ts
 fails when the file is stale. `--contract FILE` reads another feed's contract in the same form. Nothing
 here repeats a column, a type, an allowed value or a reason code: everything is read from that JSON.
 """
@@ -59,7 +59,7 @@ class Contract:
             #: SQLSTATE classes and codes worth a retry of the batch (src/db/sqlstates.ts).
             self.retryable_sqlstate_classes: List[str] = list(retryable["classes"])
             self.retryable_sqlstates: List[str] = list(retryable["codes"])
-            #: The epoch's statements and names (src/db/epoch.ts), run by sink.Fence.
+            #: The epoch's statements and names (src/db/epoch.ts), run by fencing.Fence.
             self.fencing: Dict[str, Any] = dict(raw["fencing"])
             published = raw["published"]
             self.published_suffix: str = published["suffix"]

@@ -11,7 +11,7 @@ Terminology (the same as the TypeScript engine's, src/engine/stream.ts)
                     and timestamp; the sink skips it when PostgreSQL already has N.
 
 Pipeline of one batch (spec section 4, "Processing Steps"):
-  1 readStream of published *.csv files (binaryFile source: whole files, see rows.py for why)
+  1 readStream of published files (binaryFile source: whole files, see rows.py for why)
   2 parse every file with the contract's fixed schema, no inference          (executors, rows.py)
   3 validate; malformed lines and rule violations become rejected rows        (executors, rows.py)
   4 add the data-quality score to each valid row                               (executors, rows.py)
@@ -41,35 +41,29 @@ import zipfile
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 from urllib.parse import unquote
 
-from .contract import Contract
+from .contract import Contract, ContractError
 from .failpoint import executor_failpoint, failpoint
+from .fencing import Fence, Fenced
+from .jdbc import DatabaseUnavailable, PgConnection, SinkError, is_connection_error, java_message, libpq_params
 from .progress import append as append_progress, format_line, make_record
 from .rows import Rules, render, scan_file
 from .settings import Settings, redact_url
 from .sink import (
-    PgConnection,
-    DatabaseUnavailable,
-    Fence,
-    Fenced,
-    SinkError,
+    PartitionInserter,
     StageTables,
-    Target,
+    abort_batch,
     batch_recorded,
     commit_batch,
     create_stage_tables,
-    drop_stale_stage_tables,
     drop_stage,
-    is_connection_error,
-    java_message,
-    PartitionInserter,
-    abort_batch,
+    drop_stale_stage_tables,
     finish_batch,
     gather_partitions,
-    libpq_params,
     open_batch,
     stage_partition,
     stage_rejects_on_driver,
 )
+from .target import Target
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 T = TypeVar("T")
@@ -152,8 +146,80 @@ def _stage_files(
         yield stage_partition(conninfo, stage, target, part, events(), rejects, counts), None
     except DatabaseUnavailable as e:
         # Returned, not raised: a failed task reaches the driver only as text, and the driver decides by
-        # class whether the batch is retried (sink.is_connection_error).
+        # class whether the batch is retried (jdbc.is_connection_error).
         yield None, str(e)
+
+
+class BatchPlan(object):
+    """One batch's files (name -> path, mtime, size and state: read, empty, missing or unreadable) in
+    batch order (modification time, then name), its timestamp, and the times its steps ended (`marks`)."""
+
+    def __init__(self, stream_id: str, batch_id: int, batch_ts_ms: int, files: Dict[str, Dict[str, Any]], marks: Dict[str, float]) -> None:
+        self.stream_id, self.batch_id, self.batch_ts_ms = stream_id, batch_id, batch_ts_ms
+        self.files = files
+        self.order = sorted(files, key=lambda n: (files[n]["mtime"], n))
+        #: The batch order of the files an executor reads, by path (their rows' file_rank in staging).
+        self.rank = {files[n]["path"]: i for i, n in enumerate(self.order) if files[n]["state"] == "read"}
+        self.files_json = [{"name": n, "size": files[n]["size"], "mtimeMs": files[n]["mtime"]} for n in self.order]
+        self.mtimes = [files[n]["mtime"] for n in self.order if files[n]["mtime"] is not None]
+        self.marks = marks
+        #: The executors' summed sink.PART_COUNTS, once they staged the batch.
+        self.counts = [0.0, 0.0, 0.0, 0.0]
+
+    def ms(self, since: str, until: str) -> int:
+        return int((self.marks[until] - self.marks[since]) * 1000)
+
+    def record(self) -> Dict[str, Any]:
+        """The stream_batches values known before the batch transaction ends (sink.commit_batch)."""
+        return {
+            "files": self.files_json,
+            "batch_timestamp": iso_ms(self.batch_ts_ms),
+            "input_rows": int(self.counts[0]),
+            "rejected_rows": int(self.counts[1]),
+            "oldest_file_mtime": iso_ms(min(self.mtimes)) if self.mtimes else None,
+            "newest_file_mtime": iso_ms(max(self.mtimes)) if self.mtimes else None,
+            # write: the driver's records of unread files; read: parse, validate and COPY into staging on
+            # the executors, with the inserts of the partitions staged overlapping it.
+            "durations_ms": {"plan": self.ms("start", "plan"), "write": self.ms("plan", "write"), "read": self.ms("write", "read")},
+        }
+
+
+def unread_records(plan: BatchPlan, rules: Rules) -> List[Tuple[Any, ...]]:
+    """The records of the files no executor reads (empty, vanished, unreadable), staged by the driver."""
+    out: List[Tuple[Any, ...]] = []
+    for i, n in enumerate(plan.order):
+        state = plan.files[n]["state"]
+        if state == "empty":
+            out.extend(_records(n, b"", {n: i}, rules, plan.batch_ts_ms))
+        elif state == "missing":
+            missing = rules.reader["fileMissing"]
+            out.append((i, n, 0, None, missing["reason"], render(missing["notice"], file=n)))
+        elif state == "unreadable":
+            unreadable = rules.reader["fileUnreadable"]
+            out.append((i, n, 0, None, unreadable["reason"], render(unreadable["detailOpen"], file=n, error=SPARK_SKIPPED_FILE)))
+    return out
+
+
+def progress_record(plan: BatchPlan, result: Dict[str, Any], replay: bool) -> Dict[str, Any]:
+    """The progress record of a batch this run committed (`result`: sink.commit_batch's)."""
+    record = plan.record()
+    committed_ms = int(plan.marks["commit"] * 1000)
+    return make_record(
+        stream_id=plan.stream_id,
+        batch_id=plan.batch_id,
+        batch_timestamp_iso=iso_ms(plan.batch_ts_ms) or "",
+        committed_at_iso=iso_ms(committed_ms) or "",
+        replay=replay,
+        already_committed=False,
+        files=[f["name"] for f in plan.files_json],
+        num_input_rows=record["input_rows"],
+        inserted_rows=result["inserted"],
+        duplicate_rows=result["batch_duplicates"] + result["stored_duplicates"],
+        rejected_rows=record["rejected_rows"],
+        quality_score=result["quality_score"],
+        durations_ms=dict(record["durations_ms"], commit=plan.ms("read", "commit"), total=plan.ms("start", "commit")),
+        latencies_ms=[committed_ms - m for m in plan.mtimes],
+    )
 
 
 def _package_zip() -> str:
@@ -165,6 +231,37 @@ def _package_zip() -> str:
             if name.endswith(".py"):
                 z.write(os.path.join(PACKAGE_DIR, name), "ecomstream_spark/" + name)
     return path
+
+
+def glob_literal(text: str) -> str:
+    """`text` matched literally by a Hadoop glob (pathGlobFilter): its special characters escaped."""
+    return "".join("\\" + ch if ch in "\\{}[]*?" else ch for ch in text)
+
+
+def spark_hides_name(jvm: Any) -> Callable[[str], bool]:
+    """Whether Spark's file source hides a file of this name from a listing, asked of Spark's JVM
+    (HadoopFSUtils.shouldFilterOutPathName, which its FileStreamSource's listing applies)."""
+    utils = jvm.org.apache.spark.util.HadoopFSUtils
+    return lambda name: bool(utils.shouldFilterOutPathName(name))
+
+
+def check_hidden_prefixes(contract: Contract, spark_hides: Callable[[str], bool]) -> None:
+    """The contract's published.hiddenPrefixes must be exactly the first characters for which Spark's file
+    source hides a name (the job does not filter them itself: it could only add to what Spark hides), or
+    the two engines would read different files: a ContractError otherwise. Probed with every printable
+    ASCII character before a published name."""
+    sample = "events" + contract.published_suffix
+    try:
+        hidden = sorted(c for c in map(chr, range(0x20, 0x7F)) if spark_hides(c + sample))
+        unhidden = sorted(p for p in contract.hidden_prefixes if not spark_hides(p + sample))
+    except Exception as e:  # py4j: the JVM has no such method (another Spark version)
+        raise ContractError("%s: cannot ask Spark which file names its file source hides: %s" % (contract.source, e)) from e
+    contract_chars = sorted(p for p in contract.hidden_prefixes if len(p) == 1)
+    if unhidden or hidden != contract_chars:
+        raise ContractError(
+            "%s: published.hiddenPrefixes %s are not what Spark's file source hides (names starting with %s): "
+            "the Spark job and the TypeScript engine would read different files" % (contract.source, json.dumps(contract.hidden_prefixes), json.dumps(hidden))
+        )
 
 
 def launched_by_spark_submit() -> bool:
@@ -266,7 +363,7 @@ class StreamingJob(object):
         self._stream_id: Optional[str] = None
         self._stream_id_ready = threading.Event()
         self._conn: Optional[PgConnection] = None
-        #: This job's epoch of its stream (sink.Fence), claimed once the query has its id.
+        #: This job's epoch of its stream (fencing.Fence), claimed once the query has its id.
         self._fence: Optional[Fence] = None
         self._started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
         self._replay_batch: Optional[int] = None
@@ -409,7 +506,7 @@ class StreamingJob(object):
         try:
             self._retrying("batch %d" % batch_id, ", the batch stays uncommitted", attempt, deadline=deadline)
         except Exception as e:
-            if deadline is None or not is_connection_error(e, self.target):
+            if deadline is None or not is_connection_error(e, self.target.retryable):
                 raise
             why = java_message(e).splitlines()[0]
             raise SinkError("batch %d (stays uncommitted): gave up after --retry-timeout %d s of retries: %s" % (batch_id, s.batch_retry_seconds, why)) from e
@@ -426,7 +523,7 @@ class StreamingJob(object):
             try:
                 return step()
             except Exception as e:  # classified below, re-raised unless transient
-                if not is_connection_error(e, self.target) or self._stop_requested or (deadline is not None and time.time() + delay > deadline):
+                if not is_connection_error(e, self.target.retryable) or self._stop_requested or (deadline is not None and time.time() + delay > deadline):
                     raise
                 self.reset_connection()
                 why = java_message(e).splitlines()[0][:300]
@@ -447,7 +544,7 @@ class StreamingJob(object):
         try:
             return self._retrying("start-up", "", connect, deadline=time.time() + s.startup_retry_seconds)
         except Exception as e:  # a wrong password or database is not retried: said at once
-            waited = " within --startup-timeout %d s" % s.startup_retry_seconds if is_connection_error(e, self.target) else ""
+            waited = " within --startup-timeout %d s" % s.startup_retry_seconds if is_connection_error(e, self.target.retryable) else ""
             raise SinkError("cannot connect to PostgreSQL at %s%s: %s" % (redact_url(s.jdbc_url), waited, java_message(e))) from e
 
     def _report_already_committed(self, df: Any, stream_id: str, batch_id: int, replay: bool, t0: float) -> None:
@@ -479,12 +576,37 @@ class StreamingJob(object):
         return int(row[0]["ts"]) if row else self.offsets_timestamp_ms(batch_id)
 
     def _run(self, df: Any, batch_id: int, stream_id: str, replay: bool, t0: float) -> None:
+        plan = self._plan(df, stream_id, batch_id, t0)
+        conn = self.connection()
+        stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
+        create_stage_tables(conn, stage, self.target)
+        try:
+            unread = unread_records(plan, self.rules)
+            if unread:
+                stage_rejects_on_driver(conn, stage, unread)
+            plan.marks["write"] = time.time()
+            result = self._write(df, plan, conn, stage) if open_batch(conn, self.fence(), stream_id, batch_id) else None
+        finally:
+            try:
+                drop_stage(conn, stage)
+            except Exception:  # dropped inside the transaction already, or left for the next start
+                pass
+        plan.marks["commit"] = time.time()
+        if result is None:
+            self._report_already_committed(df, stream_id, batch_id, replay, t0)
+            return
+        failpoint(self.settings.failpoint, "after-db-commit", batch_id)
+        self.batches += 1
+        progress = progress_record(plan, result, replay)
+        append_progress(self.settings.progress_file, progress)
+        log(format_line(progress))
+
+    def _plan(self, df: Any, stream_id: str, batch_id: int, t0: float) -> "BatchPlan":
+        """The batch's files and its timestamp. Spark's FileStreamSource recorded the planned files in
+        sources/0/N; the batch DataFrame only has rows for files it could read and that are not empty
+        (Spark skips zero-byte files), so each planned file without a row is looked at here."""
         from pyspark.sql import functions as F
 
-        s = self.settings
-        # Plan: the batch's files and its timestamp. Spark's FileStreamSource recorded the planned files
-        # in sources/0/N; the batch DataFrame only has rows for files it could read and that are not
-        # empty (Spark skips zero-byte files), so each planned file without a row is looked at here.
         meta = df.select("path", F.unix_millis("modificationTime").alias("mtime_ms"), "length", F.unix_millis("batch_ts").alias("batch_ts_ms")).collect()
         batch_ts_ms = int(meta[0]["batch_ts_ms"]) if meta else self.offsets_timestamp_ms(batch_id)
         files: Dict[str, Dict[str, Any]] = {}
@@ -494,130 +616,61 @@ class StreamingJob(object):
             if name not in files:
                 state, size = self._unread_file_state(uri)
                 files[name] = {"path": uri, "mtime": mtime, "size": size, "state": state}
-        order = sorted(files, key=lambda n: (files[n]["mtime"], n))
-        rank = {files[n]["path"]: i for i, n in enumerate(order) if files[n]["state"] == "read"}
-        files_json = [{"name": n, "size": files[n]["size"], "mtimeMs": files[n]["mtime"]} for n in order]
-        t_plan = time.time()
+        return BatchPlan(stream_id, batch_id, batch_ts_ms, files, {"start": t0, "plan": time.time()})
 
-        # Files no executor reads (empty, vanished, unreadable): their records, staged by the driver.
-        rules = self.rules
-        unread: List[Tuple[Any, ...]] = []
-        for i, n in enumerate(order):
-            state = files[n]["state"]
-            if state == "empty":
-                unread.extend(_records(n, b"", {n: i}, rules, batch_ts_ms))
-            elif state == "missing":
-                missing = rules.reader["fileMissing"]
-                unread.append((i, n, 0, None, missing["reason"], render(missing["notice"], file=n)))
-            elif state == "unreadable":
-                unreadable = rules.reader["fileUnreadable"]
-                unread.append((i, n, 0, None, unreadable["reason"], render(unreadable["detailOpen"], file=n, error=SPARK_SKIPPED_FILE)))
-        conn = self.connection()
-        stage = StageTables(stream_id, batch_id, uuid.uuid4().hex[:8])
-        create_stage_tables(conn, stage, self.target)
+    def _write(self, df: Any, plan: "BatchPlan", conn: PgConnection, stage: StageTables) -> Optional[Dict[str, Any]]:
+        """Inside the open batch transaction: read, validate and stage in one pass on the executors while
+        the batch transaction inserts each partition staged (sink.PartitionInserter); then the record and
+        COMMIT (sink.finish_batch), or the whole batch again from staging after a duplicate key
+        (sink.commit_batch). Any failure rolls the batch transaction back before it propagates: switching
+        the connection back to autocommit (dropping the staging tables does) would otherwise commit the
+        partitions already inserted."""
         try:
-            if unread:
-                stage_rejects_on_driver(conn, stage, unread)
-            t_write = time.time()
-            # Read, validate and stage in one pass on the executors: each task parses its partition's
-            # files and COPYs the records into the staging tables; only its counts come back. Meanwhile
-            # the batch transaction inserts each partition staged (sink.PartitionInserter).
-            if not open_batch(conn, self.fence(), stream_id, batch_id):
-                result = None
-            else:
-                # Any failure rolls the batch transaction back before it propagates: switching the
-                # connection back to autocommit (dropping the staging tables does, below) would
-                # otherwise commit the partitions already inserted.
-                try:
-                    inserter = PartitionInserter(conn, stage, self.target)
-                    inserter.start()
-                    counts = [0.0, 0.0, 0.0, 0.0]
-                    down: List[str] = []
-                    try:
-                        if rank:
-                            stage_fn = functools.partial(
-                                _stage_files,
-                                rank=rank,
-                                rules=rules,
-                                batch_ts_ms=batch_ts_ms,
-                                conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
-                                stage=stage,
-                                target=self.target,
-                            )
-                            for part_counts, unavailable in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
-                                if part_counts is None:
-                                    down.append(unavailable)
-                                else:
-                                    counts = [x + y for x, y in zip(counts, part_counts)]
-                    finally:
-                        inserter.finish()
-                    if down:
-                        raise DatabaseUnavailable("batch %d: %d partition(s) could not be staged; the first: %s" % (batch_id, len(down), down[0]))
-                    t_read = time.time()
-                    failpoint(s.failpoint, "during-copy", batch_id)
-                    mtimes = [files[n]["mtime"] for n in order if files[n]["mtime"] is not None]
-                    record = {
-                        "files": files_json,
-                        "batch_timestamp": iso_ms(batch_ts_ms),
-                        "input_rows": int(counts[0]),
-                        "rejected_rows": int(counts[1]),
-                        "oldest_file_mtime": iso_ms(min(mtimes)) if mtimes else None,
-                        "newest_file_mtime": iso_ms(max(mtimes)) if mtimes else None,
-                        # write: the driver's records of unread files; read: parse, validate and COPY into
-                        # staging on the executors, with the inserts of the partitions staged overlapping it.
-                        "durations_ms": {
-                            "plan": int((t_plan - t0) * 1000),
-                            "write": int((t_write - t_plan) * 1000),
-                            "read": int((t_read - t_write) * 1000),
-                        },
-                    }
-                    if inserter.conflicted:
-                        # A key twice in the batch or stored before: the whole batch again, from staging.
-                        abort_batch(conn)
-                        gather_partitions(conn, stage)
-                        result = commit_batch(conn, self.fence(), stage, self.target, stream_id, batch_id, record)
-                    else:
-                        quality_score = round(counts[3] / counts[2], 3) if counts[2] else None
-                        result = finish_batch(conn, stage, stream_id, batch_id, record, inserter.inserted, quality_score)
-                except BaseException:
-                    abort_batch(conn)
-                    raise
-        finally:
+            inserter = PartitionInserter(conn, stage, self.target)
+            inserter.start()
             try:
-                drop_stage(conn, stage)
-            except Exception:  # dropped inside the transaction already, or left for the next start
-                pass
-        t_commit = time.time()
-        if result is None:
-            self._report_already_committed(df, stream_id, batch_id, replay, t0)
-            return
-        failpoint(s.failpoint, "after-db-commit", batch_id)
-        committed_ms = int(t_commit * 1000)
-        self.batches += 1
-        progress = make_record(
-            stream_id=stream_id,
-            batch_id=batch_id,
-            batch_timestamp_iso=iso_ms(batch_ts_ms) or "",
-            committed_at_iso=iso_ms(committed_ms) or "",
-            replay=replay,
-            already_committed=False,
-            files=[f["name"] for f in files_json],
-            num_input_rows=record["input_rows"],
-            inserted_rows=result["inserted"],
-            duplicate_rows=result["batch_duplicates"] + result["stored_duplicates"],
-            rejected_rows=record["rejected_rows"],
-            quality_score=result["quality_score"],
-            durations_ms={
-                "plan": record["durations_ms"]["plan"],
-                "read": record["durations_ms"]["read"],
-                "write": record["durations_ms"]["write"],
-                "commit": int((t_commit - t_read) * 1000),
-                "total": int((t_commit - t0) * 1000),
-            },
-            latencies_ms=[committed_ms - m for m in mtimes],
+                plan.counts = self._stage_on_executors(df, plan, stage)
+            finally:
+                inserter.finish()
+            plan.marks["read"] = time.time()
+            failpoint(self.settings.failpoint, "during-copy", plan.batch_id)
+            record = plan.record()
+            if not inserter.conflicted:
+                return finish_batch(conn, stage, self.target, plan.stream_id, plan.batch_id, record, inserter)
+            # A key twice in the batch or stored before: the whole batch again, from staging.
+            abort_batch(conn)
+            gather_partitions(conn, stage)
+            return commit_batch(conn, self.fence(), stage, self.target, plan.stream_id, plan.batch_id, record)
+        except BaseException:
+            abort_batch(conn)
+            raise
+
+    def _stage_on_executors(self, df: Any, plan: "BatchPlan", stage: StageTables) -> List[float]:
+        """Each task parses its partition's files and COPYs the records into the staging tables; only its
+        counts come back (sink.PART_COUNTS, summed here). Raises DatabaseUnavailable if a task could not
+        reach PostgreSQL."""
+        counts = [0.0, 0.0, 0.0, 0.0]
+        if not plan.rank:
+            return counts
+        s = self.settings
+        stage_fn = functools.partial(
+            _stage_files,
+            rank=plan.rank,
+            rules=self.rules,
+            batch_ts_ms=plan.batch_ts_ms,
+            conninfo=libpq_params(s.jdbc_url, s.jdbc_user, s.jdbc_password),
+            stage=stage,
+            target=self.target,
         )
-        append_progress(s.progress_file, progress)
-        log(format_line(progress))
+        down: List[str] = []
+        for part_counts, unavailable in df.select("path", "content").rdd.mapPartitionsWithIndex(stage_fn).collect():
+            if part_counts is None:
+                down.append(unavailable)
+            else:
+                counts = [x + y for x, y in zip(counts, part_counts)]
+        if down:
+            raise DatabaseUnavailable("batch %d: %d partition(s) could not be staged; the first: %s" % (plan.batch_id, len(down), down[0]))
+        return counts
 
     def _unread_file_state(self, uri: str) -> Tuple[str, Optional[int]]:
         """A planned file without a row: empty (Spark skips zero-byte files), gone, or unreadable."""
@@ -632,39 +685,20 @@ class StreamingJob(object):
     # -- the query --------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from pyspark.sql import functions as F
-
         s = self.settings
+        check_hidden_prefixes(self.contract, spark_hides_name(self.spark.sparkContext._jvm))
         self.check_checkpoint_folder()
         if "://" not in s.input or s.input.startswith("file:"):
             os.makedirs(s.input[5:] if s.input.startswith("file:") else s.input, exist_ok=True)
         self._replay_batch = self.find_replay_batch()
 
         conn = self._connect_at_startup()
+        query = self._writer().start()
         # The stream id is the Spark query id, stable across restarts of one checkpoint; known once started.
-        binary_schema = binary_file_schema()
-        source = (
-            self.spark.readStream.format("binaryFile")
-            .schema(binary_schema)
-            .option("pathGlobFilter", "*.csv")  # only published files: never the generator's temp files
-            .option("maxFilesPerTrigger", str(s.max_files_per_trigger))
-            .load(s.input)
-            # Rewritten by Spark to the batch timestamp of offsets/N: the same on a replay.
-            .withColumn("batch_ts", F.current_timestamp())
-        )
-        writer = source.writeStream.queryName("ecomstream").foreachBatch(self.process_batch).option("checkpointLocation", s.checkpoint)
-        if s.trigger_kind == "available-now":
-            writer = writer.trigger(availableNow=True)
-        elif s.trigger_kind == "once":
-            writer = writer.trigger(once=True)
-        else:
-            writer = writer.trigger(processingTime="%g seconds" % s.trigger_seconds)
-
-        query = writer.start()
         self._stream_id = str(query.id)
         # Before the first batch may use the database (it waits for the stream id): this run's epoch,
         # which fences every earlier run of this checkpoint and ends a frozen one's batch transaction
-        # (sink.Fence); then the staging tables of killed attempts, on this thread, so no batch's own
+        # (fencing.Fence); then the staging tables of killed attempts, on this thread, so no batch's own
         # tables are ever dropped under it.
         try:
             fence = Fence(self.contract, self._stream_id)
@@ -674,6 +708,43 @@ class StreamingJob(object):
                 warn("dropped staging table %s left by an earlier attempt" % name)
         finally:
             self._stream_id_ready.set()
+        self._log_start()
+        self._install_signal_handlers()
+        self._await_end(query)
+        error = query.exception()
+        self.reset_connection()
+        if error is not None:
+            cause = self.failures[-1] if self.failures else None
+            warn("the streaming query failed: %s" % (cause if cause is not None else error))
+            return 1
+        log("stopped after %d batches" % self.batches)
+        return 0
+
+    def _writer(self) -> Any:
+        """The streaming query, not started: published files of the input folder, one foreachBatch."""
+        from pyspark.sql import functions as F
+
+        s = self.settings
+        source = (
+            self.spark.readStream.format("binaryFile")
+            .schema(binary_file_schema())
+            # Only published files (the contract's suffix; Spark itself hides the hidden prefixes, see
+            # check_hidden_prefixes): never the generator's temp files.
+            .option("pathGlobFilter", "*" + glob_literal(self.contract.published_suffix))
+            .option("maxFilesPerTrigger", str(s.max_files_per_trigger))
+            .load(s.input)
+            # Rewritten by Spark to the batch timestamp of offsets/N: the same on a replay.
+            .withColumn("batch_ts", F.current_timestamp())
+        )
+        writer = source.writeStream.queryName("ecomstream").foreachBatch(self.process_batch).option("checkpointLocation", s.checkpoint)
+        if s.trigger_kind == "available-now":
+            return writer.trigger(availableNow=True)
+        if s.trigger_kind == "once":
+            return writer.trigger(once=True)
+        return writer.trigger(processingTime="%g seconds" % s.trigger_seconds)
+
+    def _log_start(self) -> None:
+        s = self.settings
         log(
             "stream %s (spark %s, application %s): watching %s (trigger %s, max %d files per batch, checkpoint %s%s)"
             % (
@@ -687,29 +758,23 @@ class StreamingJob(object):
                 ", replaying batch %d" % self._replay_batch if self._replay_batch is not None else "",
             )
         )
-        self._install_signal_handlers()
+
+    def _await_end(self, query: Any) -> None:
+        """Until the query ends: by itself (available-now, once), failed, or stopped between batches
+        after a stop was requested, so the batch in flight commits and writes commits/N."""
         stopping_since: Optional[float] = None
         while query.isActive:
             if self._stop_requested:
                 if stopping_since is None:
                     stopping_since = time.time()
                     log("stopping: the batch in flight finishes first (Ctrl-C again to abort)")
-                # Stop between batches, so the batch in flight commits and writes commits/N.
                 if not query.status["isTriggerActive"] or time.time() - stopping_since > 600:
                     query.stop()
-                    break
+                    return
             try:
                 query.awaitTermination(0.5)
-            except Exception:  # the query failed: said below in one line, from the batch's own error
-                break
-        error = query.exception()
-        self.reset_connection()
-        if error is not None:
-            cause = self.failures[-1] if self.failures else None
-            warn("the streaming query failed: %s" % (cause if cause is not None else error))
-            return 1
-        log("stopped after %d batches" % self.batches)
-        return 0
+            except Exception:  # the query failed: said in one line by run(), from the batch's own error
+                return
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

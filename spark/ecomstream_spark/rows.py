@@ -146,6 +146,7 @@ class Rules(object):
         return env["validate"]  # type: ignore[no-any-return]
 
     def _check(self, k: int, c: Dict[str, Any], contract: Contract) -> Check:
+        """Check `k` of the contract compiled; the checks of the whole row first, then one column's."""
         kind, reason, t = c["check"], c["reason"], c["detail"]
         cols = contract.columns
         ncol = self.ncol
@@ -168,46 +169,60 @@ class Rules(object):
                 return reason, render(t, column=name, length=len(f[i]), max=max_len)
 
             return Check(" and ".join("len(v%d) <= %d" % (i, m) for i, m, _ in checks) or "True", {}, max_length)
-        name = c["column"]
+        if kind in ("timestamp", "not_stale", "not_future"):
+            return self._time_check(k, c, contract)
+        return self._value_check(k, c, contract)
+
+    def _value_check(self, k: int, c: Dict[str, Any], contract: Contract) -> Check:
+        """A check of one column's value by itself: allowed, pattern, decimal, min."""
+        kind, reason, t, name = c["check"], c["reason"], c["detail"], c["column"]
         i = contract.index(name)
-        col = cols[i]
+        col = contract.columns[i]
         v, key = "v%d" % i, "C%d" % k
-
-        def base(value: str) -> Dict[str, Any]:
-            return {"column": name, "value": value, "value_json": json_string(value)}
-
         if kind == "allowed":
             listed = ", ".join(col["allowed"])
             return Check(
                 "not %s or %s in %s" % (v, v, key),
                 {key: frozenset(col["allowed"])},
-                lambda f, now: (reason, render(t, allowed=listed, **base(f[i]))),
+                lambda f, now: (reason, render(t, allowed=listed, **_value_args(name, f[i]))),
             )
         if kind == "pattern":
             return Check(
                 "not %s or %s(%s)" % (v, key, v),
                 {key: re.compile(c["pattern"]).fullmatch},
-                lambda f, now: (reason, render(t, pattern=c["pattern"], **base(f[i]))),
+                lambda f, now: (reason, render(t, pattern=c["pattern"], **_value_args(name, f[i]))),
             )
+        rx = self.decimal_re
         if kind == "decimal":
-            precision, scale, rx = int(col["precision"]), int(col["scale"]), self.decimal_re
+            precision, scale = int(col["precision"]), int(col["scale"])
 
             @functools.lru_cache(maxsize=_MEMO)
             def fits(value: str) -> bool:
                 d = parse_decimal(value, rx)
                 return d is not None and decimal_fits(d, precision, scale)
 
-            return Check("not %s or %s(%s)" % (v, key, v), {key: fits}, lambda f, now: (reason, render(t, precision=precision, scale=scale, **base(f[i]))))
+            return Check(
+                "not %s or %s(%s)" % (v, key, v),
+                {key: fits},
+                lambda f, now: (reason, render(t, precision=precision, scale=scale, **_value_args(name, f[i]))),
+            )
         if kind == "min":
-            minimum = parse_decimal(fmt_number(c["min"]), self.decimal_re)
-            rx = self.decimal_re
+            minimum = parse_decimal(fmt_number(c["min"]), rx)
 
             @functools.lru_cache(maxsize=_MEMO)
             def below(value: str) -> bool:
                 d = parse_decimal(value, rx)
                 return d is not None and compare_decimal(d, minimum) < 0
 
-            return Check("not %s or not %s(%s)" % (v, key, v), {key: below}, lambda f, now: (reason, render(t, min=c["min"], **base(f[i]))))
+            return Check("not %s or not %s(%s)" % (v, key, v), {key: below}, lambda f, now: (reason, render(t, min=c["min"], **_value_args(name, f[i]))))
+        raise ValueError("%s: unknown check %r" % (self.source, kind))
+
+    def _time_check(self, k: int, c: Dict[str, Any], contract: Contract) -> Check:
+        """A timestamp column: its syntax (parsed into `t<i>`, read by the checks after it and by the
+        values), then the batch timestamp's windows (not_stale, not_future)."""
+        kind, reason, t, name = c["check"], c["reason"], c["detail"], c["column"]
+        i = contract.index(name)
+        v, key = "v%d" % i, "C%d" % k
         if kind == "timestamp":
             rx = self.timestamp_re
 
@@ -215,24 +230,31 @@ class Rules(object):
             def parse(value: str) -> Tuple[Optional[int], str]:
                 return parse_timestamp(value, rx)
 
-            # t<i>: (epoch ms, stored text), read by the checks after this one and by the values.
-            return Check("not %s or (t%d := %s(%s))[0] is not None" % (v, i, key, v), {key: parse}, lambda f, now: (reason, render(t, **base(f[i]))))
-        if kind in ("not_stale", "not_future"):
-            if not any(p.get("column") == name and p["check"] == "timestamp" for p in contract.checks[:k]):
-                raise ValueError("%s: check %d (%s of %s) needs a timestamp check of %s before it" % (self.source, k + 1, kind, name, name))
-            if kind == "not_stale":
-                hours = self.hours
-                return Check(
-                    "not %s or t%d[0] >= now - %s" % (v, i, key),
-                    {key: self.max_age_ms},
-                    lambda f, now: (reason, render(t, hours=hours, batch_timestamp=iso_z(now), **base(f[i]))),
-                )
+            # t<i>: (epoch ms, stored text).
             return Check(
-                "not %s or t%d[0] <= now + %s" % (v, i, key),
-                {key: self.future_ms},
-                lambda f, now: (reason, render(t, batch_timestamp=iso_z(now), **base(f[i]))),
+                "not %s or (t%d := %s(%s))[0] is not None" % (v, i, key, v),
+                {key: parse},
+                lambda f, now: (reason, render(t, **_value_args(name, f[i]))),
             )
-        raise ValueError("%s: unknown check %r" % (self.source, kind))
+        if not any(p.get("column") == name and p["check"] == "timestamp" for p in contract.checks[:k]):
+            raise ValueError("%s: check %d (%s of %s) needs a timestamp check of %s before it" % (self.source, k + 1, kind, name, name))
+        if kind == "not_stale":
+            hours = self.hours
+            return Check(
+                "not %s or t%d[0] >= now - %s" % (v, i, key),
+                {key: self.max_age_ms},
+                lambda f, now: (reason, render(t, hours=hours, batch_timestamp=iso_z(now), **_value_args(name, f[i]))),
+            )
+        return Check(
+            "not %s or t%d[0] <= now + %s" % (v, i, key),
+            {key: self.future_ms},
+            lambda f, now: (reason, render(t, batch_timestamp=iso_z(now), **_value_args(name, f[i]))),
+        )
+
+
+def _value_args(name: str, value: str) -> Dict[str, Any]:
+    """The placeholders every column check's detail may use: {column}, {value}, {value_json}."""
+    return {"column": name, "value": value, "value_json": json_string(value)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -482,20 +504,9 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
     """All records of one file, in line order (semantics.lines, encoding, header, csv)."""
     # PySpark hands BinaryType values over as bytearray.
     content = b"" if content is None else bytes(content)
-    size = len(content)
-    data = content[3:] if content.startswith(_BOM) else content
+    lines = _split_lines(content)
     rd = rules.reader
-    enc, malformed, bad_header = rd["invalidEncoding"], rd["malformed"], rd["badHeader"]
-    # Common case: the whole file is UTF-8 without NUL, decoded at once. Otherwise line by line, so one
-    # bad byte rejects one line. A newline byte never occurs inside a UTF-8 sequence, so both splits agree.
-    lines: List[Any]
-    try:
-        text = data.decode("utf-8")
-        lines = text.split("\n") if "\x00" not in text else data.split(b"\n")
-    except UnicodeDecodeError:
-        lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()  # the newline ending the last line does not start another one
+    malformed, bad_header = rd["malformed"], rd["badHeader"]
     max_bytes, max_raw, validate = rules.max_line_bytes, rules.max_raw_chars, rules.validate
     # limits.maxLineBytes counts the bytes before the LF: a decoded line may have 4 bytes per character,
     # so only a str longer than this needs encoding to know.
@@ -506,38 +517,20 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
     data_rows = 0
     for line_no, item in enumerate(lines, 1):
         if len(item) >= may_be_long:
-            raw_bytes = item if in_bytes else item.encode("utf-8")
-            if len(raw_bytes) >= max_bytes:
+            too_long = _too_long(line_no, item, rules)
+            if too_long is not None:
                 data_rows += 1
-                if header is None:
-                    header = "missing"
-                yield (
-                    line_no,
-                    clip_raw(raw_bytes[:200].decode("utf-8", "replace"), rules),
-                    malformed["reason"],
-                    render(malformed["detailTooLong"], max=max_bytes),
-                    None,
-                    0.0,
-                )
+                header = header or "missing"
+                yield too_long
                 continue
         if in_bytes:
-            try:
-                line = item.decode("utf-8")
-                bad = "\x00" in line
-            except UnicodeDecodeError:
-                bad = True
-            if bad:
-                # Not UTF-8, or a NUL byte: this line alone is rejected. A first line that cannot be
-                # decoded is not a header: the file has none, and no missing_header notice is written.
+            line, undecodable = _decode_line(line_no, item, rules)
+            if undecodable is not None:
+                # A first line that cannot be decoded is not a header: the file has none, and no
+                # missing_header notice is written.
                 data_rows += 1
-                shown = item.decode("utf-8", "replace")
-                if shown.endswith("\r"):
-                    shown = shown[:-1]
-                if header is None:
-                    header = "missing"
-                nul = item.find(b"\x00")
-                detail = render(enc["detailNul"], byte=nul + 1) if nul != -1 else enc["detailUtf8"]
-                yield (line_no, clip_raw(shown, rules), enc["reason"], detail, None, 0.0)
+                header = header or "missing"
+                yield undecodable
                 continue
         else:
             line = item
@@ -548,13 +541,11 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
         if header is None:
             if line_no == 1 and line.startswith("\ufeff"):
                 line = line[1:]
-            header = classify_header(line, rules)
-            if header == "ok":
+            header, notice = _header(line, rules)
+            if notice is not None:
+                yield notice
+            if header != "missing":
                 continue
-            if header == "bad":
-                yield (0, None, bad_header["reason"], render(bad_header["notice"], header_json=json_string(line[:300]), expected=rules.header), None, 0.0)
-                continue
-            yield (0, None, rd["missingHeader"]["reason"], render(rd["missingHeader"]["notice"], expected=rules.header), None, 0.0)
         data_rows += 1
         # No line here holds a NUL (see above), so clip_raw only clips: skipped for the short ones.
         raw = line if len(line) <= max_raw else clip_raw(line, rules)
@@ -572,4 +563,61 @@ def scan_file(name: str, content: Optional[bytes], rules: Rules, batch_ts_ms: in
         yield (line_no, raw, reason, detail, values, score)
     if data_rows == 0 and header != "bad":
         e = rd["emptyFile"]
-        yield (0, None, e["reason"], render(e["noticeZeroBytes"] if size == 0 else e["noticeNoRows"], file=name), None, 0.0)
+        yield (0, None, e["reason"], render(e["noticeZeroBytes"] if not content else e["noticeNoRows"], file=name), None, 0.0)
+
+
+def _split_lines(content: bytes) -> List[Any]:
+    """The file's lines without their LF, BOM removed: str when the whole file is UTF-8 without NUL
+    (decoded at once, the common case), else bytes, so one bad byte rejects one line. A newline byte
+    never occurs inside a UTF-8 sequence, so both splits agree."""
+    data = content[3:] if content.startswith(_BOM) else content
+    lines: List[Any]
+    try:
+        text = data.decode("utf-8")
+        lines = text.split("\n") if "\x00" not in text else data.split(b"\n")
+    except UnicodeDecodeError:
+        lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the newline ending the last line does not start another one
+    return lines
+
+
+def _too_long(line_no: int, item: Any, rules: Rules) -> Optional[Record]:
+    """The malformed record of a line of limits.maxLineBytes bytes or more, else None."""
+    raw_bytes = item if isinstance(item, bytes) else item.encode("utf-8")
+    if len(raw_bytes) < rules.max_line_bytes:
+        return None
+    malformed = rules.reader["malformed"]
+    detail = render(malformed["detailTooLong"], max=rules.max_line_bytes)
+    return (line_no, clip_raw(raw_bytes[:200].decode("utf-8", "replace"), rules), malformed["reason"], detail, None, 0.0)
+
+
+def _decode_line(line_no: int, item: bytes, rules: Rules) -> Tuple[str, Optional[Record]]:
+    """A line of a file that is not all UTF-8: (its text, None), or ("", the invalid_encoding record)
+    when it is not UTF-8 or holds a NUL byte."""
+    try:
+        line = item.decode("utf-8")
+        if "\x00" not in line:
+            return line, None
+    except UnicodeDecodeError:
+        pass
+    enc = rules.reader["invalidEncoding"]
+    shown = item.decode("utf-8", "replace")
+    if shown.endswith("\r"):
+        shown = shown[:-1]
+    nul = item.find(b"\x00")
+    detail = render(enc["detailNul"], byte=nul + 1) if nul != -1 else enc["detailUtf8"]
+    return "", (line_no, clip_raw(shown, rules), enc["reason"], detail, None, 0.0)
+
+
+def _header(line: str, rules: Rules) -> Tuple[str, Optional[Record]]:
+    """The first non-empty line: ("ok", None) for the contract's header; ("bad", notice) for a header
+    naming other columns; ("missing", notice) when the line is data."""
+    header = classify_header(line, rules)
+    rd = rules.reader
+    if header == "bad":
+        notice = render(rd["badHeader"]["notice"], header_json=json_string(line[:300]), expected=rules.header)
+        return header, (0, None, rd["badHeader"]["reason"], notice, None, 0.0)
+    if header == "missing":
+        return header, (0, None, rd["missingHeader"]["reason"], render(rd["missingHeader"]["notice"], expected=rules.header), None, 0.0)
+    return header, None

@@ -57,7 +57,8 @@ def reasons_of(content, name="f.csv"):
 
 
 def test_the_retryable_sqlstates_come_from_the_contract():
-    from ecomstream_spark.sink import DatabaseUnavailable, Target, is_connection_error
+    from ecomstream_spark.jdbc import DatabaseUnavailable, is_connection_error
+    from ecomstream_spark.target import Target
 
     target = Target(CONTRACT)
     assert CONTRACT.retryable_sqlstate_classes == ["08"] and "57P01" in CONTRACT.retryable_sqlstates
@@ -70,8 +71,8 @@ def test_the_retryable_sqlstates_come_from_the_contract():
         except DatabaseUnavailable as e:
             raise RuntimeError("batch 0 failed") from e
     except RuntimeError as outer:
-        assert is_connection_error(outer, target)
-    assert not is_connection_error(RuntimeError("connection refused"), target)  # never by message text
+        assert is_connection_error(outer, target.retryable)
+    assert not is_connection_error(RuntimeError("connection refused"), target.retryable)  # never by message text
 
 
 def test_contract_is_read_from_the_exported_json():

@@ -1,4 +1,4 @@
-"""The executors' connection keywords come from the JDBC URL the job was given (settings.py)."""
+"""The executors' connection keywords come from the JDBC URL the job was given (settings.py); the fencing statements from the contract."""
 
 import os
 import sys
@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from ecomstream_spark.settings import jdbc_from_database_url
-from ecomstream_spark.sink import libpq_params
+from ecomstream_spark.jdbc import libpq_params
 
 
 def test_libpq_params_from_a_database_url():
@@ -36,7 +36,8 @@ def test_libpq_params_defaults_and_credentials_in_a_jdbc_url():
 def test_fencing_statements_of_the_contract_run_under_jdbc():
     """The epoch statements come from the contract (src/db/epoch.ts): each `$n` once, in order, becomes `?`."""
     from ecomstream_spark.contract import load_contract
-    from ecomstream_spark.sink import Fence, SinkError, jdbc_statement
+    from ecomstream_spark.fencing import Fence, jdbc_statement
+    from ecomstream_spark.jdbc import SinkError
 
     fence = Fence(load_contract(), "s-1")
     for sql in (fence.claim_sql, fence.check_sql, fence.abort_older_sql, fence.lock_timeout_sql):

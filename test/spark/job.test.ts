@@ -1,19 +1,13 @@
 /**
- * The Spark job's fast checks: the contract JSON it reads is the TypeScript contract's current export,
- * its defaults are the deployment facts of src/config.ts, and its pure Python parts pass their pytest suite.
+ * The Spark job's fast checks: its defaults are the deployment facts of src/config.ts, and its pure Python
+ * parts pass their pytest suite. (That the contract JSON it reads is current: test/unit/contract-json.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { renderContract } from '../../src/cli/contract.js';
 import { defaults } from '../../src/config.js';
 import { PYTHON, ROOT, SPARK_DIR, describeRun, run, sparkMissing } from './support.js';
-
-test('spark/event_contract.json is the current export of src/contract/event.ts', () => {
-  const committed = fs.readFileSync(path.join(SPARK_DIR, 'event_contract.json'), 'utf8');
-  assert.equal(committed, renderContract(), 'stale: run `npm run contract` (node bin/ecomstream.js contract --out spark/event_contract.json)');
-});
 
 test('the job defaults are the deployment facts of src/config.ts', { skip: sparkMissing() }, async () => {
   const r = await run(PYTHON, [path.join(SPARK_DIR, 'streaming_job.py'), '--print-settings'], { ...process.env, DATABASE_URL: '' });
