@@ -34,7 +34,7 @@ import { EcomstreamError } from '../errors.js';
 import { EVENT_CONTRACT } from '../contract/event.js';
 import { isPublished } from '../contract/batch.js';
 import type { ContractSpec, SkipKind } from '../contract/schema.js';
-import { renderDetail } from './validate.js';
+import { renderDetail } from '../contract/detail.js';
 
 /** Processed files re-checked for overwrites per listing, besides those the watcher reports. */
 const SWEEP_PER_LISTING = 256;

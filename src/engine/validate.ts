@@ -1,7 +1,7 @@
 /**
  * Row rules, compiled from a contract (src/contract/schema.ts; the event contract by default). A row is
- * data, never an exception: a compiled contract's `validateRow` returns either the row ready for COPY or
- * the reason it is rejected.
+ * data, never an exception: a compiled contract's `validateRow` returns either the row's values as they
+ * are stored or the reason it is rejected.
  *
  * `compileContract` turns the contract's ordered checks into one closure each, once; the row loop runs
  * them in order and the first failure is the reason, so both engines give the same code for a row with
@@ -10,8 +10,8 @@
  * words; spark/ecomstream_spark/rows.py implements the same words, and the golden vectors
  * (test/fixtures/contract/vectors.json) pin both.
  */
-import { copyEscape } from '../sink/copy-text.js';
 import { EVENT_CONTRACT } from '../contract/event.js';
+import { renderDetail } from '../contract/detail.js';
 import { DECIMAL_PATTERN, TIMESTAMP_PATTERN, type CheckSpec, type ContractSpec } from '../contract/schema.js';
 
 export interface RowRules {
@@ -19,7 +19,12 @@ export interface RowRules {
   batchTimestampMs: number;
 }
 
-export type RowResult = { ok: true; key: string; copyLine: string; quality: number } | { ok: false; reason: string; detail: string };
+/**
+ * A valid row: its key, its quality score and `values`, the stored text of each column ('' is NULL;
+ * timestamps normalised as SEMANTICS.timestamp says). `values` is the fields array passed in, updated in
+ * place, so a valid row costs no new array.
+ */
+export type RowResult = { ok: true; key: string; values: string[]; quality: number } | { ok: false; reason: string; detail: string };
 
 export interface CompiledContract {
   readonly spec: ContractSpec;
@@ -37,14 +42,6 @@ const MS_PER_DAY = 86_400_000;
 const MS_400_YEARS = 146_097 * MS_PER_DAY;
 const MIN_MS = Date.UTC(2001, 0, 1) - 5 * MS_400_YEARS; // 0001-01-01T00:00:00Z
 const END_MS = Date.UTC(10000, 0, 1); // 10000-01-01T00:00:00Z
-
-/** Fills `{name}` placeholders; an unknown name is left as written. */
-export function renderDetail(template: string, vars: Record<string, string | number>): string {
-  return template.replace(/\{([a-z_]+)\}/g, (all, name: string) => {
-    const v = vars[name];
-    return v === undefined ? all : String(v);
-  });
-}
 
 /** Length in code points, as PostgreSQL's VARCHAR(n) and Python count them. */
 function charLength(s: string, max: number): number {
@@ -283,7 +280,6 @@ export function compileContract(spec: ContractSpec): CompiledContract {
   };
   const steps = spec.checks.map(step);
   const keyIndex = index(spec.conflictKey);
-  const isTs = cols.map((c) => c.type === 'timestamp');
 
   return {
     spec,
@@ -299,14 +295,9 @@ export function compileContract(spec: ContractSpec): CompiledContract {
       let missing = 0;
       for (const i of optionalIdx) if (fields[i] === '') missing++;
       const quality = weights[Math.min(missing, weights.length - 1)]!;
-      // COPY text line: empty field -> \N (NULL); every other field escaped as COPY requires.
-      let line = '';
-      for (let i = 0; i < ncol; i++) {
-        const v = isTs[i] ? (tsCopy[i] ?? fields[i]!) : fields[i]!;
-        if (i > 0) line += '\t';
-        line += v === '' ? '\\N' : copyEscape(v);
-      }
-      return { ok: true, key: fields[keyIndex]!, copyLine: line, quality };
+      const key = fields[keyIndex]!; // as written: the reader's in-batch check compares the written keys
+      for (const i of tsIdx) if (tsCopy[i] !== undefined) fields[i] = tsCopy[i];
+      return { ok: true, key, values: fields, quality };
     },
   };
 }
