@@ -63,10 +63,10 @@ export async function recordBatch(client: pg.ClientBase, b: BatchRecord): Promis
 }
 
 /** Reprocessing: deletes the stream's earlier reject rows of these files (the batch writes their new outcome). */
-export async function forgetFileRejects(client: pg.ClientBase, streamId: string, fileNames: readonly string[]): Promise<void> {
+export async function forgetFileRejects(client: pg.ClientBase, streamId: string, files: readonly { name: string }[]): Promise<void> {
   await client.query('DELETE FROM rejected_events WHERE stream_id = $1 AND source_file = ANY($2::text[])', [
     streamId,
-    fileNames.map((name) => name.slice(0, SOURCE_FILE_CHARS)),
+    files.map((f) => f.name.slice(0, SOURCE_FILE_CHARS)),
   ]);
 }
 

@@ -13,7 +13,7 @@ import { IDENTIFIER_PATTERN, TRIM_CHARACTERS } from '../contract/schema.js';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import { renderDetail } from '../contract/detail.js';
 import { emptyReadStats, type ReadStats, type RejectRecord } from '../contract/records.js';
-import type { BatchSource, RowEncoder } from '../sink/postgres.js';
+import type { BatchSource, RowEncoder } from '../sink/port.js';
 import { splitCsvLine } from './csv-line.js';
 import { EventIdSet } from './event-id-set.js';
 import { filePath } from './source.js';

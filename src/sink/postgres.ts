@@ -42,8 +42,6 @@ import { directPath, isolationPath, sinkTarget, stagingPath, type PathContext, t
 import type { BatchSource } from './port.js';
 import { RejectBuffer } from './rejects.js';
 
-export type { BatchSource, RowEncoder } from './port.js';
-
 export interface BatchToWrite {
   streamId: string;
   /** The epoch this engine claimed for the stream at start (src/db/epoch.ts): the batch commits only while it is the newest. */
@@ -107,12 +105,7 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
       await client.query('ROLLBACK');
       return alreadyCommitted();
     }
-    if (c.reprocess)
-      await forgetFileRejects(
-        client,
-        streamId,
-        batch.files.map((f) => f.name),
-      );
+    if (c.reprocess) await forgetFileRejects(client, streamId, batch.files);
     await client.query('SAVEPOINT fast_path');
     let outcome: PathOutcome;
     let usedFallback = false;
