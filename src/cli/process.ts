@@ -1,16 +1,12 @@
 /** `ecomstream process`: run the stream engine on a folder until stopped (or once / available-now). */
 import type { Command } from 'commander';
 import { loadConfig, parseTrigger, formatTrigger, type CleanSource, type TriggerSpec } from '../config.js';
-import { openDatabase } from '../db/connect.js';
-import { StreamEngine } from '../engine/stream.js';
 import { compileContract } from '../engine/validate.js';
 import { loadContractFile } from '../contract/schema.js';
-import { formatProgress, progressFields } from '../engine/progress.js';
-import { startOps } from '../ops/index.js';
 import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { choiceOption, consoleLogger, intOption, numberOption, peakRssBytes } from './common.js';
 import { InvalidArgumentError } from 'commander';
-import { gracefulStop } from './signals.js';
+import { withEngineSession } from './engine-session.js';
 
 const CLEAN: readonly CleanSource[] = ['off', 'archive', 'delete'];
 
@@ -100,29 +96,11 @@ export function register(program: Command): void {
           ops: opsOverrides(opts),
         });
         const log = consoleLogger;
-        const db = await openDatabase(config, log, { waitForServer: true });
-        const stop = gracefulStop(log, 'finishing the batch in flight');
-        const ops = await startOps({ ops: config.ops, http: config.http, databaseUrl: db.url, log });
-        try {
-          const engine = new StreamEngine({
-            engine: config.engine,
-            databaseUrl: db.url,
-            log,
-            signal: stop.signal,
-            observer: ops.observer,
-            contract,
-            onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
-          });
-          const s = await engine.run();
-          const peakMb = Math.round(peakRssBytes() / 2 ** 20);
-          log.info(
-            `stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`,
-          );
-        } finally {
-          stop.release();
-          await ops.close();
-          await db.close();
-        }
+        const s = await withEngineSession(config, log, { stopping: 'finishing the batch in flight', ops: true }, (session) => session.runEngine({ contract }));
+        const peakMb = Math.round(peakRssBytes() / 2 ** 20);
+        log.info(
+          `stopped after ${s.batches} batches: ${s.inputRows} rows, ${s.insertedRows} inserted, ${s.duplicateRows} duplicate, ${s.rejectedRows} rejected (peak memory ${peakMb} MB)`,
+        );
       },
     );
 }

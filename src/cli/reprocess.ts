@@ -8,12 +8,10 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
-import { openDatabase } from '../db/connect.js';
-import { StreamEngine } from '../engine/stream.js';
-import { formatProgress, progressFields } from '../engine/progress.js';
 import { selectReprocessFiles, type ReprocessSelection } from '../engine/reprocess.js';
 import { ConfigError } from '../errors.js';
 import { consoleLogger, numberOption } from './common.js';
+import { withEngineSession } from './engine-session.js';
 
 function isoTime(value: string): number {
   const ms = Date.parse(value);
@@ -70,21 +68,11 @@ export function register(program: Command): void {
           batchRetrySeconds: opts.retryTimeout,
         },
       });
-      const db = await openDatabase(config, log, { waitForServer: true });
-      try {
+      await withEngineSession(config, log, {}, async (session) => {
         log.info(`reprocessing ${files.length} file${files.length === 1 ? '' : 's'}: ${files.map((f) => f.name).join(', ')}`, {
           files: files.map((f) => f.name),
         });
-        const engine = new StreamEngine({
-          engine: config.engine,
-          databaseUrl: db.url,
-          log,
-          reprocess: files,
-          onProgress: (p) => log.info(formatProgress(p), progressFields(p)),
-        });
-        await engine.run();
-      } finally {
-        await db.close();
-      }
+        await session.runEngine({ reprocess: files });
+      });
     });
 }

@@ -5,15 +5,11 @@
  */
 import type { Command } from 'commander';
 import { loadConfig, formatTrigger, type Config } from '../config.js';
-import { openDatabase } from '../db/connect.js';
-import { StreamEngine } from '../engine/stream.js';
-import { formatProgress, progressFields } from '../engine/progress.js';
-import { startOps } from '../ops/index.js';
 import { addOpsOptions, opsOverrides, type OpsFlags } from './ops-options.js';
 import { runGenerator } from '../generator/run.js';
 import { startDashboardThread } from '../dashboard/thread.js';
 import { consoleLogger, intOption, numberOption } from './common.js';
-import { gracefulStop } from './signals.js';
+import { withEngineSession, type EngineSession } from './engine-session.js';
 import type { Logger } from '../log.js';
 
 interface UpOptions extends OpsFlags {
@@ -66,52 +62,57 @@ export function register(program: Command): void {
         ops: opsOverrides(opts),
         engine: { fileSettleMillis: Math.round(opts.fileSettle * 1000) },
       });
-      const db = await openDatabase(config, log, { waitForServer: true });
-      const stop = gracefulStop(log, 'the generator stops, the batch in flight commits, then the server stops');
-      let firstBatchLogged = false;
-      const dashboard = opts.dashboard ? await maybeStartDashboard(config, db.url, log) : undefined;
-      const ops = await startOps({ ops: config.ops, http: config.http, databaseUrl: db.url, log });
+      const started = { embedded: false }; // set in the session, read after it closed the server
       try {
-        if (db.embedded) {
-          const u = new URL(db.url);
-          log.info(`connect with: psql "postgresql://${config.db.user}:${config.db.password}@127.0.0.1:${u.port}/${config.db.database}"`);
-        }
-        if (dashboard) log.info(`dashboard: ${dashboard.url}`);
-        log.info(
-          `generator: ${config.generator.files || 'unlimited'} files of ${config.generator.eventsPerFile} events every ${config.generator.intervalSeconds} s into ${config.engine.inputDir}; ` +
-            `engine trigger ${formatTrigger(config.engine.trigger)}. Ctrl-C to stop.`,
-        );
-        const engine = new StreamEngine({
-          engine: config.engine,
-          databaseUrl: db.url,
+        await withEngineSession(
+          config,
           log,
-          signal: stop.signal,
-          observer: ops.observer,
-          onProgress: (p) => {
-            log.info(formatProgress(p), progressFields(p));
-            if (!firstBatchLogged) {
-              firstBatchLogged = true;
-              log.info(`first batch committed ${Math.round(performance.now() - t0)} ms after start`);
-            }
+          { stopping: 'the generator stops, the batch in flight commits, then the server stops', ops: true },
+          async (session) => {
+            started.embedded = session.db.embedded !== undefined;
+            await runUp(session, config, opts.dashboard, log, t0);
           },
-        });
-        const engineRun = engine.run();
-        const generatorRun = runGenerator({ outDir: config.engine.inputDir, config: config.generator, signal: stop.signal }).then(
-          (r) => log.info(`generator finished: ${r.files} files, ${r.events} events (the engine keeps watching; Ctrl-C to stop)`),
-          (err: unknown) => log.error(`generator failed: ${(err as Error).message}`),
-        );
-        const summary = await engineRun;
-        stop.release(); // the engine is done: stop the generator too
-        await generatorRun;
-        log.info(
-          `stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`,
         );
       } finally {
-        stop.release(); // also when the engine failed: the generator must not run on alone
-        await ops.close();
-        await dashboard?.close().catch(() => undefined);
-        await db.close();
-        if (db.embedded) log.info('embedded PostgreSQL stopped');
+        if (started.embedded) log.info('embedded PostgreSQL stopped');
       }
     });
+}
+
+/** The engine, the generator beside it and the dashboard, on the session's database, until the engine stops. */
+async function runUp(session: EngineSession, config: Readonly<Config>, withDashboard: boolean, log: Logger, t0: number): Promise<void> {
+  const { db } = session;
+  const dashboard = withDashboard ? await maybeStartDashboard(config, db.url, log) : undefined;
+  try {
+    if (db.embedded) {
+      const u = new URL(db.url);
+      log.info(`connect with: psql "postgresql://${config.db.user}:${config.db.password}@127.0.0.1:${u.port}/${config.db.database}"`);
+    }
+    if (dashboard) log.info(`dashboard: ${dashboard.url}`);
+    log.info(
+      `generator: ${config.generator.files || 'unlimited'} files of ${config.generator.eventsPerFile} events every ${config.generator.intervalSeconds} s into ${config.engine.inputDir}; ` +
+        `engine trigger ${formatTrigger(config.engine.trigger)}. Ctrl-C to stop.`,
+    );
+    let firstBatchLogged = false;
+    const engineRun = session.runEngine({
+      onProgress: () => {
+        if (firstBatchLogged) return;
+        firstBatchLogged = true;
+        log.info(`first batch committed ${Math.round(performance.now() - t0)} ms after start`);
+      },
+    });
+    const generatorRun = runGenerator({ outDir: config.engine.inputDir, config: config.generator, signal: session.signal }).then(
+      (r) => log.info(`generator finished: ${r.files} files, ${r.events} events (the engine keeps watching; Ctrl-C to stop)`),
+      (err: unknown) => log.error(`generator failed: ${(err as Error).message}`),
+    );
+    const summary = await engineRun;
+    session.stop(); // the engine is done: stop the generator too
+    await generatorRun;
+    log.info(
+      `stopped after ${summary.batches} batches: ${summary.insertedRows} rows inserted, ${summary.duplicateRows} duplicate, ${summary.rejectedRows} rejected`,
+    );
+  } finally {
+    session.stop(); // also when the engine failed: the generator must not run on alone
+    await dashboard?.close().catch(() => undefined);
+  }
 }

@@ -40,18 +40,24 @@ export const COLUMN_NAMES = COLUMN_SPECS.map((c) => c.name) as readonly EventCol
 export const HEADER_LINE = COLUMN_NAMES.join(',');
 export const OPTIONAL_COLUMNS = COLUMNS.filter((c) => !c.required).map((c) => c.name);
 
+/** The contract's limits; the reason texts below that state one are written from it, so they cannot drift. */
+const LIMITS = { maxLineBytes: 16 << 20, maxRawChars: 65_536, maxEventAgeHours: 24, futureToleranceSeconds: 300 } as const;
+const REQUIRED_NAMES = COLUMNS.filter((c) => c.required).map((c) => c.name);
+const PRICE = COLUMNS.find((c) => c.name === 'price')!;
+const PRICE_MIN = 0;
+
 /** Reason codes, row-level and file-level, with their meaning for operators. */
 export const REASONS = {
-  missing_required: 'a required field (event_id, user_id, event_type, product_id, event_timestamp) is empty',
-  invalid_event_type: 'event_type is not one of view, purchase',
-  invalid_device_type: 'device_type is not one of mobile, desktop, tablet',
-  invalid_price: 'price is not a decimal number that fits DECIMAL(10,2)',
-  negative_price: 'price is below 0',
+  missing_required: `a required field (${REQUIRED_NAMES.join(', ')}) is empty`,
+  invalid_event_type: `event_type is not one of ${EVENT_TYPES.join(', ')}`,
+  invalid_device_type: `device_type is not one of ${DEVICE_TYPES.join(', ')}`,
+  invalid_price: `price is not a decimal number that fits DECIMAL(${PRICE.precision},${PRICE.scale})`,
+  negative_price: `price is below ${PRICE_MIN}`,
   invalid_timestamp: 'event_timestamp is not an ISO-8601 timestamp',
-  stale_timestamp: 'event_timestamp is more than 24 hours before the batch timestamp',
-  future_timestamp: 'event_timestamp is after the batch timestamp',
+  stale_timestamp: `event_timestamp is more than ${LIMITS.maxEventAgeHours} hours before the batch timestamp`,
+  future_timestamp: `event_timestamp is more than ${LIMITS.futureToleranceSeconds} s after the batch timestamp`,
   field_too_long: 'a field is longer than its column allows',
-  wrong_column_count: 'the line does not have exactly 10 fields',
+  wrong_column_count: `the line does not have exactly ${COLUMNS.length} fields`,
   malformed_csv: 'the line is not valid CSV (for example an unterminated quote)',
   invalid_encoding: 'the line is not valid UTF-8 or contains a NUL byte',
   duplicate_event_id: 'an event with this event_id was already stored or appears earlier in the batch',
@@ -86,7 +92,7 @@ export const EVENT_CONTRACT = {
     { check: 'allowed', column: 'event_type', reason: 'invalid_event_type', detail: ALLOWED_DETAIL },
     { check: 'allowed', column: 'device_type', reason: 'invalid_device_type', detail: ALLOWED_DETAIL },
     { check: 'decimal', column: 'price', reason: 'invalid_price', detail: '{column} {value_json} is not a DECIMAL({precision},{scale}) number' },
-    { check: 'min', column: 'price', min: 0, reason: 'negative_price', detail: '{column} {value} is below {min}' },
+    { check: 'min', column: 'price', min: PRICE_MIN, reason: 'negative_price', detail: '{column} {value} is below {min}' },
     { check: 'timestamp', column: 'event_timestamp', reason: 'invalid_timestamp', detail: '{column} {value_json} is not ISO-8601' },
     {
       check: 'not_stale',
@@ -152,6 +158,6 @@ export const EVENT_CONTRACT = {
   },
   reasons: REASONS,
   fileNoticeReasons: FILE_NOTICE_REASONS,
-  limits: { maxLineBytes: 16 << 20, maxRawChars: 65_536, maxEventAgeHours: 24, futureToleranceSeconds: 300 },
+  limits: LIMITS,
   qualityWeights: [1.0, 0.9, 0.8],
 } as const satisfies ContractSpec;

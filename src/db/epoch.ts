@@ -16,7 +16,7 @@
  *
  * The statements are written once, here, and travel to the Spark job in the contract JSON (`fencing`,
  * src/contract/schema.ts), whose driver runs these same texts with JDBC's `?` for `$n`
- * (spark/ecomstream_spark/sink.py): each `$n` appears once, in order.
+ * (spark/ecomstream_spark/fencing.py): each `$n` appears once, in order.
  */
 import type pg from 'pg';
 import { EcomstreamError } from '../errors.js';

@@ -4,8 +4,10 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import type { BatchCounts } from '../contract/records.js';
 
-export interface ProgressRecord {
+/** The batch's counts (src/contract/records.ts), its input under Spark's name `numInputRows`. */
+export interface ProgressRecord extends Omit<BatchCounts, 'inputRows'> {
   engine: 'typescript' | 'spark';
   streamId: string;
   batchId: number;
@@ -17,9 +19,7 @@ export interface ProgressRecord {
   alreadyCommitted: boolean;
   files: string[];
   numInputRows: number;
-  insertedRows: number;
-  duplicateRows: number;
-  rejectedRows: number;
+  /** The batch quality score (src/contract/batch.ts), the number stream_batches records. */
   qualityScore: number | null;
   processedRowsPerSecond: number;
   durationMs: { plan: number; read: number; write: number; commit: number; total: number };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { FileEntry } from '../checkpoint/checkpoint.js';
 import { ConfigError, errorCode } from '../errors.js';
 import { isPublished } from '../contract/batch.js';
+import { planningOrder } from './source.js';
 
 export type ReprocessSelection = { files: readonly string[] } | { sinceMs: number };
 
@@ -44,6 +45,5 @@ export async function selectReprocessFiles(inputDir: string, sel: ReprocessSelec
     const st = await fsp.stat(path.join(inputDir, name)).catch(() => undefined);
     if (st?.isFile() && st.mtimeMs >= sel.sinceMs) out.push({ name, size: st.size, mtimeMs: st.mtimeMs });
   }
-  // The order the file source plans in: modification time, then name.
-  return out.sort((a, b) => Math.floor(a.mtimeMs) - Math.floor(b.mtimeMs) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out.sort(planningOrder);
 }

@@ -34,7 +34,7 @@ import { EcomstreamError } from '../errors.js';
 import { EVENT_CONTRACT } from '../contract/event.js';
 import { isPublished } from '../contract/batch.js';
 import type { ContractSpec, SkipKind } from '../contract/schema.js';
-import { renderDetail } from './validate.js';
+import { renderDetail } from '../contract/detail.js';
 
 /** Processed files re-checked for overwrites per listing, besides those the watcher reports. */
 const SWEEP_PER_LISTING = 256;
@@ -59,12 +59,12 @@ interface Candidate {
 type Ref = Pick<FileEntry, 'name' | 'rawName'>;
 
 /** Whole milliseconds, ties by name: the order Spark's file source sees (it has ms mtimes), so both
- * engines decide "first occurrence wins" between files the same way. */
-function planningOrder(a: Candidate, b: Candidate): number {
-  const x = a.entry;
-  const y = b.entry;
+ * engines decide "first occurrence wins" between files the same way. Reprocess plans in it too. */
+export function planningOrder(x: Pick<FileEntry, 'name' | 'mtimeMs'>, y: Pick<FileEntry, 'name' | 'mtimeMs'>): number {
   return Math.floor(x.mtimeMs) - Math.floor(y.mtimeMs) || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0);
 }
+
+const byPlanningOrder = (a: Candidate, b: Candidate): number => planningOrder(a.entry, b.entry);
 
 /** What looking at the folder has cost so far, in operations (the planning-cost test reads it). */
 export interface SourceCost {
@@ -94,7 +94,7 @@ export class FileSource {
   private readonly settling = new Map<string, Candidate>();
   private readonly ready = new Map<string, Candidate>();
   /** The ready files in planning order; an entry whose key now maps to another candidate is stale, skipped. */
-  private readonly queue = new TinyQueue<Candidate>([], planningOrder);
+  private readonly queue = new TinyQueue<Candidate>([], byPlanningOrder);
   private readonly touched = new Set<string>();
   private listed = false;
   private lastListingMs = -Infinity;

@@ -23,15 +23,19 @@ import { formatTrigger } from '../config.js';
 import { Checkpoint, fileKey, type FileEntry, type OffsetEntry, type SeenFile } from '../checkpoint/checkpoint.js';
 import { processStartedAt } from '../checkpoint/lock.js';
 import { claimEpoch, FencedError, type EpochHolder } from '../db/epoch.js';
+import type pg from 'pg';
+import { openPool } from '../db/client.js';
 import { describePgError, withClient } from '../db/errors.js';
-import { DatabaseUnavailableError, retryWhileUnavailable } from '../db/retry.js';
-import { qualityScore } from '../contract/batch.js';
+import { streamsHoldingFiles } from '../db/ledger.js';
+import { DatabaseUnavailableError, retryWhileUnavailable, type RetryOptions } from '../db/retry.js';
+import { CheckpointError } from '../checkpoint/log.js';
+import { addCounts, emptyCounts, type BatchCounts } from '../contract/records.js';
 import { EcomstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createPool, writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
+import { writeBatch, SinkError, type BatchResult } from '../sink/postgres.js';
 import { sleep } from '../sleep.js';
 import { failpoint } from './failpoint.js';
-import { FileChangedError, scanBatch } from './read-batch.js';
+import { batchSource, FileChangedError } from './read-batch.js';
 import { EVENTS, type CompiledContract } from './validate.js';
 import { FileSource, filePath } from './source.js';
 import { Trigger } from './trigger.js';
@@ -53,15 +57,14 @@ export interface StreamOptions {
   reprocess?: FileEntry[];
 }
 
-export interface RunSummary {
+/** A run's batches and the sum of their counts. */
+export interface RunSummary extends BatchCounts {
   streamId: string;
   batches: number;
   replayed: number;
-  inputRows: number;
-  insertedRows: number;
-  duplicateRows: number;
-  rejectedRows: number;
 }
+
+type Pool = pg.Pool;
 
 export class StreamEngine {
   private readonly checkpoint: Checkpoint;
@@ -78,109 +81,110 @@ export class StreamEngine {
   }
 
   async run(): Promise<RunSummary> {
-    const { engine, log, signal } = this.opts;
+    const { engine, log } = this.opts;
     await this.checkpoint.open();
     const observer = this.opts.observer ?? {};
     observer.started?.({ streamId: this.checkpoint.streamId, checkpointDir: this.checkpoint.dir });
-    const pool = createPool(this.opts.databaseUrl, (err) => log.warn(`database connection lost: ${err.message}`));
+    const pool = openPool(this.opts.databaseUrl, 'batch', { onError: (err) => log.warn(`database connection lost: ${err.message}`) });
     // available-now and once: exactly the files present at start (waiting for those still settling).
-    const bounded = this.bounded;
     const source = (this.source = new FileSource({
       inputDir: engine.inputDir,
       settleMs: engine.fileSettleMillis,
       rereadModified: engine.rereadModified,
       contract: (this.opts.contract ?? EVENTS).spec,
-      listOnce: bounded,
+      listOnce: this.bounded,
       relistMillis: engine.pollMillis,
     }));
     const trigger = new Trigger(engine.trigger, engine.inputDir, engine.pollMillis, (name) => source.touch(name));
-    const summary: RunSummary = {
-      streamId: this.checkpoint.streamId,
-      batches: 0,
-      replayed: 0,
-      inputRows: 0,
-      insertedRows: 0,
-      duplicateRows: 0,
-      rejectedRows: 0,
-    };
+    const summary: RunSummary = { streamId: this.checkpoint.streamId, batches: 0, replayed: 0, ...emptyCounts() };
     try {
-      const startup = {
-        log,
-        what: 'start-up',
-        initialMillis: engine.retryInitialMillis,
-        maxMillis: engine.retryMaxMillis,
-        deadlineMillis: engine.startupRetrySeconds * 1000,
-        deadlineOption: '--startup-timeout',
-        signal,
-      };
-      const onRetry = (error: unknown): void => observer.dbRetry?.({ batchId: undefined, error });
-      await retryWhileUnavailable(startup, () => withClient(pool, (c) => c.query('SELECT 1')), onRetry);
-      if (this.checkpoint.isNew) {
-        await this.guardNewStream(pool);
-        await this.checkpoint.createStream();
-      }
-      const holder: EpochHolder = {
-        engine: 'typescript',
-        host: os.hostname(),
-        pid: process.pid,
-        startedAt: processStartedAt(),
-        source: path.resolve(engine.inputDir),
-      };
-      this.epoch = await retryWhileUnavailable(startup, () => withClient(pool, (c) => claimEpoch(c, this.checkpoint.streamId, holder)), onRetry);
-      this.seen = await this.checkpoint.loadSeenFiles();
-      let nextBatchId = await this.recover(pool, summary);
-      log.info(
-        `stream ${this.checkpoint.streamId}: watching ${engine.inputDir} (trigger ${formatTrigger(engine.trigger)}, ` +
-          `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
-          `${this.seen.size} files already seen, next batch ${nextBatchId})`,
-      );
+      const nextBatchId = await this.start(pool, summary);
       observer.running?.();
-
       if (this.opts.reprocess) {
         const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: this.opts.reprocess, reprocess: true };
         await this.checkpoint.offsets.add(entry.batchId, entry);
         failpoint('after-offsets', entry.batchId);
         await this.runPlanned(pool, entry, summary, 0);
-        return summary;
-      }
-
-      let moreReady = false;
-      while (!signal?.aborted) {
-        // on-arrival with files still waiting after the last batch: go on at once, not at the next event.
-        if (!(moreReady && engine.trigger.kind === 'on-arrival')) await trigger.wait(signal, source.nextSettleMs);
-        if (signal?.aborted) break;
-        await source.refresh(this.seen, trigger.watching);
-        const ready = source.readyCount;
-        const settling = source.settlingCount;
-        observer.backlog?.(ready + settling);
-        if (bounded && settling > 0 && (engine.trigger.kind === 'once' || ready === 0)) {
-          await sleep(source.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
-          continue;
-        }
-        moreReady = false;
-        if (ready === 0) {
-          if (bounded) break;
-          continue;
-        }
-        const limit = engine.trigger.kind === 'once' || engine.maxFilesPerTrigger === 0 ? ready : engine.maxFilesPerTrigger;
-        const take = source.take(limit);
-        moreReady = source.readyCount > 0;
-        const backlog = source.readyCount + settling;
-        this.warnBacklog(backlog);
-        const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: take };
-        await this.checkpoint.offsets.add(entry.batchId, entry);
-        failpoint('after-offsets', entry.batchId);
-        for (const f of take) this.seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
-        await this.runPlanned(pool, entry, summary, backlog);
-        nextBatchId++;
-        if (engine.trigger.kind === 'once') break;
-      }
+      } else await this.loop(pool, source, trigger, summary, nextBatchId);
       return summary;
     } finally {
       trigger.close();
       await pool.end().catch(() => undefined);
       await this.checkpoint.close();
       observer.stopped?.();
+    }
+  }
+
+  /** Start-up: wait for the database, guard a new stream, claim the epoch, replay a planned batch. Returns the next batch id. */
+  private async start(pool: Pool, summary: RunSummary): Promise<number> {
+    const { engine, log, signal } = this.opts;
+    const startup: RetryOptions = {
+      log,
+      what: 'start-up',
+      initialMillis: engine.retryInitialMillis,
+      maxMillis: engine.retryMaxMillis,
+      deadlineMillis: engine.startupRetrySeconds * 1000,
+      deadlineOption: '--startup-timeout',
+      signal,
+    };
+    const onRetry = (error: unknown): void => this.opts.observer?.dbRetry?.({ batchId: undefined, error });
+    await retryWhileUnavailable(startup, () => withClient(pool, (c) => c.query('SELECT 1')), onRetry);
+    if (this.checkpoint.isNew) {
+      await this.guardNewStream(pool);
+      await this.checkpoint.createStream();
+    }
+    const holder: EpochHolder = {
+      engine: 'typescript',
+      host: os.hostname(),
+      pid: process.pid,
+      startedAt: processStartedAt(),
+      source: path.resolve(engine.inputDir),
+    };
+    this.epoch = await retryWhileUnavailable(startup, () => withClient(pool, (c) => claimEpoch(c, this.checkpoint.streamId, holder)), onRetry);
+    this.seen = await this.checkpoint.loadSeenFiles();
+    const nextBatchId = await this.recover(pool, summary);
+    log.info(
+      `stream ${this.checkpoint.streamId}: watching ${engine.inputDir} (trigger ${formatTrigger(engine.trigger)}, ` +
+        `max ${engine.maxFilesPerTrigger || 'all'} files per batch, file settle ${engine.fileSettleMillis} ms, ` +
+        `${this.seen.size} files already seen, next batch ${nextBatchId})`,
+    );
+    return nextBatchId;
+  }
+
+  /** The batch loop: wait for the trigger, plan the ready files (offsets/N first), run the batch; until stopped or, bounded, done. */
+  private async loop(pool: Pool, source: FileSource, trigger: Trigger, summary: RunSummary, firstBatchId: number): Promise<void> {
+    const { engine, signal } = this.opts;
+    const bounded = this.bounded;
+    let moreReady = false;
+    for (let nextBatchId = firstBatchId; !signal?.aborted;) {
+      // on-arrival with files still waiting after the last batch: go on at once, not at the next event.
+      if (!(moreReady && engine.trigger.kind === 'on-arrival')) await trigger.wait(signal, source.nextSettleMs);
+      if (signal?.aborted) break;
+      await source.refresh(this.seen, trigger.watching);
+      const ready = source.readyCount;
+      const settling = source.settlingCount;
+      this.opts.observer?.backlog?.(ready + settling);
+      if (bounded && settling > 0 && (engine.trigger.kind === 'once' || ready === 0)) {
+        await sleep(source.nextSettleMs ?? engine.pollMillis, signal); // once: one batch of all, so wait for all
+        continue;
+      }
+      moreReady = false;
+      if (ready === 0) {
+        if (bounded) break;
+        continue;
+      }
+      const limit = engine.trigger.kind === 'once' || engine.maxFilesPerTrigger === 0 ? ready : engine.maxFilesPerTrigger;
+      const take = source.take(limit);
+      moreReady = source.readyCount > 0;
+      const backlog = source.readyCount + settling;
+      this.warnBacklog(backlog);
+      const entry: OffsetEntry = { batchId: nextBatchId, batchTimestampMs: Date.now(), files: take };
+      await this.checkpoint.offsets.add(entry.batchId, entry);
+      failpoint('after-offsets', entry.batchId);
+      for (const f of take) this.seen.set(fileKey(f), { size: f.size, mtimeMs: f.mtimeMs });
+      await this.runPlanned(pool, entry, summary, backlog);
+      nextBatchId++;
+      if (engine.trigger.kind === 'once') break;
     }
   }
 
@@ -192,7 +196,7 @@ export class StreamEngine {
    * the identity the seen-files set gives a file. Names alone are not the source: two landing folders
    * into one database (two regions, two generators) produce the same names.
    */
-  private async guardNewStream(pool: ReturnType<typeof createPool>): Promise<void> {
+  private async guardNewStream(pool: Pool): Promise<void> {
     const { engine, log } = this.opts;
     const names = await fsp.readdir(engine.inputDir).catch(() => [] as string[]);
     const files: { name: string; size: number; mtime: number }[] = [];
@@ -201,20 +205,10 @@ export class StreamEngine {
       if (st?.isFile()) files.push({ name, size: st.size, mtime: Math.floor(st.mtimeMs) });
     }
     if (files.length === 0) return;
-    const { rows } = await withClient(pool, (c) =>
-      c.query<{ stream_id: string; batches: string; files: string }>(
-        `SELECT stream_id, count(DISTINCT batch_id) AS batches, count(*) AS files
-         FROM stream_batches b, jsonb_array_elements(b.files) f,
-              unnest($1::text[], $2::bigint[], $3::bigint[]) AS here(name, size, mtime)
-         WHERE f->>'name' = here.name AND (f->>'size')::bigint = here.size AND floor((f->>'mtimeMs')::float8)::bigint = here.mtime
-           AND b.stream_id <> $4
-         GROUP BY stream_id ORDER BY count(*) DESC`,
-        [files.map((f) => f.name), files.map((f) => f.size), files.map((f) => f.mtime), this.checkpoint.streamId],
-      ),
-    );
+    const rows = await withClient(pool, (c) => streamsHoldingFiles(c, files, this.checkpoint.streamId));
     if (rows.length === 0) return;
-    const held = rows.reduce((n, r) => n + Number(r.files), 0);
-    const streams = rows.map((r) => `${r.stream_id} (${r.batches} batches)`).join(', ');
+    const held = rows.reduce((n, r) => n + r.files, 0);
+    const streams = rows.map((r) => `${r.streamId} (${r.batches} batches)`).join(', ');
     if (!engine.newStream) {
       throw new EcomstreamError(
         `the checkpoint ${this.checkpoint.dir} is new, but the database already holds ${held} files of ${engine.inputDir} (same name, size and modification time) from stream ${streams}: ` +
@@ -228,14 +222,14 @@ export class StreamEngine {
   }
 
   /** Replays the newest planned-but-uncommitted batch, if any; returns the next batch id to plan. */
-  private async recover(pool: ReturnType<typeof createPool>, summary: RunSummary): Promise<number> {
+  private async recover(pool: Pool, summary: RunSummary): Promise<number> {
     const latestOffset = await this.checkpoint.offsets.latest();
     if (latestOffset === undefined) return 0;
     const latestCommit = await this.checkpoint.commits.latest();
     if (latestCommit === undefined || latestCommit < latestOffset) {
       const entry = await this.checkpoint.offsets.get(latestOffset);
       if (!entry)
-        throw new SinkError(`offsets/${latestOffset} is listed but unreadable in ${this.checkpoint.dir}`, {
+        throw new CheckpointError(`offsets/${latestOffset} is listed but unreadable in ${this.checkpoint.dir}`, {
           batch: latestOffset,
           file: this.checkpoint.offsets.dir,
         });
@@ -249,7 +243,7 @@ export class StreamEngine {
     return latestOffset + 1;
   }
 
-  private async runPlanned(pool: ReturnType<typeof createPool>, entry: OffsetEntry, summary: RunSummary, backlog: number, replay = false): Promise<void> {
+  private async runPlanned(pool: Pool, entry: OffsetEntry, summary: RunSummary, backlog: number, replay = false): Promise<void> {
     const { engine } = this.opts;
     const tPlan = performance.now();
     this.opts.observer?.batchStarted?.({ batchId: entry.batchId, files: entry.files, replay });
@@ -268,54 +262,58 @@ export class StreamEngine {
 
     summary.batches++;
     if (replay) summary.replayed++;
-    summary.inputRows += result.stats.inputRows;
-    summary.insertedRows += result.insertedRows;
-    summary.duplicateRows += result.duplicateRows;
-    summary.rejectedRows += result.rejectedRows;
-
-    const latencies = entry.files
-      .filter((f) => f.read !== false)
-      .map((f) => Math.round(committedAt - f.mtimeMs))
-      .sort((a, b) => a - b);
-    const totalMs = performance.now() - tPlan;
-    const record: ProgressRecord = {
-      engine: 'typescript',
-      streamId: this.checkpoint.streamId,
-      batchId: entry.batchId,
-      batchTimestamp: new Date(entry.batchTimestampMs).toISOString(),
-      committedAt: new Date(committedAt).toISOString(),
-      replay,
-      alreadyCommitted: result.alreadyCommitted,
-      files: entry.files.map((f) => f.name),
-      numInputRows: result.stats.inputRows,
-      insertedRows: result.insertedRows,
-      duplicateRows: result.duplicateRows,
-      rejectedRows: result.rejectedRows,
-      qualityScore: qualityScore(result.stats.qualitySum, result.stats.validRows),
-      processedRowsPerSecond: totalMs > 0 ? Math.round((result.stats.inputRows / totalMs) * 1000) : 0,
-      durationMs: {
-        plan: Math.round(planMs),
-        read: result.durationsMs.read,
-        write: result.durationsMs.write,
-        // The database COMMIT plus writing commits/N and cleaning the source.
-        commit: result.durationsMs.commit + Math.round(performance.now() - tCommitDb),
-        total: Math.round(totalMs),
-      },
-      latencyMs: latencies.length ? { p50: latencies[Math.floor((latencies.length - 1) / 2)]!, max: latencies[latencies.length - 1]! } : { p50: 0, max: 0 },
-      backlogFiles: backlog,
-      usedFallback: result.usedFallback,
-      ...(entry.reprocess ? { reprocess: true, alreadyPresentRows: result.alreadyPresentRows } : {}),
-    };
+    addCounts(summary, result.counts);
+    const record = this.progressRecord(entry, result, { replay, backlog, committedAt, tPlan, planMs, tCommitDb });
     await this.progress.append(record);
     this.opts.observer?.backlog?.(backlog);
     this.opts.observer?.batchCommitted?.({
       record,
       files: entry.files.filter((f) => f.read !== false),
       rejectsByReason: result.rejectsByReason,
-      keySet: { peakBytes: result.stats.keySetPeakBytes, uncheckedKeys: result.stats.uncheckedKeys },
+      keySet: { peakBytes: result.read.keySetPeakBytes, uncheckedKeys: result.read.uncheckedKeys },
       work: this.work(),
     });
     this.opts.onProgress?.(record);
+  }
+
+  /** The batch's progress record: the sink's counts and quality score as they are, with this run's timings. */
+  private progressRecord(
+    entry: OffsetEntry,
+    result: BatchResult,
+    at: { replay: boolean; backlog: number; committedAt: number; tPlan: number; planMs: number; tCommitDb: number },
+  ): ProgressRecord {
+    const latencies = entry.files
+      .filter((f) => f.read !== false)
+      .map((f) => Math.round(at.committedAt - f.mtimeMs))
+      .sort((a, b) => a - b);
+    const totalMs = performance.now() - at.tPlan;
+    const { inputRows, ...counts } = result.counts;
+    return {
+      engine: 'typescript',
+      streamId: this.checkpoint.streamId,
+      batchId: entry.batchId,
+      batchTimestamp: new Date(entry.batchTimestampMs).toISOString(),
+      committedAt: new Date(at.committedAt).toISOString(),
+      replay: at.replay,
+      alreadyCommitted: result.alreadyCommitted,
+      files: entry.files.map((f) => f.name),
+      numInputRows: inputRows,
+      ...counts,
+      qualityScore: result.qualityScore,
+      processedRowsPerSecond: totalMs > 0 ? Math.round((inputRows / totalMs) * 1000) : 0,
+      durationMs: {
+        plan: Math.round(at.planMs),
+        read: result.durationsMs.read,
+        write: result.durationsMs.write,
+        // The database COMMIT plus writing commits/N and cleaning the source.
+        commit: result.durationsMs.commit + Math.round(performance.now() - at.tCommitDb),
+        total: Math.round(totalMs),
+      },
+      latencyMs: latencies.length ? { p50: latencies[Math.floor((latencies.length - 1) / 2)]!, max: latencies[latencies.length - 1]! } : { p50: 0, max: 0 },
+      backlogFiles: at.backlog,
+      usedFallback: result.usedFallback,
+      ...(entry.reprocess ? { reprocess: true, alreadyPresentRows: result.alreadyPresentRows } : {}),
+    };
   }
 
   private work(): WorkCounters {
@@ -334,20 +332,16 @@ export class StreamEngine {
    * long as a stream runs, for `batchRetrySeconds` in a bounded run, which then fails with one line; a
    * file that changed while it was read is read again once settled; anything else fails the run.
    */
-  private async writeWithRetry(pool: ReturnType<typeof createPool>, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
+  private async writeWithRetry(pool: Pool, entry: OffsetEntry, files: FileEntry[]): Promise<BatchResult> {
     const { engine, log } = this.opts;
     const contract = this.opts.contract ?? EVENTS;
-    const scan: Parameters<typeof writeBatch>[1]['scan'] = (mode, onValid, onReject) =>
-      scanBatch({
-        inputDir: engine.inputDir,
-        files,
-        mode,
-        onValid,
-        onReject,
-        contract,
-        rules: { batchTimestampMs: entry.batchTimestampMs },
-        keySetBytes: engine.keySetBytes,
-      });
+    const source = batchSource({
+      inputDir: engine.inputDir,
+      files,
+      contract,
+      rules: { batchTimestampMs: entry.batchTimestampMs },
+      keySetBytes: engine.keySetBytes,
+    });
     const hooks = { duringCopy: () => failpoint('during-copy', entry.batchId), afterCommit: () => failpoint('after-db-commit', entry.batchId) };
     const what = `batch ${entry.batchId}`;
     for (;;) {
@@ -368,7 +362,7 @@ export class StreamEngine {
               batchId: entry.batchId,
               batchTimestampMs: entry.batchTimestampMs,
               files,
-              scan,
+              source,
               reprocess: entry.reprocess,
               contract: contract.spec,
               hooks,

@@ -1,7 +1,7 @@
 /**
  * Row rules, compiled from a contract (src/contract/schema.ts; the event contract by default). A row is
- * data, never an exception: a compiled contract's `validateRow` returns either the row ready for COPY or
- * the reason it is rejected.
+ * data, never an exception: a compiled contract's `validateRow` returns either the row's values as they
+ * are stored or the reason it is rejected.
  *
  * `compileContract` turns the contract's ordered checks into one closure each, once; the row loop runs
  * them in order and the first failure is the reason, so both engines give the same code for a row with
@@ -10,8 +10,8 @@
  * words; spark/ecomstream_spark/rows.py implements the same words, and the golden vectors
  * (test/fixtures/contract/vectors.json) pin both.
  */
-import { copyEscape } from '../sink/copy-text.js';
 import { EVENT_CONTRACT } from '../contract/event.js';
+import { renderDetail } from '../contract/detail.js';
 import { DECIMAL_PATTERN, TIMESTAMP_PATTERN, type CheckSpec, type ContractSpec } from '../contract/schema.js';
 
 export interface RowRules {
@@ -19,7 +19,12 @@ export interface RowRules {
   batchTimestampMs: number;
 }
 
-export type RowResult = { ok: true; key: string; copyLine: string; quality: number } | { ok: false; reason: string; detail: string };
+/**
+ * A valid row: its key, its quality score and `values`, the stored text of each column ('' is NULL;
+ * timestamps normalised as SEMANTICS.timestamp says). `values` is the fields array passed in, updated in
+ * place, so a valid row costs no new array.
+ */
+export type RowResult = { ok: true; key: string; values: string[]; quality: number } | { ok: false; reason: string; detail: string };
 
 export interface CompiledContract {
   readonly spec: ContractSpec;
@@ -37,14 +42,6 @@ const MS_PER_DAY = 86_400_000;
 const MS_400_YEARS = 146_097 * MS_PER_DAY;
 const MIN_MS = Date.UTC(2001, 0, 1) - 5 * MS_400_YEARS; // 0001-01-01T00:00:00Z
 const END_MS = Date.UTC(10000, 0, 1); // 10000-01-01T00:00:00Z
-
-/** Fills `{name}` placeholders; an unknown name is left as written. */
-export function renderDetail(template: string, vars: Record<string, string | number>): string {
-  return template.replace(/\{([a-z_]+)\}/g, (all, name: string) => {
-    const v = vars[name];
-    return v === undefined ? all : String(v);
-  });
-}
 
 /** Length in code points, as PostgreSQL's VARCHAR(n) and Python count them. */
 function charLength(s: string, max: number): number {
@@ -159,131 +156,140 @@ interface Failure {
 /** One compiled check: undefined when the row passes. */
 type Step = (fields: string[], now: number) => Failure | undefined;
 
-export function compileContract(spec: ContractSpec): CompiledContract {
+/** What the compiled checks of one contract share: its columns, limits, and the row's parsed timestamps. */
+interface StepContext {
+  spec: ContractSpec;
+  /** Timestamps parsed by a `timestamp` step, read by the window steps and the stored values of the same row. */
+  tsMs: Float64Array;
+  tsCopy: (string | undefined)[];
+}
+
+/** Compiles one check of the contract into a closure; one case per check kind (a table). */
+function compileStep(c: CheckSpec, ctx: StepContext): Step {
+  const { spec, tsMs, tsCopy } = ctx;
   const cols = spec.columns;
   const ncol = cols.length;
-  const index = (name: string): number => cols.findIndex((c) => c.name === name);
-  const requiredIdx = cols.flatMap((c, i) => (c.required ? [i] : []));
-  const optionalIdx = cols.flatMap((c, i) => (c.required ? [] : [i]));
-  const weights = spec.qualityWeights;
+  const index = (name: string): number => cols.findIndex((col) => col.name === name);
+  const requiredIdx = cols.flatMap((col, i) => (col.required ? [i] : []));
   const { maxEventAgeHours, futureToleranceSeconds } = spec.limits;
   const maxAgeMs = maxEventAgeHours * 3_600_000;
   const futureMs = futureToleranceSeconds * 1000;
-  // Timestamps parsed by a `timestamp` step, read by the window steps and the COPY line of the same row.
-  const tsMs = new Float64Array(ncol);
-  const tsCopy: (string | undefined)[] = cols.map(() => undefined);
-  const tsIdx = cols.flatMap((c, i) => (c.type === 'timestamp' ? [i] : []));
   const fail = (reason: string, detail: string): Failure => ({ ok: false, reason, detail });
   const iso = (ms: number): string => new Date(ms).toISOString();
-
-  const step = (c: CheckSpec): Step => {
-    const t = c.detail;
-    switch (c.check) {
-      case 'column_count':
-        return (f) => (f.length === ncol ? undefined : fail(c.reason, renderDetail(t, { count: f.length, expected: ncol })));
-      case 'required':
-        return (f) => {
-          for (const i of requiredIdx) if (f[i] === '') return fail(c.reason, renderDetail(t, { column: cols[i]!.name }));
-          return undefined;
-        };
-      case 'max_length': {
-        const checks = cols.flatMap((col, i) => (col.length ? [[i, col.length, col.name] as const] : []));
-        return (f) => {
-          for (const [i, max, name] of checks) {
-            const v = f[i]!;
-            if (v.length > max) {
-              const len = charLength(v, max);
-              if (len > max) return fail(c.reason, renderDetail(t, { column: name, length: len, max }));
-            }
+  const t = c.detail;
+  switch (c.check) {
+    case 'column_count':
+      return (f) => (f.length === ncol ? undefined : fail(c.reason, renderDetail(t, { count: f.length, expected: ncol })));
+    case 'required':
+      return (f) => {
+        for (const i of requiredIdx) if (f[i] === '') return fail(c.reason, renderDetail(t, { column: cols[i]!.name }));
+        return undefined;
+      };
+    case 'max_length': {
+      const checks = cols.flatMap((col, i) => (col.length ? [[i, col.length, col.name] as const] : []));
+      return (f) => {
+        for (const [i, max, name] of checks) {
+          const v = f[i]!;
+          if (v.length > max) {
+            const len = charLength(v, max);
+            if (len > max) return fail(c.reason, renderDetail(t, { column: name, length: len, max }));
           }
-          return undefined;
-        };
-      }
-      case 'allowed': {
-        const i = index(c.column);
-        const allowed = cols[i]!.allowed!;
-        const set = new Set<string>(allowed);
-        const list = allowed.join(', ');
-        return (f) => {
-          const v = f[i]!;
-          return v === '' || set.has(v)
-            ? undefined
-            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), allowed: list }));
-        };
-      }
-      case 'pattern': {
-        const i = index(c.column);
-        const re = new RegExp(c.pattern);
-        return (f) => {
-          const v = f[i]!;
-          return v === '' || re.test(v)
-            ? undefined
-            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), pattern: c.pattern }));
-        };
-      }
-      case 'decimal': {
-        const i = index(c.column);
-        const { precision = 0, scale = 0 } = cols[i]!;
-        // Plain digits that fit without rounding: the common case, decided without parsing.
-        const plain = precision > scale ? new RegExp(`^[0-9]{1,${precision - scale}}(?:\\.[0-9]{0,${scale}})?$`) : undefined;
-        return (f) => {
-          const v = f[i]!;
-          if (v === '' || plain?.test(v)) return undefined;
-          const d = parseDecimal(v);
-          return d !== undefined && decimalFits(d, precision, scale)
-            ? undefined
-            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), precision, scale }));
-        };
-      }
-      case 'min': {
-        const i = index(c.column);
-        const min = parseDecimal(String(c.min))!;
-        return (f) => {
-          const v = f[i]!;
-          if (v === '' || (v.charCodeAt(0) !== 45 /* - */ && c.min <= 0)) return undefined; // no sign: >= 0 >= min
-          const d = parseDecimal(v);
-          return d === undefined || compareDecimal(d, min) >= 0
-            ? undefined
-            : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), min: c.min }));
-        };
-      }
-      case 'timestamp': {
-        const i = index(c.column);
-        return (f) => {
-          const v = f[i]!;
-          if (v === '') {
-            tsCopy[i] = '';
-            return undefined;
-          }
-          const ts = parseTimestamp(v);
-          if (Number.isNaN(ts.ms)) return fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v) }));
-          tsMs[i] = ts.ms;
-          tsCopy[i] = ts.copy;
-          return undefined;
-        };
-      }
-      case 'not_stale': {
-        const i = index(c.column);
-        return (f, now) =>
-          f[i] === '' || tsMs[i]! >= now - maxAgeMs
-            ? undefined
-            : fail(
-                c.reason,
-                renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), hours: maxEventAgeHours, batch_timestamp: iso(now) }),
-              );
-      }
-      case 'not_future': {
-        const i = index(c.column);
-        return (f, now) =>
-          f[i] === '' || tsMs[i]! <= now + futureMs
-            ? undefined
-            : fail(c.reason, renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), batch_timestamp: iso(now) }));
-      }
+        }
+        return undefined;
+      };
     }
-  };
-  const steps = spec.checks.map(step);
-  const keyIndex = index(spec.conflictKey);
-  const isTs = cols.map((c) => c.type === 'timestamp');
+    case 'allowed': {
+      const i = index(c.column);
+      const allowed = cols[i]!.allowed!;
+      const set = new Set<string>(allowed);
+      const list = allowed.join(', ');
+      return (f) => {
+        const v = f[i]!;
+        return v === '' || set.has(v)
+          ? undefined
+          : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), allowed: list }));
+      };
+    }
+    case 'pattern': {
+      const i = index(c.column);
+      const re = new RegExp(c.pattern);
+      return (f) => {
+        const v = f[i]!;
+        return v === '' || re.test(v)
+          ? undefined
+          : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), pattern: c.pattern }));
+      };
+    }
+    case 'decimal': {
+      const i = index(c.column);
+      const { precision = 0, scale = 0 } = cols[i]!;
+      // Plain digits that fit without rounding: the common case, decided without parsing.
+      const plain = precision > scale ? new RegExp(`^[0-9]{1,${precision - scale}}(?:\\.[0-9]{0,${scale}})?$`) : undefined;
+      return (f) => {
+        const v = f[i]!;
+        if (v === '' || plain?.test(v)) return undefined;
+        const d = parseDecimal(v);
+        return d !== undefined && decimalFits(d, precision, scale)
+          ? undefined
+          : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), precision, scale }));
+      };
+    }
+    case 'min': {
+      const i = index(c.column);
+      const min = parseDecimal(String(c.min))!;
+      return (f) => {
+        const v = f[i]!;
+        if (v === '' || (v.charCodeAt(0) !== 45 /* - */ && c.min <= 0)) return undefined; // no sign: >= 0 >= min
+        const d = parseDecimal(v);
+        return d === undefined || compareDecimal(d, min) >= 0
+          ? undefined
+          : fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v), min: c.min }));
+      };
+    }
+    case 'timestamp': {
+      const i = index(c.column);
+      return (f) => {
+        const v = f[i]!;
+        if (v === '') {
+          tsCopy[i] = '';
+          return undefined;
+        }
+        const ts = parseTimestamp(v);
+        if (Number.isNaN(ts.ms)) return fail(c.reason, renderDetail(t, { column: c.column, value: v, value_json: JSON.stringify(v) }));
+        tsMs[i] = ts.ms;
+        tsCopy[i] = ts.copy;
+        return undefined;
+      };
+    }
+    case 'not_stale': {
+      const i = index(c.column);
+      return (f, now) =>
+        f[i] === '' || tsMs[i]! >= now - maxAgeMs
+          ? undefined
+          : fail(
+              c.reason,
+              renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), hours: maxEventAgeHours, batch_timestamp: iso(now) }),
+            );
+    }
+    case 'not_future': {
+      const i = index(c.column);
+      return (f, now) =>
+        f[i] === '' || tsMs[i]! <= now + futureMs
+          ? undefined
+          : fail(c.reason, renderDetail(t, { column: c.column, value: f[i]!, value_json: JSON.stringify(f[i]), batch_timestamp: iso(now) }));
+    }
+  }
+}
+
+export function compileContract(spec: ContractSpec): CompiledContract {
+  const cols = spec.columns;
+  const optionalIdx = cols.flatMap((c, i) => (c.required ? [] : [i]));
+  const weights = spec.qualityWeights;
+  const ctx: StepContext = { spec, tsMs: new Float64Array(cols.length), tsCopy: cols.map(() => undefined) };
+  const { tsCopy } = ctx;
+  const tsIdx = cols.flatMap((c, i) => (c.type === 'timestamp' ? [i] : []));
+  const steps = spec.checks.map((c) => compileStep(c, ctx));
+  const keyIndex = cols.findIndex((c) => c.name === spec.conflictKey);
 
   return {
     spec,
@@ -299,14 +305,9 @@ export function compileContract(spec: ContractSpec): CompiledContract {
       let missing = 0;
       for (const i of optionalIdx) if (fields[i] === '') missing++;
       const quality = weights[Math.min(missing, weights.length - 1)]!;
-      // COPY text line: empty field -> \N (NULL); every other field escaped as COPY requires.
-      let line = '';
-      for (let i = 0; i < ncol; i++) {
-        const v = isTs[i] ? (tsCopy[i] ?? fields[i]!) : fields[i]!;
-        if (i > 0) line += '\t';
-        line += v === '' ? '\\N' : copyEscape(v);
-      }
-      return { ok: true, key: fields[keyIndex]!, copyLine: line, quality };
+      const key = fields[keyIndex]!; // as written: the reader's in-batch check compares the written keys
+      for (const i of tsIdx) if (tsCopy[i] !== undefined) fields[i] = tsCopy[i];
+      return { ok: true, key, values: fields, quality };
     },
   };
 }

@@ -13,7 +13,7 @@ import { loadConfig, type DeepPartial, type EngineConfig } from '../../src/confi
 import { Checkpoint } from '../../src/checkpoint/checkpoint.js';
 import { writeExclusive } from '../../src/checkpoint/log.js';
 import { startEmbedded } from '../../src/db/embedded.js';
-import { scanBatch, FileChangedError } from '../../src/engine/read-batch.js';
+import { readBatch, FileChangedError } from '../../src/engine/read-batch.js';
 import { FileSource } from '../../src/engine/source.js';
 import { StreamEngine } from '../../src/engine/stream.js';
 import { silentLogger, type Logger } from '../../src/log.js';
@@ -225,19 +225,20 @@ describe('3. a file still being written', () => {
     const st = await fsp.stat(file);
     let appended = false;
     await assert.rejects(
-      scanBatch({
-        inputDir: dir,
-        files: [{ name: 'events_1.csv', size: st.size, mtimeMs: st.mtimeMs }],
-        mode: 'direct',
-        readSize: 4096,
-        rules: { batchTimestampMs: Date.now() },
-        onReject: () => undefined,
-        onValid: async () => {
-          if (appended) return;
-          appended = true;
-          await fsp.appendFile(file, `${row()}\n`);
+      readBatch(
+        { inputDir: dir, files: [{ name: 'events_1.csv', size: st.size, mtimeMs: st.mtimeMs }], readSize: 4096, rules: { batchTimestampMs: Date.now() } },
+        {
+          withOrigin: false,
+          file: () => undefined,
+          row: () => undefined,
+          flush: async () => {
+            if (appended) return;
+            appended = true;
+            await fsp.appendFile(file, `${row()}\n`);
+          },
         },
-      }),
+        () => undefined,
+      ),
       (err: unknown) => err instanceof FileChangedError && err.code === 'FILE_CHANGED',
     );
   });

@@ -1,6 +1,6 @@
 /**
  * Both evaluators of a contract behind one interface, for the tests that compare them: the TypeScript
- * reader (src/engine/read-batch.ts scanBatch) and the Spark job's (spark/ecomstream_spark/rows.py, run by
+ * reader (src/engine/read-batch.ts readBatch, its rows encoded by the sink's CopyEncoder in the staging layout) and the Spark job's (spark/ecomstream_spark/rows.py, run by
  * spark/tests/scan_cli.py with the machine's python3: no Spark, no virtualenv, standard library only).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FileEntry } from '../../src/checkpoint/checkpoint.js';
-import { scanBatch } from '../../src/engine/read-batch.js';
-import { copyUnescape } from '../../src/sink/copy-text.js';
+import { readBatch } from '../../src/engine/read-batch.js';
+import { CopyEncoder, copyUnescape } from '../../src/sink/copy.js';
 import { compileContract, EVENTS } from '../../src/engine/validate.js';
 import { loadContractFile } from '../../src/contract/schema.js';
 
@@ -52,31 +52,23 @@ export async function runTypescript(batches: readonly Batch[], contractFile?: st
   const verdicts: Verdict[] = [];
   const summaries: BatchSummary[] = [];
   for (const [b, batch] of batches.entries()) {
-    const stats = await scanBatch({
-      inputDir: batch.dir,
-      files: batch.files,
-      mode: 'staging',
-      contract,
-      rules: { batchTimestampMs: batch.batchTimestampMs },
-      onValid(chunk) {
-        for (const l of chunk.split('\n')) {
-          if (!l) continue;
-          // The staging line: the contract's columns, then the row's quality, file, line number, raw line.
-          const cols = l.split('\t');
-          verdicts.push({
-            batch: b,
-            file: copyUnescape(cols[ncol + 1]!)!,
-            line: Number(cols[ncol + 2]),
-            reason: null,
-            detail: null,
-            raw: copyUnescape(cols[ncol + 3]!),
-            values: cols.slice(0, ncol).map(copyUnescape),
-          });
-        }
-      },
-      onReject(r) {
-        verdicts.push({ batch: b, file: r.file, line: r.line, reason: r.reason, detail: r.detail, raw: r.raw, values: null });
-      },
+    const staged = new CopyEncoder(true, (lines) => {
+      for (const l of lines) {
+        // The staging line: the contract's columns, then the row's quality, file, line number, raw line.
+        const cols = l.slice(0, -1).split('\t');
+        verdicts.push({
+          batch: b,
+          file: copyUnescape(cols[ncol + 1]!)!,
+          line: Number(cols[ncol + 2]),
+          reason: null,
+          detail: null,
+          raw: copyUnescape(cols[ncol + 3]!),
+          values: cols.slice(0, ncol).map(copyUnescape),
+        });
+      }
+    });
+    const stats = await readBatch({ inputDir: batch.dir, files: batch.files, contract, rules: { batchTimestampMs: batch.batchTimestampMs } }, staged, (r) => {
+      verdicts.push({ batch: b, file: r.file, line: r.line, reason: r.reason, detail: r.detail, raw: r.raw, values: null });
     });
     summaries.push({ validRows: stats.validRows, qualitySum: stats.qualitySum });
   }
