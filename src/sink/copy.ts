@@ -84,8 +84,17 @@ export function stagedOrigin(line: string, keyIndex: number): { key: string; qua
   };
 }
 
-/** Streams `produce`'s chunks into `COPY ... FROM STDIN` with back-pressure; fails with the server's error. */
-export async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (write: (chunk: string | Buffer) => Promise<void>) => Promise<T>): Promise<T> {
+/**
+ * Streams `produce`'s chunks into `COPY ... FROM STDIN` with back-pressure; fails with the server's
+ * error. `counted`, when given, hears how many rows the server stored (a BEFORE INSERT trigger may skip
+ * rows without an error).
+ */
+export async function copyInto<T>(
+  client: pg.PoolClient,
+  sql: string,
+  produce: (write: (chunk: string | Buffer) => Promise<void>) => Promise<T>,
+  counted?: (rows: number) => void,
+): Promise<T> {
   const stream = client.query(copyFrom(sql));
   let failure: Error | undefined;
   const done = new Promise<void>((resolve, reject) => {
@@ -113,5 +122,6 @@ export async function copyInto<T>(client: pg.PoolClient, sql: string, produce: (
   }
   stream.end();
   await done;
+  counted?.(stream.rowCount);
   return result;
 }

@@ -9,6 +9,7 @@ import type { ContractSpec } from '../contract/schema.js';
 import { renderDetail } from '../contract/detail.js';
 import type { ReadStats } from '../contract/records.js';
 import { describePgError, isDataError } from '../db/errors.js';
+import { EcomstreamError } from '../errors.js';
 import { insertReject, REJECT_COLUMNS } from '../db/ledger.js';
 import { CopyEncoder, STAGING_TAIL, copyInto, stagedOrigin } from './copy.js';
 import type { BatchSource } from './port.js';
@@ -64,7 +65,15 @@ export interface PathOutcome {
   refused: RowTally;
   /** Rows whose key was already stored: duplicates (when reprocessing: already present). */
   conflicts: RowTally;
+  /**
+   * Rows the server neither stored nor refused: a BEFORE INSERT trigger an operator added returned NULL
+   * for them. Counted nowhere (the Spark job does the same) and left out of the quality score.
+   */
+  skipped: RowTally;
 }
+
+/** The fast path's COPY stored fewer rows than it sent: a trigger skipped some. Redo through staging to learn which. */
+export class RowsSkipped extends EcomstreamError {}
 
 /** Where a path writes, what it reads, where its rejects go; `reprocess` and the failure hook. */
 export interface PathContext {
@@ -84,16 +93,22 @@ const none = (): RowTally => ({ rows: 0, quality: 0 });
 export async function directPath(c: PathContext): Promise<PathOutcome> {
   const t = c.target;
   let chunks = 0;
-  const read = await copyInto(c.client, `COPY ${t.table} (${t.columns}) FROM STDIN`, (write) =>
-    c.source.read(
-      new CopyEncoder(false, async (lines) => {
-        if (chunks++ === 1) c.duringCopy?.();
-        await write(lines.join(''));
-      }),
-      (r) => c.rejects.add(r),
-    ),
+  let stored = 0;
+  const read = await copyInto(
+    c.client,
+    `COPY ${t.table} (${t.columns}) FROM STDIN`,
+    (write) =>
+      c.source.read(
+        new CopyEncoder(false, async (lines) => {
+          if (chunks++ === 1) c.duringCopy?.();
+          await write(lines.join(''));
+        }),
+        (r) => c.rejects.add(r),
+      ),
+    (rows) => (stored = rows),
   );
-  return { read, later: none(), refused: none(), conflicts: none() };
+  if (stored < read.validRows) throw new RowsSkipped(`${read.validRows - stored} rows were skipped by a trigger on ${t.table}`, { batch: c.batchId });
+  return { read, later: none(), refused: none(), conflicts: none(), skipped: none() };
 }
 
 const stagingColumns = (t: Target): string => `${t.columns}, ${STAGING_TAIL.join(', ')}`;
@@ -131,28 +146,42 @@ async function rejectLaterOccurrences(c: PathContext, acrossChunks: boolean): Pr
   return { rows: Number(res.rows[0]!.n), quality: res.rows[0]!.q ?? 0 };
 }
 
+interface Figures {
+  n: string;
+  q: number | null;
+  skipped_n: string;
+  skipped_q: number | null;
+}
+
 /**
- * Moves staged rows into the contract's table (in line order: COPY filled a fresh temp table); those
- * whose key is already stored stay out and, unless reprocessing, become the contract's duplicate rejects.
+ * Moves staged rows into the contract's table (in line order: COPY filled a fresh temp table). A row
+ * not stored whose key was stored before (every part of one WITH sees the table as it was) is a
+ * conflict and, unless reprocessing, becomes the contract's duplicate reject; any other row not stored
+ * was skipped by a trigger.
  */
-async function mergeStaging(c: PathContext): Promise<RowTally> {
+async function mergeStaging(c: PathContext): Promise<{ conflicts: RowTally; skipped: RowTally }> {
   const t = c.target;
-  const conflicts = `WITH ins AS (
+  const missing = `WITH ins AS (
        INSERT INTO ${t.table} (${t.columns}) SELECT ${t.columns} FROM batch_staging ORDER BY ctid
        ON CONFLICT (${t.key}) DO NOTHING RETURNING ${t.key}),
-     conflicts AS (SELECT s.* FROM batch_staging s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${t.key} = s.${t.key}))`;
+     missing AS (
+       SELECT s.*, EXISTS (SELECT 1 FROM ${t.table} d WHERE d.${t.key} = s.${t.key}) AS stored_before
+       FROM batch_staging s WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.${t.key} = s.${t.key}))`;
+  const figures = `SELECT count(*) FILTER (WHERE stored_before) AS n, sum(row_quality) FILTER (WHERE stored_before) AS q,
+       count(*) FILTER (WHERE NOT stored_before) AS skipped_n, sum(row_quality) FILTER (WHERE NOT stored_before) AS skipped_q FROM missing`;
   // Already stored is expected when a file is read again: count those rows, reject none of them.
   const res = c.reprocess
-    ? await c.client.query<{ n: string; q: number | null }>(`${conflicts} SELECT count(*) AS n, sum(row_quality) AS q FROM conflicts`)
-    : await c.client.query<{ n: string; q: number | null }>(
-        `${conflicts},
+    ? await c.client.query<Figures>(`${missing} ${figures}`)
+    : await c.client.query<Figures>(
+        `${missing},
          rejected AS (
            INSERT INTO rejected_events (${REJECT_COLUMNS})
-           SELECT $1, $2, source_file, line_number, raw_line, $3, $4 || ${t.key} || $5 FROM conflicts)
-         SELECT count(*) AS n, sum(row_quality) AS q FROM conflicts`,
+           SELECT $1, $2, source_file, line_number, raw_line, $3, $4 || ${t.key} || $5 FROM missing WHERE stored_before)
+         ${figures}`,
         [c.streamId, c.batchId, t.duplicateReason, ...t.storedDetail],
       );
-  return { rows: Number(res.rows[0]!.n), quality: res.rows[0]!.q ?? 0 };
+  const r = res.rows[0]!;
+  return { conflicts: { rows: Number(r.n), quality: r.q ?? 0 }, skipped: { rows: Number(r.skipped_n), quality: r.skipped_q ?? 0 } };
 }
 
 /** The staging path: every valid row through batch_staging and ON CONFLICT. */
@@ -163,7 +192,7 @@ export async function stagingPath(c: PathContext): Promise<PathOutcome> {
     c.source.read(new CopyEncoder(true, (lines) => write(lines.join(''))), (r) => c.rejects.add(r)),
   );
   const later = read.uncheckedKeys > 0 ? await rejectLaterOccurrences(c, false) : none();
-  return { read, later, refused: none(), conflicts: await mergeStaging(c) };
+  return { read, later, refused: none(), ...(await mergeStaging(c)) };
 }
 
 /** The isolation path: chunks under savepoints, halved on a data error down to the rows at fault. */
@@ -171,18 +200,19 @@ export async function isolationPath(c: PathContext): Promise<PathOutcome> {
   const t = c.target;
   await c.client.query(createStaging(t));
   await c.client.query(CREATE_BATCH_KEYS);
-  const out: PathOutcome = { read: undefined as unknown as ReadStats, later: none(), refused: none(), conflicts: none() };
+  const out: PathOutcome = { read: undefined as unknown as ReadStats, later: none(), refused: none(), conflicts: none(), skipped: none() };
   const tryRows = async (rows: string[]): Promise<void> => {
     await c.client.query('SAVEPOINT isolate');
     try {
       await copyInto(c.client, `COPY batch_staging (${stagingColumns(t)}) FROM STDIN`, async (write) => write(rows.join('')));
       const chunkLater = await rejectLaterOccurrences(c, true);
       await c.client.query(`INSERT INTO batch_keys SELECT ${t.key}::text FROM batch_staging ON CONFLICT DO NOTHING`);
-      const chunkConflicts = await mergeStaging(c);
+      const merged = await mergeStaging(c);
       await c.client.query('TRUNCATE batch_staging');
       await c.client.query('RELEASE SAVEPOINT isolate');
       add(out.later, chunkLater);
-      add(out.conflicts, chunkConflicts);
+      add(out.conflicts, merged.conflicts);
+      add(out.skipped, merged.skipped);
     } catch (err) {
       if (!isDataError(err)) throw err;
       await c.client.query('ROLLBACK TO SAVEPOINT isolate');

@@ -8,11 +8,12 @@
  *                                         between the database commit and commits/N)
  *   SAVEPOINT; COPY valid rows straight into the contract's table  (the fast path)
  *     unique violation (a row stored by an earlier batch, or a repeat the reader's bounded key set
- *     could not see)?
+ *     could not see), or fewer rows stored than sent (an operator's trigger skipped some)?
  *     -> ROLLBACK TO SAVEPOINT; COPY into a temporary staging table; when the reader let keys through
  *        unchecked, rows repeating an earlier row's key (ranked by line order) become in-batch
  *        duplicate rejects; INSERT ... ON CONFLICT (conflict key) DO NOTHING, and the rows that
- *        conflicted become the contract's duplicate rejects
+ *        conflicted become the contract's duplicate rejects; rows neither stored nor stored before
+ *        were skipped by a trigger and count nowhere, as in the Spark job
  *     the server refused a row for a data reason (SQLSTATE class 22/23: a value it will not take, a
  *     constraint an operator added), on either path?
  *     -> ROLLBACK TO SAVEPOINT; isolation: the rows go in chunks, each under its own savepoint through
@@ -38,7 +39,7 @@ import { EcomstreamError } from '../errors.js';
 import { isDataError, withClient } from '../db/errors.js';
 import { checkEpoch } from '../db/epoch.js';
 import { forgetFileRejects, isBatchRecorded, recordBatch } from '../db/ledger.js';
-import { directPath, isolationPath, sinkTarget, stagingPath, type PathContext, type PathOutcome } from './paths.js';
+import { directPath, isolationPath, RowsSkipped, sinkTarget, stagingPath, type PathContext, type PathOutcome } from './paths.js';
 import type { BatchSource } from './port.js';
 import { RejectBuffer } from './rejects.js';
 
@@ -112,10 +113,10 @@ async function writeBatchOn(client: pg.PoolClient, batch: BatchToWrite, engine: 
     try {
       outcome = await directPath(c);
     } catch (err) {
-      if (!isDataError(err)) throw err;
+      if (!isDataError(err) && !(err instanceof RowsSkipped)) throw err;
       usedFallback = true;
-      // A row of this batch is already stored (23505): redo the batch through staging + ON CONFLICT.
-      outcome = await retryFrom(c, (err as { code?: string }).code === '23505' ? stagingPath : isolationPath);
+      // A row of this batch is already stored (23505), or a trigger skipped rows: redo the batch through staging + ON CONFLICT.
+      outcome = await retryFrom(c, err instanceof RowsSkipped || (err as { code?: string }).code === '23505' ? stagingPath : isolationPath);
     }
     const tRead = performance.now();
     await c.rejects.copyTo(client);
@@ -169,12 +170,13 @@ type Tally = Pick<BatchResult, 'counts' | 'qualityScore' | 'alreadyPresentRows' 
 
 /**
  * The batch's counts and quality score, computed once from what the path did: the rows stored are the
- * valid rows less those found to repeat an earlier row, refused by the server, or already stored.
+ * valid rows less those found to repeat an earlier row, refused by the server, already stored, or
+ * skipped by a trigger.
  */
 function tally(o: PathOutcome, reprocess: boolean, duplicateReason: string, byReason: ReadonlyMap<string, number>): Tally {
-  const { read, later, refused, conflicts } = o;
-  const storedRows = read.validRows - later.rows - refused.rows - conflicts.rows;
-  const storedQuality = read.qualitySum - later.quality - refused.quality - conflicts.quality;
+  const { read, later, refused, conflicts, skipped } = o;
+  const storedRows = read.validRows - later.rows - refused.rows - conflicts.rows - skipped.rows;
+  const storedQuality = read.qualitySum - later.quality - refused.quality - conflicts.quality - skipped.quality;
   const storedDuplicates = reprocess ? 0 : conflicts.rows;
   // The staging and isolation paths write their duplicate rejects in SQL, past the buffer: counted here.
   const sqlDuplicates = later.rows + storedDuplicates;

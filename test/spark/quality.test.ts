@@ -1,7 +1,8 @@
 /**
- * The Spark job's batch quality score is the mean over the rows the batch stored (src/contract/batch.ts):
+ * Both engines' batch quality score is the mean over the rows the batch stored (src/contract/batch.ts):
  * rows PostgreSQL refuses and duplicates count in neither the sum nor the number, and the progress record
- * carries the same score as stream_batches. Fixture and hand-computed scores: test/spark/quality.ts.
+ * carries the same score as stream_batches. The same files go to the Spark job and to the TypeScript
+ * engine, each with its own database. Fixture and hand-computed scores: test/spark/quality.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,9 +11,22 @@ import path from 'node:path';
 import { startTestDb } from '../support/pg.js';
 import { publish, tempDir } from '../support/files.js';
 import { REFUSE_ROWS_SQL, qualityBatches } from './quality.js';
-import { describeRun, query, readProgress, runSpark, sparkMissing } from './support.js';
+import { describeRun, query, readProgress, runSpark, runTypeScriptEngine, sparkMissing, type RunResult, type SparkRunOptions } from './support.js';
 
-test('the quality score is the mean over the stored rows, in stream_batches and the progress record', { skip: sparkMissing(), timeout: 900_000 }, async () => {
+const ENGINES: [string, (o: SparkRunOptions) => Promise<RunResult>][] = [
+  ['the Spark job', runSpark],
+  ['the TypeScript engine', runTypeScriptEngine],
+];
+
+test(
+  'the quality score is the mean over the stored rows, in stream_batches and the progress record, in both engines',
+  { skip: sparkMissing(), timeout: 900_000 },
+  async () => {
+    for (const [engine, runEngine] of ENGINES) await scoreRun(engine, runEngine);
+  },
+);
+
+async function scoreRun(engine: string, runEngine: (o: SparkRunOptions) => Promise<RunResult>): Promise<void> {
   const db = await startTestDb();
   const work = await tempDir('ecomstream-spark-quality-');
   try {
@@ -21,8 +35,8 @@ test('the quality score is the mean over the stored rows, in stream_batches and 
     const batches = qualityBatches();
     for (const b of batches) await publish(input, b.name, b.content);
     const progressFile = path.join(work, 'progress.jsonl');
-    const r = await runSpark({ input, checkpoint: path.join(work, 'checkpoint'), progressFile, databaseUrl: db.url, maxFilesPerTrigger: 1 });
-    assert.equal(r.code, 0, describeRun('the Spark job', r));
+    const r = await runEngine({ input, checkpoint: path.join(work, 'checkpoint'), progressFile, databaseUrl: db.url, maxFilesPerTrigger: 1 });
+    assert.equal(r.code, 0, describeRun(engine, r));
 
     const recorded = await query<Record<string, string | number | null>>(
       db.url,
@@ -37,7 +51,7 @@ test('the quality score is the mean over the stored rows, in stream_batches and 
       rejected: b.rejected,
       quality: b.quality,
     }));
-    assert.deepEqual(recorded, expected, 'stream_batches');
+    assert.deepEqual(recorded, expected, `${engine}: stream_batches`);
     const progress = readProgress(progressFile).map((p) => ({
       batch: p.batchId,
       input: p.numInputRows,
@@ -46,14 +60,15 @@ test('the quality score is the mean over the stored rows, in stream_batches and 
       rejected: p.rejectedRows,
       quality: p.qualityScore,
     }));
-    assert.deepEqual(progress, expected, 'progress records');
+    assert.deepEqual(progress, expected, `${engine}: progress records`);
     const stored = await query<{ event_id: string }>(db.url, 'SELECT event_id FROM user_events ORDER BY event_id');
     assert.deepEqual(
       stored.map((s) => s.event_id),
       batches.flatMap((b) => b.stored).sort(),
+      `${engine}: stored rows`,
     );
   } finally {
     await db.close();
     if (!process.env.KEEP_TEST_OUTPUT) await fsp.rm(work, { recursive: true, force: true });
   }
-});
+}
