@@ -1,6 +1,9 @@
 """The batch ledger: every statement on stream_batches and the rejected_events bookkeeping of the job,
-one function per statement. It mirrors src/db/ledger.ts, the TypeScript engine's ledger, statement for
-statement (the same tables and columns, JDBC's `?` for `$n`); `lock_batch` is the job's own, since
+one function per statement. It mirrors the batch path of src/db/ledger.ts, the TypeScript engine's
+ledger: `is_batch_recorded` is `isBatchRecorded`, `record_batch` is `recordBatch` (the same tables and
+columns, JDBC's `?` for `$n`). The rejects go in as each engine stages them: `record_rejects` and
+`record_stored_duplicates` move the job's staged rejects in SQL where the TypeScript engine COPYs its
+buffer (`COPY_REJECTS`) and writes duplicates in its write paths. `lock_batch` is the job's own, since
 Spark keeps no lock on its checkpoint. The statements that write the contract's rows are sink.py's.
 
 Every function runs on the caller's connection, inside the batch transaction the caller opened.
@@ -22,7 +25,7 @@ def lock_batch(conn: PgConnection, stream_id: str, batch_id: int) -> None:
     conn.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", ["ecomstream-batch:%s:%d" % (stream_id, batch_id)])
 
 
-def batch_committed(conn: PgConnection, stream_id: str, batch_id: int) -> bool:
+def is_batch_recorded(conn: PgConnection, stream_id: str, batch_id: int) -> bool:
     """Whether stream_batches records the batch (it committed)."""
     return bool(conn.query("SELECT 1 FROM stream_batches WHERE stream_id = ? AND batch_id = ?", [stream_id, batch_id]))
 

@@ -165,7 +165,7 @@ def open_batch(conn: PgConnection, fence: Fence, stream_id: str, batch_id: int) 
     try:
         fence.check(conn, batch_id)
         ledger.lock_batch(conn, stream_id, batch_id)
-        if ledger.batch_committed(conn, stream_id, batch_id):
+        if ledger.is_batch_recorded(conn, stream_id, batch_id):
             abort_batch(conn)
             return False
         # The duplicate check's hash and the inserts' sorts and joins stay in memory for this transaction
@@ -183,7 +183,7 @@ def batch_recorded(conn: PgConnection, fence: Fence, stream_id: str, batch_id: i
     conn.set_autocommit(False)
     try:
         fence.check(conn, batch_id)
-        return ledger.batch_committed(conn, stream_id, batch_id)
+        return ledger.is_batch_recorded(conn, stream_id, batch_id)
     finally:
         conn.rollback()
         conn.set_autocommit(True)
