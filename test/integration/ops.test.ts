@@ -253,7 +253,7 @@ describe('the CLI as a service', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      await until('the batch line', () => stdout.includes('is_batch_recorded'));
+      await until('the batch line', () => stdout.includes('batch_committed'));
       const base = `http://127.0.0.1:${port}`;
       assert.deepEqual(await readyz(base), { status: 200, body: { status: 'ready' } });
       const m = await scrape(base);
@@ -272,7 +272,7 @@ describe('the CLI as a service', () => {
       assert.equal(l.level, 'info');
       assert.equal(typeof l.message, 'string');
     }
-    const batch = lines.find((l) => l.event === 'is_batch_recorded')!;
+    const batch = lines.find((l) => l.event === 'batch_committed')!;
     assert.deepEqual([batch.batch, batch.files, batch.rows, batch.inserted, batch.rejected], [0, ['events_0.csv'], 2, 1, 1]);
     assert.match(batch.message as string, /^batch 0: events_0\.csv: 2 rows -> 1 inserted, 0 duplicate, 1 rejected/);
   });

@@ -122,7 +122,7 @@ test("ExecStart as the unit's user, clean environment, sandboxed: SIGTERM with a
   const lines = stdout.trim().split('\n');
   const records = lines.map((l) => JSON.parse(l) as { message: string; event?: string });
   const stopping = records.findIndex((r) => r.message.startsWith('stopping:'));
-  const committed = records.findIndex((r) => r.event === 'is_batch_recorded');
+  const committed = records.findIndex((r) => r.event === 'batch_committed');
   assert.ok(stopping >= 0 && committed > stopping, 'SIGTERM arrived while the batch was in flight, and it committed after');
   assert.match(records.at(-1)!.message, /^stopped after 1 batches: 3 rows, 2 inserted/);
 });
