@@ -289,10 +289,16 @@ test('PostgreSQL not up when the job starts: start-up retries until it answers, 
       assert.ok(Date.now() < deadline, 'the job never tried to connect');
       await new Promise((r) => setTimeout(r, 100));
     }
+    // The database is made ready on another port first: a server that answers on the job's port before
+    // its database exists would refuse the job with 3D000, which no engine retries.
+    const pg = { dataDir: path.join(work, 'pg'), user: 'u', password: 'p', database: 'postgres' };
+    const preparing = await startEmbedded({ ...pg, port: await freePort(port + 1) });
+    await createMigratedDatabase(preparing.url, 'late');
+    await preparing.stop();
     await new Promise<void>((resolve) => listener.close(() => resolve()));
-    server = await startEmbedded({ dataDir: path.join(work, 'pg'), port, user: 'u', password: 'p', database: 'postgres' });
+    server = await startEmbedded({ ...pg, port });
     assert.equal(server.port, port);
-    const url = await createMigratedDatabase(server.url, 'late');
+    const url = server.url.replace(/\/postgres$/, '/late');
 
     const r = await running;
     assert.equal(r.code, 0, describeRun('run', r));
@@ -343,13 +349,14 @@ test(
       await fsp.mkdir(input, { recursive: true });
       await fsp.writeFile(path.join(input, 'events_full_1.csv'), `${HEADER}\n${Array.from({ length: 20_000 }, () => row()).join('\n')}\n`);
       const opts = { input, checkpoint: path.join(work, 'checkpoint'), progressFile: path.join(work, 'progress.jsonl'), databaseUrl: db.url };
-      const r = await runSpark({ ...opts, args: ['--retry-timeout', '3'] });
+      // Long enough for the first attempt (20,000 rows staged, then the insert that fills the disk) on a loaded machine.
+      const r = await runSpark({ ...opts, args: ['--retry-timeout', '8'] });
       assert.equal(r.code, 1, describeRun('run on a full disk', r));
       assert.match(r.stderr, /batch 0: database unavailable \(.*No space left on device.*\); retry 1 in 250 ms, the batch stays uncommitted/, 'retried first');
       // Spark logs the failed query's stack itself; the job's own last line says why.
       assert.match(
         r.stderr.trim().split('\n').pop()!,
-        /WARN the streaming query failed: batch 0 \(stays uncommitted\): gave up after --retry-timeout 3 s of retries: .*No space left on device/,
+        /WARN the streaming query failed: batch 0 \(stays uncommitted\): gave up after --retry-timeout 8 s of retries: .*No space left on device/,
       );
       assert.equal((await query(db.url, 'SELECT 1 FROM user_events')).length, 0);
 
